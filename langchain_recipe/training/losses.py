@@ -1,0 +1,103 @@
+"""RECIPE's training losses (Chen et al., EMNLP 2024, §3.4; all weights 1 in the paper).
+
+Notation: ``s(a, b) = a · b / sqrt(d_r)``; ``r`` knowledge keys of the batch, ``r_sentinel`` the
+knowledge sentinel's key; ``u``, ``v`` representations of two phrasings of each edit's question
+and ``w`` of its unrelated (locality) question.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+__all__ = [
+    "hinge_token_nll",
+    "locality_kl",
+    "locality_sentinel_loss",
+    "query_knowledge_loss",
+    "sentinel_over_irrelevant_loss",
+]
+
+
+def _scaled(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a @ b.T / math.sqrt(a.shape[-1])
+
+
+def _hinge_nll(logits: torch.Tensor, target: torch.Tensor, hinge_scale: float) -> torch.Tensor:
+    """Mean NLL of ``target`` over the rows whose target probability is still below
+    ``hinge_scale`` times the best other probability; 0 when every row is done."""
+    log_probs = logits.float().log_softmax(-1)
+    target_log_prob = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    others = log_probs.scatter(-1, target.unsqueeze(-1), float("-inf")).amax(-1)
+    keep = target_log_prob < others + math.log(hinge_scale)
+    if not keep.any():
+        return logits.sum() * 0.0
+    return -target_log_prob[keep].mean()
+
+
+def query_knowledge_loss(u: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """L_q1: each query prefers its own knowledge over the other edits and the sentinel.
+
+    Logits ``τ1 · s(u_i, [r_1..r_B, r_Θ])``, cross-entropy with target i (no hinge).
+
+    Args:
+        u: query representations, shape `(batch_size, knowledge_dim)`.
+        r: knowledge representations, shape `(batch_size, knowledge_dim)`.
+        r_sentinel: shape `(knowledge_dim,)`.
+    """
+    logits = temperature * _scaled(u, torch.cat([r, r_sentinel.unsqueeze(0)]))
+    return F.cross_entropy(logits, torch.arange(u.shape[0], device=u.device))
+
+
+def sentinel_over_irrelevant_loss(
+    v: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Tensor, hinge_scale: float, temperature: float = 1.0
+) -> torch.Tensor:
+    """L_q2: the sentinel beats every irrelevant edit for a query.
+
+    ``M_ij = s(v_i, r_j)`` with the diagonal (the query's own edit) replaced by ``s(v_i, r_Θ)``;
+    target the diagonal; hinge NLL with ``c_h``. Shapes as in :func:`query_knowledge_loss`.
+    """
+    logits = temperature * _scaled(v, r)
+    sentinel = temperature * _scaled(v, r_sentinel.unsqueeze(0)).squeeze(-1)
+    eye = torch.eye(v.shape[0], dtype=torch.bool, device=v.device)
+    logits = torch.where(eye, sentinel.unsqueeze(-1).expand_as(logits), logits)
+    return _hinge_nll(logits, torch.arange(v.shape[0], device=v.device), hinge_scale)
+
+
+def locality_sentinel_loss(
+    w: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Tensor, hinge_scale: float, temperature: float = 1.0
+) -> torch.Tensor:
+    """L_q3: an unrelated (locality) query prefers the sentinel to every edit of the batch.
+
+    Logits ``τ2 · s(w_i, [r_1..r_B, r_Θ])``, target the sentinel, hinge NLL with ``c_h``.
+    """
+    logits = temperature * _scaled(w, torch.cat([r, r_sentinel.unsqueeze(0)]))
+    target = torch.full((w.shape[0],), r.shape[0], dtype=torch.long, device=w.device)
+    return _hinge_nll(logits, target, hinge_scale)
+
+
+def hinge_token_nll(logits: torch.Tensor, labels: torch.Tensor, hinge_scale: float) -> torch.Tensor:
+    """Reliability/generality loss: token NLL over positions whose label probability is below
+    ``e_h`` times the best other token's, averaged over the kept tokens of the batch.
+
+    Args:
+        logits: shape `(num_tokens, vocab_size)`.
+        labels: shape `(num_tokens,)`.
+        hinge_scale: e_h (1.2 in the paper).
+    """
+    return _hinge_nll(logits, labels, hinge_scale)
+
+
+def locality_kl(logits_before: torch.Tensor, logits_after: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of ``KL(p_before || p_after)``: the unedited LM's distribution against
+    the one with an (unrelated) continuous prompt prefixed.
+
+    Args:
+        logits_before: shape `(num_tokens, vocab_size)`, no gradient needed.
+        logits_after: shape `(num_tokens, vocab_size)`.
+    """
+    before = logits_before.float().log_softmax(-1)
+    after = logits_after.float().log_softmax(-1)
+    return F.kl_div(after, before, log_target=True, reduction="batchmean")

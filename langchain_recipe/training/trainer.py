@@ -1,0 +1,296 @@
+"""RecipeTrainer: trains a RecipeModel for one frozen base LM (RECIPE §3.4).
+
+Each step takes a batch of edits from one dataset (chosen with equal probability) and adds:
+the contrastive terms with the knowledge sentinel (L_q1 + L_q2 + L_q3), hinge token NLL for
+reliability and generality with the edit's own continuous prompt, and the locality KL between the
+unedited LM and the LM with that (unrelated) prompt prefixed to the locality question.
+
+Checkpoints (``<output_dir>/checkpoint/``) hold the model (safetensors + JSON), the optimizer
+state (safetensors + JSON, no pickle) and ``trainer_state.json``; training resumes from them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.config import TrainingConfig
+from langchain_recipe.datasets import EditRecord
+from langchain_recipe.nn.recipe_model import RecipeModel
+from langchain_recipe.teacher_forcing import build_teacher_forced_batch, label_logits
+from langchain_recipe.training import losses
+
+__all__ = ["RecipeTrainer", "StepResult"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoint"
+OPTIMIZER_WEIGHTS = "optimizer.safetensors"
+OPTIMIZER_CONFIG = "optimizer.json"
+TRAINER_STATE = "trainer_state.json"
+
+
+@dataclass
+class StepResult:
+    """Loss terms of one training step (floats, before weighting) and its duration in seconds."""
+
+    total: float
+    terms: dict[str, float]
+    seconds: float
+
+
+def _save_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{name}"] = value.detach().contiguous().cpu()
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    save_file(tensors, directory / OPTIMIZER_WEIGHTS)
+    (directory / OPTIMIZER_CONFIG).write_text(json.dumps({"param_groups": state["param_groups"], "scalars": scalars}))
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
+    meta = json.loads((directory / OPTIMIZER_CONFIG).read_text())
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in load_file(directory / OPTIMIZER_WEIGHTS).items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    for index, values in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(values)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+class RecipeTrainer:
+    """Trains the small RECIPE modules of a :class:`RecipeModel` against a frozen base LM.
+
+    Args:
+        model: the RecipeModel to train (its encoder stays frozen unless
+            ``RecipeConfig.train_encoder``).
+        base_model: the frozen base LM; gradients flow through it, never into it.
+        config: optimisation settings.
+        train_data: edits per dataset name, e.g. ``{"zsre": [...], "counterfact": [...]}``.
+        output_dir: where checkpoints and ``log.jsonl`` go.
+        eval_fn: optional callable ``(model) -> dict`` run every ``config.eval_every`` steps;
+            its result is logged.
+    """
+
+    def __init__(
+        self,
+        model: RecipeModel,
+        base_model: BaseLanguageModel,
+        config: TrainingConfig,
+        train_data: dict[str, list[EditRecord]],
+        output_dir: str | Path,
+        eval_fn: Callable[[RecipeModel], dict[str, Any]] | None = None,
+    ) -> None:
+        empty = [name for name, records in train_data.items() if len(records) < 2]
+        if not train_data or empty:
+            msg = f"Every training dataset needs at least 2 edits; too few in {empty or 'train_data'}."
+            raise ValueError(msg)
+        self.model = model
+        self.base_model = base_model
+        self.config = config
+        self.train_data = train_data
+        self.output_dir = Path(output_dir)
+        self.eval_fn = eval_fn
+        self.step = 0
+        self.rng = random.Random(config.seed)
+        self.optimizer = torch.optim.Adam(self._parameter_groups())
+        self._base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+
+    # ------------------------------------------------------------------ set-up
+    def _parameter_groups(self) -> list[dict[str, Any]]:
+        model, cfg = self.model, self.config
+        groups = [
+            {"name": "prompt_encoder", "params": list(model.prompt_encoder.parameters()), "lr": cfg.learning_rate},
+            {
+                "name": "heads_and_sentinel",
+                "params": [*model.knowledge_head.parameters(), *model.query_head.parameters(), *model.sentinel.parameters()],
+                "lr": cfg.head_learning_rate,
+            },
+        ]
+        if model.config.train_encoder:
+            groups.append({"name": "encoder", "params": list(model.encoder.parameters()), "lr": cfg.encoder_learning_rate})
+        return groups
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """Every parameter the optimizer updates."""
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def learning_rate_factor(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to 10 % at ``max_steps``."""
+        cfg = self.config
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def sample_batch(self) -> list[EditRecord]:
+        """A batch of distinct edits from one dataset chosen uniformly at random."""
+        name = self.rng.choice(sorted(self.train_data))
+        records = self.train_data[name]
+        return self.rng.sample(records, min(self.config.batch_size, len(records)))
+
+    # ------------------------------------------------------------------ one step
+    def compute_losses(self, batch: list[EditRecord]) -> dict[str, torch.Tensor]:
+        """All loss terms of RECIPE §3.4 for one batch (unweighted).
+
+        Returns:
+            ``{"q1", "q2", "q3", "reliability", "generality", "locality"}`` scalar tensors.
+        """
+        model, cfg, lm = self.model, self.config, self.base_model
+        size = len(batch)
+        statements = [r.statement for r in batch]
+        # A fair coin per edit decides which phrasing is q1 (vs. own knowledge) and which q2.
+        flips = [self.rng.random() < 0.5 for _ in batch]
+        first = [r.prompt if f else r.rephrase for r, f in zip(batch, flips)]
+        second = [r.rephrase if f else r.prompt for r, f in zip(batch, flips)]
+        keys, prompts = model.encode_edits(statements, lm)  # (B, d_r), (B, l, D)
+        queries = model.encode_queries(first + second + [r.locality_prompt for r in batch])
+        u, v, w = queries[:size], queries[size : 2 * size], queries[2 * size :]
+        sentinel = model.sentinel_key()
+        terms = {
+            "q1": losses.query_knowledge_loss(u, keys, sentinel),
+            "q2": losses.sentinel_over_irrelevant_loss(v, keys, sentinel, cfg.contrastive_hinge_scale),
+            "q3": losses.locality_sentinel_loss(w, keys, sentinel, cfg.contrastive_hinge_scale),
+        }
+        # One format per step: mixing chat rows (long) with raw rows (short) would pad every row
+        # to the chat length and triple the LM's work.
+        chat = self.rng.random() < cfg.chat_format_probability
+        questions = [r.prompt for r in batch] + [r.rephrase for r in batch] + [r.locality_prompt for r in batch]
+        targets = [r.target for r in batch] * 2 + [r.locality_answer for r in batch]
+        tf_batch = build_teacher_forced_batch(lm.tokenizer, questions, targets, chat=chat)
+        row_prompts = [prompts[i % size] for i in range(3 * size)]
+        logits, labels, rows = label_logits(lm, tf_batch, row_prompts)
+        reliability, generality, locality = rows < size, (rows >= size) & (rows < 2 * size), rows >= 2 * size
+        locality_batch = build_teacher_forced_batch(
+            lm.tokenizer, questions[2 * size :], targets[2 * size :], chat=chat
+        )
+        with torch.no_grad():
+            logits_before, _, _ = label_logits(lm, locality_batch, None)
+        terms["reliability"] = losses.hinge_token_nll(logits[reliability], labels[reliability], cfg.edit_hinge_scale)
+        terms["generality"] = losses.hinge_token_nll(logits[generality], labels[generality], cfg.edit_hinge_scale)
+        terms["locality"] = losses.locality_kl(logits_before, logits[locality])
+        return terms
+
+    def weighted_total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``contrastive_weight·(q1+q2+q3) + Σ weight·term`` for the editing terms."""
+        cfg = self.config
+        return (
+            cfg.contrastive_weight * (terms["q1"] + terms["q2"] + terms["q3"])
+            + cfg.reliability_weight * terms["reliability"]
+            + cfg.generality_weight * terms["generality"]
+            + cfg.locality_weight * terms["locality"]
+        )
+
+    def train_step(self, batch: list[EditRecord] | None = None) -> StepResult:
+        """One optimizer step (warm-up/cosine learning rate, gradient clipping)."""
+        started = time.perf_counter()
+        self.model.train()
+        factor = self.learning_rate_factor(self.step)
+        for group, base_lr in zip(self.optimizer.param_groups, self._base_lrs):
+            group["lr"] = base_lr * factor
+        terms = self.compute_losses(batch if batch is not None else self.sample_batch())
+        total = self.weighted_total(terms)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.step += 1
+        return StepResult(float(total), {k: float(v) for k, v in terms.items()}, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> Path:
+        """Write model, optimizer and trainer state to ``<output_dir>/checkpoint`` atomically."""
+        target = self.output_dir / CHECKPOINT_DIR
+        partial = self.output_dir / (CHECKPOINT_DIR + ".partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(partial)
+        _save_optimizer(self.optimizer, partial)
+        state = {"step": self.step, "rng": self.rng.getstate()[1], "config": self.config.model_dump(mode="json")}
+        (partial / TRAINER_STATE).write_text(json.dumps(state))
+        if target.exists():
+            old = self.output_dir / (CHECKPOINT_DIR + ".old")
+            target.rename(old)
+            partial.rename(target)
+            for file in old.iterdir():
+                file.unlink()
+            old.rmdir()
+        else:
+            partial.rename(target)
+        return target
+
+    def load_checkpoint(self, directory: str | Path | None = None) -> bool:
+        """Resume model weights, optimizer and step from a checkpoint; ``False`` if none exists."""
+        directory = Path(directory) if directory is not None else self.output_dir / CHECKPOINT_DIR
+        if not (directory / TRAINER_STATE).is_file():
+            return False
+        restored = RecipeModel.from_pretrained(directory, encoder=self.model.encoder, encoder_tokenizer=self.model.encoder_tokenizer)
+        self.model.load_state_dict(restored.state_dict())
+        _load_optimizer(self.optimizer, directory)
+        state = json.loads((directory / TRAINER_STATE).read_text())
+        self.step = int(state["step"])
+        self.rng.setstate((3, tuple(state["rng"]), None))
+        logger.info("Resumed from %s at step %d.", directory, self.step)
+        return True
+
+    # ------------------------------------------------------------------ loop
+    def train(self, *, progress: bool = True) -> Path:
+        """Run until ``max_steps`` or ``max_minutes``; log to ``log.jsonl``; return the checkpoint.
+
+        Resumes from ``<output_dir>/checkpoint`` when present.
+        """
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.load_checkpoint()
+        deadline = time.monotonic() + cfg.max_minutes * 60
+        log = (self.output_dir / "log.jsonl").open("a")
+        averages: dict[str, float] = {}
+        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not progress, desc="training")
+        try:
+            while self.step < cfg.max_steps and time.monotonic() < deadline:
+                result = self.train_step()
+                for name, value in {"total": result.total, **result.terms}.items():
+                    averages[name] = value if name not in averages else 0.9 * averages[name] + 0.1 * value
+                bar.update(1)
+                bar.set_postfix(loss=f"{averages['total']:.3f}", rel=f"{averages['reliability']:.2f}")
+                if self.step % cfg.log_every == 0:
+                    record = {"step": self.step, "seconds_per_step": round(result.seconds, 3), **{k: round(v, 4) for k, v in averages.items()}}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if self.step % cfg.eval_every == 0:
+                    self._evaluate_and_checkpoint(log)
+            if self.step % cfg.eval_every:
+                self._evaluate_and_checkpoint(log)
+        finally:
+            bar.close()
+            log.close()
+        return self.output_dir / CHECKPOINT_DIR
+
+    def _evaluate_and_checkpoint(self, log: Any) -> None:
+        self.save_checkpoint()
+        if self.eval_fn is None:
+            return
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.eval_fn(self.model)
+        log.write(json.dumps({"step": self.step, "eval": metrics}) + "\n")
+        log.flush()
+        logger.info("step %d eval %s", self.step, metrics)
