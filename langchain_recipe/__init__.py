@@ -1,1 +1,42 @@
-"""langchain-recipe: lifelong knowledge editing for local Hugging Face LLMs in LangChain (RECIPE)."""
+"""langchain-recipe: lifelong knowledge editing for local Hugging Face LLMs in LangChain.
+
+Implements RECIPE (Chen et al., EMNLP 2024, "Lifelong Knowledge Editing for LLMs with
+Retrieval-Augmented Continuous Prompt Learning"): each fact becomes a short continuous prompt
+plus a retrieval key, stored in Qdrant, and is prefixed to the LM's input embeddings only when
+the query's match beats the learned knowledge sentinel.
+"""
+
+from langchain_recipe.base_models import BaseLanguageModel, load_base_model
+from langchain_recipe.chat_models import RecipeChatModel
+from langchain_recipe.config import RecipeConfig, TrainingConfig
+from langchain_recipe.errors import (
+    CheckpointError,
+    DependencyMissingError,
+    FingerprintMismatchError,
+    InvalidInputError,
+    RecipeError,
+    StoreError,
+)
+from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit
+from langchain_recipe.nn.recipe_model import RecipeModel
+from langchain_recipe.retrievers import SentinelRetriever
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseLanguageModel",
+    "CheckpointError",
+    "DependencyMissingError",
+    "FingerprintMismatchError",
+    "InvalidInputError",
+    "RecipeChatModel",
+    "RecipeConfig",
+    "RecipeError",
+    "RecipeKnowledgeStore",
+    "RecipeModel",
+    "RetrievedEdit",
+    "SentinelRetriever",
+    "StoreError",
+    "TrainingConfig",
+    "load_base_model",
+]

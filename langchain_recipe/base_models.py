@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_BASE_MODEL",
     "BaseLanguageModel",
     "cache_dir",
+    "default_recipe_model_path",
     "fingerprint_model",
     "load_base_model",
     "resolve_encoder_path",
@@ -54,6 +55,11 @@ _DTYPES = {
 
 _loaded: dict[tuple[str, str, str, str], BaseLanguageModel] = {}
 _load_lock = threading.Lock()
+
+
+def default_recipe_model_path() -> Path:
+    """Folder of the shipped RecipeModel checkpoint for the bundled SmolLM2-135M-Instruct."""
+    return Path(__file__).resolve().parent / "checkpoints" / "smollm2-135m-instruct"
 
 
 def cache_dir() -> Path:

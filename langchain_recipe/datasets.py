@@ -69,6 +69,9 @@ class EditRecord:
 
 def _record(raw: dict, kind: str, where: str) -> EditRecord:
     fields = _FIELDS[kind]
+    if not isinstance(raw, dict):
+        msg = f"{where}: a {kind} record must be a JSON object, not {type(raw).__name__}."
+        raise InvalidInputError(msg)
     missing = [source for source in fields.values() if not isinstance(raw.get(source), str) or not raw[source].strip()]
     if missing:
         msg = f"{where}: {kind} record lacks non-empty string field(s) {missing}."

@@ -252,12 +252,18 @@ class RecipeModel(nn.Module):
                 msg = f"{path} is missing; a RecipeModel checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME}."
                 raise CheckpointError(msg)
         try:
-            payload = json.loads(config_path.read_text())
+            payload = json.loads(config_path.read_text(encoding="utf-8"))
+            if not isinstance(payload, dict):
+                msg = f"expected a JSON object, got {type(payload).__name__}"
+                raise TypeError(msg)
             version = payload.pop("recipe_format_version", 1)
             config = RecipeConfig.model_validate(payload)
-        except (json.JSONDecodeError, ValidationError) as error:
+        except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValidationError) as error:
             msg = f"{config_path} is not a valid RecipeModel config: {error}"
             raise CheckpointError(msg) from error
+        if isinstance(version, bool) or not isinstance(version, int):
+            msg = f"{config_path} is not a valid RecipeModel config: recipe_format_version {version!r} is not an int."
+            raise CheckpointError(msg)
         if version > _FORMAT_VERSION:
             msg = f"{directory} has checkpoint format {version}; this langchain-recipe reads up to {_FORMAT_VERSION}. Upgrade langchain-recipe."
             raise CheckpointError(msg)

