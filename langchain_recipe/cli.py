@@ -143,86 +143,89 @@ def demo(
         store = RecipeKnowledgeStore(path=store_path, collection_name="zsre_demo")
     console.print(f"Loaded in {time.perf_counter() - started:.1f} s. Store: {store_path.resolve()} ({len(store)} edits stored)")
 
-    ids = [f"zsre-demo-{i}" for i in range(len(records))]
-    missing = [i for i, edit_id in enumerate(ids) if not store.get_by_ids([edit_id])]
-    edit_seconds: list[float] = []
-    if missing:
-        for i in tqdm(missing, desc="applying edits", unit="edit"):
-            record = records[i]
-            tick = time.perf_counter()
-            store.add_knowledge([record.statement], metadatas=[{"source": "zsre-dev", "subject": record.subject}], ids=[ids[i]])
-            edit_seconds.append(time.perf_counter() - tick)
-        console.print(f"Applied {len(missing)} edits, {1000 * statistics.mean(edit_seconds):.1f} ms per edit (one at a time).")
-    else:
-        console.print(f"All {len(records)} edits already in the store: reusing them (delete {store_path} to start over).")
+    try:
+        ids = [f"zsre-demo-{i}" for i in range(len(records))]
+        missing = [i for i, edit_id in enumerate(ids) if not store.get_by_ids([edit_id])]
+        edit_seconds: list[float] = []
+        if missing:
+            for i in tqdm(missing, desc="applying edits", unit="edit"):
+                record = records[i]
+                tick = time.perf_counter()
+                store.add_knowledge([record.statement], metadatas=[{"source": "zsre-dev", "subject": record.subject}], ids=[ids[i]])
+                edit_seconds.append(time.perf_counter() - tick)
+            console.print(f"Applied {len(missing)} edits, {1000 * statistics.mean(edit_seconds):.1f} ms per edit (one at a time).")
+        else:
+            console.print(f"All {len(records)} edits already in the store: reusing them (delete {store_path} to start over).")
 
-    edited = RecipeChatModel(knowledge_store=store, max_tokens=max_tokens)
-    bare = RecipeChatModel(max_tokens=max_tokens)
-    table = Table(title=f"Answers (greedy, {max_tokens} new tokens max)", show_lines=True)
-    for column in ("question -> new target", "bare LM", "edited LM", "rephrased question -> edited LM", "unrelated question: bare / edited"):
-        table.add_column(column, overflow="fold")
-    shown = records[:show]
-    bare_answers = _answers(bare, [r.prompt for r in shown] + [r.locality_prompt for r in shown], "bare LM")
-    edited_answers = _answers(edited, [r.prompt for r in shown] + [r.rephrase for r in shown] + [r.locality_prompt for r in shown], "edited LM")
-    count = len(shown)
-    unchanged = 0
-    for i, record in enumerate(shown):
-        loc_bare, loc_edited = bare_answers[count + i], edited_answers[2 * count + i]
-        unchanged += loc_bare == loc_edited
-        same = "[green]unchanged[/]" if loc_bare == loc_edited else "[red]changed[/]"
-        table.add_row(
-            f"{record.prompt}\n[bold]-> {record.target}[/]",
-            bare_answers[i],
-            edited_answers[i],
-            f"{record.rephrase}\n{edited_answers[count + i]}",
-            f"{record.locality_prompt}\n{loc_bare} / {loc_edited} ({same})",
+        edited = RecipeChatModel(knowledge_store=store, max_tokens=max_tokens)
+        bare = RecipeChatModel(max_tokens=max_tokens)
+        table = Table(title=f"Answers (greedy, {max_tokens} new tokens max)", show_lines=True)
+        for column in ("question -> new target", "bare LM", "edited LM", "rephrased question -> edited LM", "unrelated question: bare / edited"):
+            table.add_column(column, overflow="fold")
+        shown = records[:show]
+        bare_answers = _answers(bare, [r.prompt for r in shown] + [r.locality_prompt for r in shown], "bare LM")
+        edited_answers = _answers(edited, [r.prompt for r in shown] + [r.rephrase for r in shown] + [r.locality_prompt for r in shown], "edited LM")
+        count = len(shown)
+        unchanged = 0
+        for i, record in enumerate(shown):
+            loc_bare, loc_edited = bare_answers[count + i], edited_answers[2 * count + i]
+            unchanged += loc_bare == loc_edited
+            same = "[green]unchanged[/]" if loc_bare == loc_edited else "[red]changed[/]"
+            table.add_row(
+                f"{record.prompt}\n[bold]-> {record.target}[/]",
+                bare_answers[i],
+                edited_answers[i],
+                f"{record.rephrase}\n{edited_answers[count + i]}",
+                f"{record.locality_prompt}\n{loc_bare} / {loc_edited} ({same})",
+            )
+        if show:
+            console.print(table)
+            console.print(f"Unrelated questions answered exactly as before: {unchanged}/{count}.")
+
+        with console.status("Scoring reliability, generality and locality (teacher forcing)..."):
+            lm = store.base_model
+            questions = [r.prompt for r in records] + [r.rephrase for r in records] + [r.locality_prompt for r in records]
+            targets = [r.target for r in records] * 2 + [r.locality_answer for r in records]
+            retrieved = store.retrieve_prompts(questions)
+            prompts = [edit.prompt if edit is not None else None for edit in retrieved]
+            after = teacher_forced_predictions(lm, questions, targets, prompts)
+            before = teacher_forced_predictions(lm, questions, targets, None)
+        size = len(records)
+        own = [f"zsre-demo-{i % size}" for i in range(2 * size)]
+        summary = Table(title=f"{size} ZsRE edits, all applied, then tested (teacher-forced token accuracy; retrieval sees the question only)")
+        for column in ("", "reliability", "generality", "locality"):
+            summary.add_column(column, justify="right")
+        mean = lambda values: sum(values) / len(values)  # noqa: E731
+        summary.add_row(
+            "unedited LM",
+            f"{mean(token_accuracy(before[:size])):.3f}",
+            f"{mean(token_accuracy(before[size : 2 * size])):.3f}",
+            "1.000",
         )
-    if show:
-        console.print(table)
-        console.print(f"Unrelated questions answered exactly as before: {unchanged}/{count}.")
-
-    with console.status("Scoring reliability, generality and locality (teacher forcing)..."):
-        lm = store.base_model
-        questions = [r.prompt for r in records] + [r.rephrase for r in records] + [r.locality_prompt for r in records]
-        targets = [r.target for r in records] * 2 + [r.locality_answer for r in records]
-        retrieved = store.retrieve_prompts(questions)
-        prompts = [edit.prompt if edit is not None else None for edit in retrieved]
-        after = teacher_forced_predictions(lm, questions, targets, prompts)
-        before = teacher_forced_predictions(lm, questions, targets, None)
-    size = len(records)
-    own = [f"zsre-demo-{i % size}" for i in range(2 * size)]
-    summary = Table(title=f"{size} ZsRE edits, all applied, then tested (teacher-forced token accuracy; retrieval sees the question only)")
-    for column in ("", "reliability", "generality", "locality"):
-        summary.add_column(column, justify="right")
-    mean = lambda values: sum(values) / len(values)  # noqa: E731
-    summary.add_row(
-        "unedited LM",
-        f"{mean(token_accuracy(before[:size])):.3f}",
-        f"{mean(token_accuracy(before[size : 2 * size])):.3f}",
-        "1.000",
-    )
-    summary.add_row(
-        "RECIPE",
-        f"{mean(token_accuracy(after[:size])):.3f}",
-        f"{mean(token_accuracy(after[size : 2 * size])):.3f}",
-        f"{mean(agreement(after[2 * size :], before[2 * size :])):.3f}",
-    )
-    console.print(summary)
-    hits = sum(1 for edit, edit_id in zip(retrieved[: 2 * size], own) if edit is not None and edit.edit_id == edit_id)
-    rejected = sum(1 for edit in retrieved[2 * size :] if edit is None)
-    console.print(
-        f"Retrieval: {hits}/{2 * size} edit questions got their own edit; "
-        f"the knowledge sentinel rejected {rejected}/{size} unrelated questions."
-    )
-    if edit_seconds:
-        console.print(f"Edit time: {1000 * statistics.mean(edit_seconds):.1f} ms per edit (mean of {len(edit_seconds)}).")
-    latency = _latency(bare, edited, [r.prompt for r in records[:10]], max_tokens)
-    console.print(
-        f"Answer latency (single invoke, median of {latency['n']}, <= {max_tokens} new tokens): "
-        f"bare {latency['bare_ms']:.0f} ms ({latency['bare_ms_per_token']:.0f} ms/token), "
-        f"with RECIPE {latency['recipe_ms']:.0f} ms ({latency['recipe_ms_per_token']:.0f} ms/token; "
-        f"x{latency['recipe_ms_per_token'] / latency['bare_ms_per_token']:.2f} per token, retrieval and gate included)."
-    )
+        summary.add_row(
+            "RECIPE",
+            f"{mean(token_accuracy(after[:size])):.3f}",
+            f"{mean(token_accuracy(after[size : 2 * size])):.3f}",
+            f"{mean(agreement(after[2 * size :], before[2 * size :])):.3f}",
+        )
+        console.print(summary)
+        hits = sum(1 for edit, edit_id in zip(retrieved[: 2 * size], own) if edit is not None and edit.edit_id == edit_id)
+        rejected = sum(1 for edit in retrieved[2 * size :] if edit is None)
+        console.print(
+            f"Retrieval: {hits}/{2 * size} edit questions got their own edit; "
+            f"the knowledge sentinel rejected {rejected}/{size} unrelated questions."
+        )
+        if edit_seconds:
+            console.print(f"Edit time: {1000 * statistics.mean(edit_seconds):.1f} ms per edit (mean of {len(edit_seconds)}).")
+        latency = _latency(bare, edited, [r.prompt for r in records[:10]], max_tokens)
+        console.print(
+            f"Answer latency (single invoke, median of {latency['n']}, <= {max_tokens} new tokens): "
+            f"bare {latency['bare_ms']:.0f} ms ({latency['bare_ms_per_token']:.0f} ms/token), "
+            f"with RECIPE {latency['recipe_ms']:.0f} ms ({latency['recipe_ms_per_token']:.0f} ms/token; "
+            f"x{latency['recipe_ms_per_token'] / latency['bare_ms_per_token']:.2f} per token, retrieval and gate included)."
+        )
+    finally:
+        store.close()
     console.print(f"Total demo time: {time.perf_counter() - started:.0f} s.")
 
 

@@ -50,7 +50,7 @@ class RecipeConfig(BaseModel):
     already retrieves well, and only the heads, sentinel and prompt encoder are then stored."""
     knowledge_dim: int = Field(1024, gt=0)
     """Size d_r of knowledge and query representations (the paper uses 4096)."""
-    head_init_scale: float = Field(5.0, gt=0)
+    head_init_scale: float = Field(16.0, gt=0)
     """Scale of the identity block that starts both heads as the encoder's normalised mean
     embedding, so retrieval starts from the encoder's cosine similarity times
     ``head_init_scale**2 / sqrt(knowledge_dim)``."""
@@ -68,6 +68,9 @@ class RecipeConfig(BaseModel):
     """Attention heads of the statement-attention prompt encoder; must divide ``lm_hidden_size``."""
     prompt_encoder_ffn_ratio: int = Field(2, gt=0)
     """Feed-forward width of the statement-attention prompt encoder, as a multiple of d_llm."""
+    prompt_output_scale: float = Field(0.1, gt=0)
+    """Scale of the statement-attention prompt encoder's learned output, about the base LM's
+    input-embedding standard deviation (0.136 for SmolLM2-135M)."""
     max_statement_tokens: int = Field(64, gt=0)
     """Longest knowledge statement, in base-LM tokens, that the prompt encoder reads."""
     base_model_name: str = ""

@@ -115,6 +115,17 @@ def _check_statements(statements: Sequence[str]) -> list[str]:
     return checked
 
 
+def _check_metadata(metadata: Any) -> None:
+    if not isinstance(metadata, dict):
+        msg = f"Metadata must be a dict, got {type(metadata).__name__}."
+        raise InvalidInputError(msg)
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as error:
+        msg = f"Metadata {metadata!r} is not JSON-serialisable: {error}"
+        raise InvalidInputError(msg) from error
+
+
 class RecipeKnowledgeStore:
     """Knowledge edits for one base LM, stored in Qdrant.
 
@@ -173,13 +184,20 @@ class RecipeKnowledgeStore:
         self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self.client = client if client is not None else self._connect(location, path, url)
         self._lock = threading.RLock()
-        self.fingerprints = {
-            "recipe_model": model_fingerprint(recipe_model),
-            "base_model": self.base_model.fingerprint,
-        }
-        with torch.no_grad():
-            self._sentinel_key = recipe_model.sentinel_key().cpu()
-        self._ensure_collection()
+        try:
+            self.fingerprints = {
+                "recipe_model": model_fingerprint(recipe_model),
+                "base_model": self.base_model.fingerprint,
+            }
+            with torch.no_grad():
+                self._sentinel_key = recipe_model.sentinel_key().cpu()
+            self._ensure_collection()
+        except BaseException:
+            # A client opened here must not keep an on-disk folder locked after a failed open
+            # (e.g. FingerprintMismatchError), or the folder cannot be reopened in this process.
+            if client is None:
+                self.client.close()
+            raise
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(collection_name={self.collection_name!r}, edits={len(self)})"
@@ -260,6 +278,16 @@ class RecipeKnowledgeStore:
                 )
                 raise FingerprintMismatchError(msg)
 
+    def close(self) -> None:
+        """Close the Qdrant client (releases an on-disk store's folder lock)."""
+        self.client.close()
+
+    def __enter__(self) -> RecipeKnowledgeStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __len__(self) -> int:
         return self.client.count(self.collection_name, exact=True).count
 
@@ -296,6 +324,9 @@ class RecipeKnowledgeStore:
                 ids, or metadata that is not a JSON-serialisable dict. Nothing is written then.
         """
         statements = _check_statements(statements)
+        if isinstance(ids, str):
+            msg = "Pass a list of ids, not a single string (e.g. ids=[edit_id])."
+            raise InvalidInputError(msg)
         ids = [str(uuid.uuid4()) for _ in statements] if ids is None else list(ids)
         metadatas = [{} for _ in statements] if metadatas is None else list(metadatas)
         if not (len(ids) == len(metadatas) == len(statements)):
@@ -305,14 +336,7 @@ class RecipeKnowledgeStore:
             msg = "Edit ids must be unique non-empty strings."
             raise InvalidInputError(msg)
         for metadata in metadatas:
-            if not isinstance(metadata, dict):
-                msg = f"Metadata must be a dict, got {type(metadata).__name__}."
-                raise InvalidInputError(msg)
-            try:
-                json.dumps(metadata)
-            except (TypeError, ValueError) as error:
-                msg = f"Metadata {metadata!r} is not JSON-serialisable: {error}"
-                raise InvalidInputError(msg) from error
+            _check_metadata(metadata)
         if not statements:
             return []
         keys, prompts = self._encode(statements)
@@ -359,7 +383,7 @@ class RecipeKnowledgeStore:
         """Replace an existing edit's statement (new key and prompt, same id).
 
         Raises:
-            InvalidInputError: no edit has this id, or the statement is invalid.
+            InvalidInputError: no edit has this id, or the statement or metadata is invalid.
         """
         existing = self._retrieve_points([edit_id])
         if not existing:
@@ -367,6 +391,7 @@ class RecipeKnowledgeStore:
             raise InvalidInputError(msg)
         payload = existing[0].payload
         new_metadata = payload.get("metadata", {}) if metadata is None else metadata
+        _check_metadata(new_metadata)
         statements = _check_statements([statement])
         keys, prompts = self._encode(statements)
         self._upsert([edit_id], statements, [new_metadata], keys, prompts, created=[payload.get("created_at")])
@@ -379,7 +404,7 @@ class RecipeKnowledgeStore:
         """
         from qdrant_client import models
 
-        found = self._retrieve_points(list(ids))
+        found = self._retrieve_points([ids] if isinstance(ids, str) else list(ids))
         if found:
             with self._lock:
                 self.client.delete(self.collection_name, models.PointIdsList(points=[p.id for p in found]), wait=True)

@@ -73,7 +73,9 @@ class StatementAttentionPromptEncoder(nn.Module):
     through ``num_layers`` pre-norm blocks of cross-attention over the statement's token
     embeddings (tagged with a learned "distance from the end" embedding, since a statement's new
     fact is usually at its end) and a feed-forward layer. The output projection starts at zero,
-    so at initialisation every prompt equals ``base_prompt``.
+    so at initialisation every prompt equals ``base_prompt``; its output is multiplied by
+    ``output_scale`` (about the base LM's embedding standard deviation), which keeps Adam's
+    early updates from pushing the prompt far outside the embedding scale and derailing the LM.
 
     Input shapes: keys `(batch_size, knowledge_dim)`, statement_embeds
     `(batch_size, statement_len, lm_hidden_size)`, statement_mask `(batch_size, statement_len)`
@@ -91,9 +93,11 @@ class StatementAttentionPromptEncoder(nn.Module):
         num_heads: int,
         ffn_ratio: int,
         max_statement_tokens: int,
+        output_scale: float = 0.1,
     ) -> None:
         super().__init__()
         self.max_statement_tokens = max_statement_tokens
+        self.output_scale = output_scale
         self.prompt_queries = nn.Parameter(torch.randn(num_prompt_tokens, lm_hidden_size) * 0.02)
         self.key_projection = nn.Linear(knowledge_dim, lm_hidden_size)
         self.distance_from_end = nn.Embedding(max_statement_tokens, lm_hidden_size)
@@ -125,4 +129,4 @@ class StatementAttentionPromptEncoder(nn.Module):
         padding_mask = statement_mask == 0
         for block in self.blocks:
             queries = block(queries, memory, padding_mask)
-        return self.base_prompt.unsqueeze(0) + self.output(self.output_norm(queries))
+        return self.base_prompt.unsqueeze(0) + self.output_scale * self.output(self.output_norm(queries))

@@ -85,6 +85,7 @@ class RecipeModel(nn.Module):
                 num_heads=config.prompt_encoder_heads,
                 ffn_ratio=config.prompt_encoder_ffn_ratio,
                 max_statement_tokens=config.max_statement_tokens,
+                output_scale=config.prompt_output_scale,
             )
         if not config.train_encoder:
             self.encoder.eval()

@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,14 @@ TRAINER_STATE = "trainer_state.json"
 
 @dataclass
 class StepResult:
-    """Loss terms of one training step (floats, before weighting) and its duration in seconds."""
+    """One training step: the weighted total loss, each loss term (before weighting), plain
+    token accuracies of the batch (``reliability_accuracy``, ``generality_accuracy``,
+    ``locality_agreement``; for the log only) and the step's duration in seconds."""
 
     total: float
     terms: dict[str, float]
     seconds: float
+    diagnostics: dict[str, float] = field(default_factory=dict)
 
 
 def _save_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
@@ -109,6 +112,7 @@ class RecipeTrainer:
         self.output_dir = Path(output_dir)
         self.eval_fn = eval_fn
         self.step = 0
+        self.last_accuracies: dict[str, float] = {}
         self.rng = random.Random(config.seed)
         self.optimizer = torch.optim.Adam(self._parameter_groups())
         self._base_lrs = [group["lr"] for group in self.optimizer.param_groups]
@@ -186,6 +190,13 @@ class RecipeTrainer:
         terms["reliability"] = losses.hinge_token_nll(logits[reliability], labels[reliability], cfg.edit_hinge_scale)
         terms["generality"] = losses.hinge_token_nll(logits[generality], labels[generality], cfg.edit_hinge_scale)
         terms["locality"] = losses.locality_kl(logits_before, logits[locality])
+        with torch.no_grad():  # plain token accuracies of this batch, for the log only
+            correct = (logits.argmax(-1) == labels).float()
+            self.last_accuracies = {
+                "reliability_accuracy": float(correct[reliability].mean()),
+                "generality_accuracy": float(correct[generality].mean()),
+                "locality_agreement": float((logits[locality].argmax(-1) == logits_before.argmax(-1)).float().mean()),
+            }
         return terms
 
     def weighted_total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -213,7 +224,10 @@ class RecipeTrainer:
         self.optimizer.step()
         self.step += 1
         return StepResult(
-            float(total.detach()), {k: float(v.detach()) for k, v in terms.items()}, time.perf_counter() - started
+            float(total.detach()),
+            {k: float(v.detach()) for k, v in terms.items()},
+            time.perf_counter() - started,
+            dict(self.last_accuracies),
         )
 
     # ------------------------------------------------------------------ checkpoints
@@ -269,10 +283,10 @@ class RecipeTrainer:
         try:
             while self.step < cfg.max_steps and time.monotonic() < deadline:
                 result = self.train_step()
-                for name, value in {"total": result.total, **result.terms}.items():
+                for name, value in {"total": result.total, **result.terms, **result.diagnostics}.items():
                     averages[name] = value if name not in averages else 0.9 * averages[name] + 0.1 * value
                 bar.update(1)
-                bar.set_postfix(loss=f"{averages['total']:.3f}", rel=f"{averages['reliability']:.2f}")
+                bar.set_postfix(loss=f"{averages['total']:.3f}", acc=f"{averages.get('reliability_accuracy', 0):.2f}")
                 if self.step % cfg.log_every == 0:
                     record = {"step": self.step, "seconds_per_step": round(result.seconds, 3), **{k: round(v, 4) for k, v in averages.items()}}
                     log.write(json.dumps(record) + "\n")

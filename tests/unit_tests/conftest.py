@@ -202,3 +202,39 @@ def edit_records() -> list[EditRecord]:
             subject="Mira Solberg",
         ),
     ]
+
+
+# ---------------------------------------------------------------------- knowledge store helpers
+@pytest.fixture
+def knowledge_store(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> Any:
+    """An empty in-memory RecipeKnowledgeStore over the tiny RecipeModel and tiny LM."""
+    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+
+    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:")
+    yield store
+    store.client.close()
+
+
+@pytest.fixture
+def force_gate(monkeypatch: pytest.MonkeyPatch) -> Callable[..., torch.Tensor]:
+    """Set a store's knowledge sentinel so that chosen queries pass or fail the gate.
+
+    ``force_gate(store, accept=[...], reject=[...])`` replaces ``store._sentinel_key`` (undone
+    after the test) by a vector whose sentinel score ``s(q, Θ)`` is about ``-1e4`` for every
+    ``accept`` query (below any edit's score) and ``+1e4`` for every ``reject`` query (above any).
+    Returns the queries' new sentinel scores.
+    """
+
+    def force(store: Any, *, accept: Any = (), reject: Any = (), margin: float = 1e4) -> torch.Tensor:
+        queries = [*accept, *reject]
+        keys, _ = store.encode_queries(queries)
+        scale = (store.recipe_model.config.knowledge_dim) ** 0.5
+        target = torch.tensor([-margin] * len(accept) + [margin] * len(reject), dtype=torch.float64) * scale
+        sentinel = torch.linalg.pinv(keys.double()) @ target
+        monkeypatch.setattr(store, "_sentinel_key", sentinel.float())
+        _, scores = store.encode_queries(queries)
+        assert bool((scores[: len(accept)] < -margin / 2).all()), scores
+        assert bool((scores[len(accept) :] > margin / 2).all()), scores
+        return scores
+
+    return force
