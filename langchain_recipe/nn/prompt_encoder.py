@@ -72,10 +72,12 @@ class StatementAttentionPromptEncoder(nn.Module):
     knowledge key r_k (so the key still shapes the prompt, as in RECIPE §3.2). The queries pass
     through ``num_layers`` pre-norm blocks of cross-attention over the statement's token
     embeddings (tagged with a learned "distance from the end" embedding, since a statement's new
-    fact is usually at its end) and a feed-forward layer. The output projection starts at zero,
-    so at initialisation every prompt equals ``base_prompt``; its output is multiplied by
-    ``output_scale`` (about the base LM's embedding standard deviation), which keeps Adam's
-    early updates from pushing the prompt far outside the embedding scale and derailing the LM.
+    fact is usually at its end) and a feed-forward layer. Each prompt vector is then a copy
+    (attention-weighted sum of the statement's raw token embeddings, starting focused on the last
+    ``num_prompt_tokens`` tokens, where the new answer usually is) plus a learned correction
+    whose projection starts at zero and is multiplied by ``output_scale`` (about the base LM's
+    embedding standard deviation), which keeps Adam's early updates from pushing the prompt far
+    outside the embedding scale.
 
     Input shapes: keys `(batch_size, knowledge_dim)`, statement_embeds
     `(batch_size, statement_len, lm_hidden_size)`, statement_mask `(batch_size, statement_len)`
@@ -109,7 +111,16 @@ class StatementAttentionPromptEncoder(nn.Module):
         self.output = nn.Linear(lm_hidden_size, lm_hidden_size)
         nn.init.zeros_(self.output.weight)
         nn.init.zeros_(self.output.bias)
-        self.base_prompt = nn.Parameter(torch.randn(num_prompt_tokens, lm_hidden_size) * 0.02)
+        # Copy path: prompt vector j is a weighted sum of the statement's raw LM embeddings. Its
+        # weights start focused on the statement's last tokens (vector j on the token at distance
+        # num_prompt_tokens - 1 - j from the end), where the new fact's answer sits, so at
+        # initialisation the prompt reads like the answer's own tokens.
+        self.copy_position_bias = nn.Parameter(torch.zeros(num_prompt_tokens, max_statement_tokens))
+        with torch.no_grad():
+            for j in range(num_prompt_tokens):
+                self.copy_position_bias[j, min(num_prompt_tokens - 1 - j, max_statement_tokens - 1)] = 8.0
+        self.copy_query = nn.Linear(lm_hidden_size, lm_hidden_size, bias=False)
+        nn.init.zeros_(self.copy_query.weight)
 
     def forward(
         self,
@@ -129,4 +140,9 @@ class StatementAttentionPromptEncoder(nn.Module):
         padding_mask = statement_mask == 0
         for block in self.blocks:
             queries = block(queries, memory, padding_mask)
-        return self.base_prompt.unsqueeze(0) + self.output_scale * self.output(self.output_norm(queries))
+        # copy weights: content term (learned, starts at 0) + position-from-end bias
+        content = torch.einsum("bld,btd->blt", self.copy_query(queries), memory) / memory.shape[-1] ** 0.5
+        logits = content + self.copy_position_bias[:, distance].permute(1, 0, 2)  # (B, l, T)
+        logits = logits.masked_fill(padding_mask.unsqueeze(1), float("-inf"))
+        copied = torch.einsum("blt,btd->bld", logits.softmax(-1), statement_embeds)  # (B, l, D)
+        return copied + self.output_scale * self.output(self.output_norm(queries))

@@ -77,13 +77,14 @@ def test_a_step_updates_every_trainable_parameter_and_nothing_else(
     assert set(result.terms) == TERMS
     assert all(math.isfinite(v) for v in result.terms.values())
     assert trainer.step == 2
-    # The statement-attention prompt encoder's output projection starts at zero, so in the very
-    # first step no gradient reaches the layers before it; they move from the second step on.
+    # The statement-attention prompt encoder's output and copy-query projections start at zero,
+    # so in the very first step no gradient reaches the layers before them; they move from the
+    # second step on.
     upstream_of_zero_output = {
         name
         for name in trainable
         if name.startswith("prompt_encoder.")
-        and not name.startswith(("prompt_encoder.output.", "prompt_encoder.base_prompt"))
+        and not name.startswith(("prompt_encoder.output.", "prompt_encoder.copy_"))
     }
     if model.config.prompt_encoder_type.value == "mlp":
         upstream_of_zero_output = set()
