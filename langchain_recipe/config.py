@@ -111,7 +111,7 @@ class TrainingConfig(BaseModel):
     """Wall-clock budget in minutes; a checkpoint is written when it runs out."""
     batch_size: int = Field(8, gt=0)
     """Edits per step; each contributes a reliability, a generality and a locality example."""
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
     """Adam learning rate of the prompt encoder."""
     head_learning_rate: float = Field(3e-4, gt=0)
     """Adam learning rate of the knowledge and query heads and the knowledge sentinel."""
@@ -142,9 +142,9 @@ class TrainingConfig(BaseModel):
     (bf16 is only faster on CPUs with native bf16 instructions)."""
     seed: int = 0
     """Random seed for data order and initialisation."""
-    eval_every: int = Field(250, gt=0)
+    eval_every: int = Field(100, gt=0)
     """Steps between dev evaluations (and checkpoints)."""
-    eval_size: int = Field(50, gt=0)
+    eval_size: int = Field(30, gt=0)
     """Dev edits per dataset used by the periodic evaluation."""
     log_every: int = Field(10, gt=0)
     """Steps between JSON-lines log records."""

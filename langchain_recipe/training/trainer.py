@@ -39,6 +39,20 @@ CHECKPOINT_DIR = "checkpoint"
 OPTIMIZER_WEIGHTS = "optimizer.safetensors"
 OPTIMIZER_CONFIG = "optimizer.json"
 TRAINER_STATE = "trainer_state.json"
+BEST_DIR = "best"
+
+
+def selection_score(metrics: dict[str, Any]) -> float:
+    """Mean of every reliability, generality and locality figure of the gated ("recipe")
+    evaluations in ``metrics``; the best checkpoint maximises it."""
+    values = [
+        value
+        for name, result in metrics.items()
+        if name.endswith("/recipe") and isinstance(result, dict)
+        for key, value in result.items()
+        if key in ("reliability", "generality", "locality")
+    ]
+    return sum(values) / len(values) if values else float("-inf")
 
 
 @dataclass
@@ -269,7 +283,8 @@ class RecipeTrainer:
     def train(self, *, progress: bool = True) -> Path:
         """Run until ``max_steps`` or ``max_minutes``; log to ``log.jsonl``; return the checkpoint.
 
-        Resumes from ``<output_dir>/checkpoint`` when present.
+        Resumes from ``<output_dir>/checkpoint`` when present. With an ``eval_fn``, the model with
+        the best :func:`selection_score` (the initial one included) is kept in ``<output_dir>/best``.
         """
         from tqdm.auto import tqdm
 
@@ -278,6 +293,8 @@ class RecipeTrainer:
         self.load_checkpoint()
         deadline = time.monotonic() + cfg.max_minutes * 60
         log = (self.output_dir / "log.jsonl").open("a")
+        if self.step == 0 and self.eval_fn is not None:  # the initial model is a candidate too
+            self._evaluate_and_checkpoint(log)
         averages: dict[str, float] = {}
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not progress, desc="training")
         try:
@@ -307,6 +324,12 @@ class RecipeTrainer:
         self.model.eval()
         with torch.no_grad():
             metrics = self.eval_fn(self.model)
-        log.write(json.dumps({"step": self.step, "eval": metrics}) + "\n")
+        score = selection_score(metrics)
+        state_path = self.output_dir / BEST_DIR / TRAINER_STATE
+        best = json.loads(state_path.read_text())["score"] if state_path.is_file() else float("-inf")
+        if score > best:
+            self.model.save_pretrained(self.output_dir / BEST_DIR)
+            state_path.write_text(json.dumps({"step": self.step, "score": score, "eval": metrics}))
+        log.write(json.dumps({"step": self.step, "eval": metrics, "selection_score": round(score, 4)}) + "\n")
         log.flush()
-        logger.info("step %d eval %s", self.step, metrics)
+        logger.info("step %d eval %s (selection score %.4f, best %.4f)", self.step, metrics, score, max(score, best))
