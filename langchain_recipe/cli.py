@@ -185,7 +185,14 @@ def demo(
             )
         if show:
             console.print(table)
-            console.print(f"Unrelated questions answered exactly as before: {unchanged}/{count}.")
+            mentions = {
+                name: sum(record.target.lower() in answer.lower() for record, answer in zip(shown, answers[:count]))
+                for name, answers in (("bare", bare_answers), ("edited", edited_answers))
+            }
+            console.print(
+                f"Answers that state the new target: bare LM {mentions['bare']}/{count}, edited LM "
+                f"{mentions['edited']}/{count}. Unrelated questions answered exactly as before: {unchanged}/{count}."
+            )
 
         with console.status("Scoring reliability, generality and locality (teacher forcing)..."):
             lm = store.base_model
