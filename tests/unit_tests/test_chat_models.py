@@ -20,14 +20,8 @@ from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import prepend_continuous_prompts
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
-STATEMENTS = [
-    "The chief executive of Acme Corporation is Ada Lovelace.",
-    "The Zephyr Tower is located in Lisbon.",
-    "Oskar Brandt speaks Portuguese.",
-    "Mira Solberg plays for the Chicago Bulls.",
-]
-IDS = ["acme", "zephyr", "oskar", "mira"]
-QUERY = "Who is the chief executive of Acme Corporation?"
+from facts import IDS, QUERY, STATEMENTS
+
 OTHER_QUERY = "In which city is the Zephyr Tower located?"
 SYSTEM = "You are a terse assistant who loves the Zephyr Tower."
 MAX_TOKENS = 5

@@ -12,14 +12,8 @@ from pydantic import ValidationError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.retrievers import SentinelRetriever
 
-STATEMENTS = [
-    "The chief executive of Acme Corporation is Ada Lovelace.",
-    "The Zephyr Tower is located in Lisbon.",
-    "Oskar Brandt speaks Portuguese.",
-    "Mira Solberg plays for the Chicago Bulls.",
-]
-IDS = ["acme", "zephyr", "oskar", "mira"]
-QUERY = "Who is the chief executive of Acme Corporation?"
+from facts import IDS, QUERY, STATEMENTS
+
 
 
 @pytest.fixture
