@@ -85,12 +85,6 @@ def train(
         console.print(f"Exported the best model ({output_dir / BEST_DIR}) in fp16 to {export}")
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _answers(model, questions: list[str], label: str, batch_size: int = 16) -> list[str]:  # noqa: ANN001
     from tqdm.auto import tqdm
 
@@ -101,6 +95,7 @@ def _answers(model, questions: list[str], label: str, batch_size: int = 16) -> l
 
 
 def _latency(bare, edited, questions: list[str], max_tokens: int) -> dict[str, float]:  # noqa: ANN001
+    import statistics
     import time
 
     timings: dict[str, list[float]] = {"bare": [], "recipe": [], "bare_tok": [], "recipe_tok": []}
@@ -113,10 +108,10 @@ def _latency(bare, edited, questions: list[str], max_tokens: int) -> dict[str, f
             timings[f"{name}_tok"].append(seconds / max(1, message.usage_metadata["output_tokens"]))
     return {
         "n": len(questions),
-        "bare_ms": 1000 * _median(timings["bare"]),
-        "recipe_ms": 1000 * _median(timings["recipe"]),
-        "bare_ms_per_token": 1000 * _median(timings["bare_tok"]),
-        "recipe_ms_per_token": 1000 * _median(timings["recipe_tok"]),
+        "bare_ms": 1000 * statistics.median(timings["bare"]),
+        "recipe_ms": 1000 * statistics.median(timings["recipe"]),
+        "bare_ms_per_token": 1000 * statistics.median(timings["bare_tok"]),
+        "recipe_ms_per_token": 1000 * statistics.median(timings["recipe_tok"]),
     }
 
 

@@ -294,12 +294,8 @@ class RecipeKnowledgeStore:
     # ------------------------------------------------------------------ writing
     @torch.no_grad()
     def _encode(self, statements: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        keys, prompts = [], []
-        for start in range(0, len(statements), _ENCODE_BATCH):
-            k, p = self.recipe_model.encode_edits(statements[start : start + _ENCODE_BATCH], self.base_model)
-            keys.append(k.float().cpu())
-            prompts.append(p.float().cpu())
-        return torch.cat(keys), torch.cat(prompts)
+        keys, prompts = self.recipe_model.encode_edits(statements, self.base_model, batch_size=_ENCODE_BATCH)
+        return keys.float().cpu(), prompts.float().cpu()
 
     def add_knowledge(
         self,

@@ -18,7 +18,7 @@ from langchain_recipe.datasets import EditRecord
 from langchain_recipe.evaluation.metrics import agreement, teacher_forced_predictions, token_accuracy
 from langchain_recipe.nn.recipe_model import RecipeModel
 
-__all__ = ["RetrievalDiagnostics", "encode_in_batches", "evaluate_edits"]
+__all__ = ["EvaluationResult", "RetrievalDiagnostics", "evaluate_edits"]
 
 
 @dataclass
@@ -55,19 +55,6 @@ class EvaluationResult:
 
 
 @torch.no_grad()
-def encode_in_batches(
-    model: RecipeModel, base_model: BaseLanguageModel, statements: Sequence[str], batch_size: int = 32
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keys `(N, knowledge_dim)` and prompts `(N, num_prompt_tokens, lm_hidden_size)` for N statements."""
-    keys, prompts = [], []
-    for start in range(0, len(statements), batch_size):
-        k, p = model.encode_edits(statements[start : start + batch_size], base_model)
-        keys.append(k)
-        prompts.append(p)
-    return torch.cat(keys), torch.cat(prompts)
-
-
-@torch.no_grad()
 def _encode_queries(model: RecipeModel, queries: Sequence[str], batch_size: int = 64) -> torch.Tensor:
     return torch.cat([model.encode_queries(queries[s : s + batch_size]) for s in range(0, len(queries), batch_size)])
 
@@ -100,7 +87,7 @@ def evaluate_edits(
         msg = f"Unknown method {method!r}; use one of {sorted(methods)}."
         raise ValueError(msg)
     size = len(records)
-    keys, prompts = encode_in_batches(model, base_model, [r.statement for r in records])
+    keys, prompts = model.encode_edits([r.statement for r in records], base_model, batch_size=32)
     questions = [r.prompt for r in records] + [r.rephrase for r in records] + [r.locality_prompt for r in records]
     diagnostics = None
     if method == "unedited":

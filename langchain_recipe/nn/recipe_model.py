@@ -186,13 +186,15 @@ class RecipeModel(nn.Module):
         return self.prompt_encoder(keys, statement_embeds, statement_mask)
 
     def encode_edits(
-        self, statements: Sequence[str], base_model: BaseLanguageModel
+        self, statements: Sequence[str], base_model: BaseLanguageModel, *, batch_size: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Turn knowledge statements into retrieval keys and continuous prompts (an edit).
 
         Args:
             statements: knowledge statements, e.g. ``"The CEO of Acme is Ada Lovelace."``.
             base_model: the base LM the prompts are for (its token embeddings are read).
+            batch_size: encode at most this many statements per forward pass (``None``: all at
+                once).
 
         Returns:
             ``(keys, prompts)`` of shapes `(batch_size, knowledge_dim)` and
@@ -208,6 +210,9 @@ class RecipeModel(nn.Module):
                 "trained for this base LM."
             )
             raise InvalidInputError(msg)
+        if batch_size is not None and len(statements) > batch_size:
+            parts = [self.encode_edits(statements[i : i + batch_size], base_model) for i in range(0, len(statements), batch_size)]
+            return torch.cat([k for k, _ in parts]), torch.cat([p for _, p in parts])
         keys = self.encode_knowledge(statements)
         embeds, mask = self.statement_embeddings(statements, base_model)
         return keys, self.encode_prompts(keys, embeds, mask)
