@@ -1,6 +1,6 @@
 """Pure PyTorch modules of RECIPE (no LangChain imports)."""
 
-from langchain_recipe.nn.knowledge_encoder import RepresentationHead, pool_hidden_states
+from langchain_recipe.nn.knowledge_encoder import RepresentationHead, format_retrieval_text, pool_hidden_states
 from langchain_recipe.nn.knowledge_sentinel import KnowledgeSentinel
 from langchain_recipe.nn.prompt_encoder import MLPPromptEncoder, StatementAttentionPromptEncoder
 from langchain_recipe.nn.recipe_model import RecipeModel
@@ -11,5 +11,6 @@ __all__ = [
     "RecipeModel",
     "RepresentationHead",
     "StatementAttentionPromptEncoder",
+    "format_retrieval_text",
     "pool_hidden_states",
 ]

@@ -12,9 +12,28 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["RepresentationHead", "pool_hidden_states"]
+__all__ = ["RepresentationHead", "format_retrieval_text", "pool_hidden_states"]
 
 _LARGE = 1e4  # pushes padded positions out of the max/min pooling
+
+
+def format_retrieval_text(text: str) -> str:
+    """The one text format that the knowledge/query encoder sees, in training, evaluation and serving.
+
+    Queries are the user's question as plain text (never the chat-templated prompt, the system
+    prompt or earlier turns) and knowledge statements are plain text too; both only have their
+    whitespace collapsed to single spaces. :meth:`RecipeModel.encode_queries` and
+    :meth:`RecipeModel.encode_knowledge` call this, so training, ``recipe eval`` and
+    ``RecipeChatModel`` cannot disagree on the format.
+
+    Args:
+        text: a question or a knowledge statement.
+
+    Returns:
+        The text with leading/trailing whitespace removed and inner runs of whitespace (spaces,
+        tabs, newlines) replaced by one space.
+    """
+    return " ".join(text.split())
 
 
 def pool_hidden_states(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

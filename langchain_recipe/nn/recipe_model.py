@@ -22,7 +22,7 @@ from torch import nn
 
 from langchain_recipe.config import PromptEncoderType, RecipeConfig
 from langchain_recipe.errors import CheckpointError, InvalidInputError
-from langchain_recipe.nn.knowledge_encoder import RepresentationHead, pool_hidden_states
+from langchain_recipe.nn.knowledge_encoder import RepresentationHead, format_retrieval_text, pool_hidden_states
 from langchain_recipe.nn.knowledge_sentinel import KnowledgeSentinel
 from langchain_recipe.nn.prompt_encoder import MLPPromptEncoder, StatementAttentionPromptEncoder
 
@@ -125,7 +125,7 @@ class RecipeModel(nn.Module):
 
     def _pooled(self, texts: Sequence[str]) -> torch.Tensor:
         batch = self.encoder_tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.config.encoder_max_length, return_tensors="pt"
+            [format_retrieval_text(text) for text in texts], padding=True, truncation=True, max_length=self.config.encoder_max_length, return_tensors="pt"
         ).to(self.device)
         with torch.set_grad_enabled(self.config.train_encoder and torch.is_grad_enabled()):
             hidden = self.encoder(**batch).last_hidden_state

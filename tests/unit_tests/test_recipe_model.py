@@ -338,3 +338,16 @@ def test_recipe_config_json_round_trip() -> None:
 def test_training_config_rejects_bad_values(field: str, value: Any) -> None:
     with pytest.raises(ValidationError, match=field):
         TrainingConfig(**{field: value})
+
+
+def test_retrieval_text_format_is_shared_by_queries_and_statements(recipe_model: RecipeModel) -> None:
+    """Training, evaluation and serving all go through RecipeModel.encode_*; whitespace variants
+    of one question must get the same key, so the three can never disagree on the format."""
+    from langchain_recipe.nn import format_retrieval_text
+
+    assert format_retrieval_text("  Who is\tthe CEO\nof Acme? ") == "Who is the CEO of Acme?"
+    with torch.no_grad():
+        queries = recipe_model.encode_queries(["Who is the CEO of Acme?", "  Who is\tthe CEO\n of Acme?  "])
+        statements = recipe_model.encode_knowledge(["The CEO of Acme is Ada.", "The  CEO of Acme is Ada.\n"])
+    torch.testing.assert_close(queries[0], queries[1])
+    torch.testing.assert_close(statements[0], statements[1])
