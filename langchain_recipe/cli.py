@@ -38,6 +38,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     export: Annotated[Path | None, typer.Option(help="Also write the final model here in fp16 (the shipped checkpoint).")] = None,
     config_json: Annotated[str | None, typer.Option(help="Extra TrainingConfig fields as JSON.")] = None,
+    model_config_json: Annotated[
+        str | None, typer.Option(help='Extra RecipeConfig fields as JSON, e.g. \'{"num_prompt_tokens": 8}\'.')
+    ] = None,
     verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
 ) -> None:
     """Train a RecipeModel for the bundled SmolLM2 on ZsRE + CounterFact train (resumes if interrupted)."""
@@ -60,6 +63,7 @@ def train(
             lm_hidden_size=base_model.hidden_size,
             base_model_name=base_model.name,
             base_model_fingerprint=base_model.fingerprint,
+            **(json.loads(model_config_json) if model_config_json else {}),
         )
     )
     train_data = {name: load_edits(name, "train", skip_invalid=True) for name in config.datasets}

@@ -146,5 +146,8 @@ class TrainingConfig(BaseModel):
     """Steps between dev evaluations (and checkpoints)."""
     eval_size: int = Field(30, gt=0)
     """Dev edits per dataset used by the periodic evaluation."""
+    early_stopping_patience: int | None = Field(None, gt=0)
+    """Stop after this many dev evaluations in a row without a better selection score
+    (``None``: never stop early). Only applies when the trainer has an evaluation function."""
     log_every: int = Field(10, gt=0)
     """Steps between JSON-lines log records."""
