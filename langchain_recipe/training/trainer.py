@@ -288,7 +288,7 @@ class RecipeTrainer:
 
     # ------------------------------------------------------------------ loop
     def train(self, *, progress: bool = True) -> Path:
-        """Run until ``max_steps`` or ``max_minutes``; log to ``log.jsonl``; return the checkpoint.
+        """Run until ``max_steps`` (or ``stop_at_step``) or ``max_minutes``; log to ``log.jsonl``; return the checkpoint.
 
         Resumes from ``<output_dir>/checkpoint`` when present. With an ``eval_fn``, the model with
         the best :func:`selection_score` (the initial one included) is kept in ``<output_dir>/best``.
@@ -296,6 +296,7 @@ class RecipeTrainer:
         from tqdm.auto import tqdm
 
         cfg = self.config
+        last_step = min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.load_checkpoint()
         deadline = time.monotonic() + cfg.max_minutes * 60
@@ -303,9 +304,9 @@ class RecipeTrainer:
         if self.step == 0 and self.eval_fn is not None:  # the initial model is a candidate too
             self._evaluate_and_checkpoint(log)
         averages: dict[str, float] = {}
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not progress, desc="training")
+        bar = tqdm(total=last_step, initial=self.step, disable=not progress, desc="training")
         try:
-            while self.step < cfg.max_steps and time.monotonic() < deadline and not self.should_stop_early():
+            while self.step < last_step and time.monotonic() < deadline and not self.should_stop_early():
                 result = self.train_step()
                 for name, value in {"total": result.total, **result.terms, **result.diagnostics}.items():
                     averages[name] = value if name not in averages else 0.9 * averages[name] + 0.1 * value

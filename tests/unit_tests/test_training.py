@@ -329,3 +329,15 @@ def test_early_stopping_after_patience_evaluations_without_improvement(
     assert resumed.should_stop_early()
     resumed.train(progress=False)
     assert resumed.step == 3  # nothing more to do
+
+
+def test_stop_at_step_keeps_the_schedule_of_max_steps(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+) -> None:
+    config = TrainingConfig(max_steps=10, stop_at_step=2, warmup_steps=0, eval_every=100)
+    trainer = RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path)
+    trainer.train(progress=False)
+    assert trainer.step == 2
+    # The learning rate after step 2 follows the 10-step cosine, not a 2-step one.
+    assert trainer.learning_rate_factor(2) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.2)))
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(config.learning_rate * trainer.learning_rate_factor(1))
