@@ -662,18 +662,31 @@ class RecipeChatModel(BaseChatModel):
                 batch_size=len(inputs),
             )
             run_managers.append(run_manager)
+        results: list[Any] = [None] * len(inputs)
+        for i, conversation in enumerate(conversations):  # a malformed row fails alone
+            try:
+                _apply_chat_template(self.base_model, _conversation(conversation))
+            except InvalidInputError as error:
+                run_managers[i].on_llm_error(error)
+                if not return_exceptions:
+                    for other in run_managers[:i] + run_managers[i + 1 :]:
+                        other.on_llm_error(error)
+                    raise
+                results[i] = error
+        valid = [i for i, result in enumerate(results) if result is None]
         try:
-            messages = self._answer(conversations, stop=stop, **kwargs)
+            messages = self._answer([conversations[i] for i in valid], stop=stop, **kwargs) if valid else []
         except BaseException as error:
-            for run_manager in run_managers:
-                run_manager.on_llm_error(error)
+            for i in valid:
+                run_managers[i].on_llm_error(error)
             if return_exceptions and isinstance(error, Exception):
-                return [error] * len(inputs)  # type: ignore[list-item]
+                return [error if result is None else result for result in results]
             raise
-        for run_manager, message in zip(run_managers, messages):
-            message.id = f"{LC_ID_PREFIX}-{run_manager.run_id}-0"
-            run_manager.on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
-        return messages
+        for i, message in zip(valid, messages):
+            message.id = f"{LC_ID_PREFIX}-{run_managers[i].run_id}-0"
+            run_managers[i].on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
+            results[i] = message
+        return results
 
     async def abatch(
         self,

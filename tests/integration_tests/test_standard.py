@@ -32,7 +32,10 @@ class TestRecipeChatModelIntegration(ChatModelIntegrationTests):
     # - tool calling, tool choice, structured output and JSON mode (`has_tool_calling` is False):
     #   RecipeChatModel does not implement `bind_tools`; a 135M local LM does not emit tool calls.
     #   Agents use a tool-calling planner next to it (docs/agent_tools.md).
-    # - image, audio, video and PDF inputs (`supports_*_inputs` are False): the LM reads text only.
+    # - image, audio, video, PDF and Anthropic-format inputs (`supports_*_inputs` are False): the
+    #   LM reads text only.
+    # - `test_stream_time` ("VCR not set up"): it replays recorded HTTP traffic; there is none,
+    #   the model runs in-process.
 
 
 class TestSentinelRetrieverIntegration(RetrieversIntegrationTests):

@@ -629,9 +629,10 @@ async def test_abatch_equals_batch(llm: RecipeChatModel, store: RecipeKnowledgeS
 
 
 def test_batch_with_return_exceptions(llm: RecipeChatModel) -> None:
-    results = llm.batch([QUERY, []], return_exceptions=True)  # an empty conversation is invalid
+    results = llm.batch([QUERY, [], OTHER_QUERY], return_exceptions=True)  # an empty conversation is invalid
 
-    assert all(isinstance(r, InvalidInputError) for r in results)
+    assert isinstance(results[1], InvalidInputError)
+    assert [r.content for r in (results[0], results[2])] == [llm.invoke(QUERY).content, llm.invoke(OTHER_QUERY).content]
     with pytest.raises(InvalidInputError):
         llm.batch([QUERY, []])
 
