@@ -26,7 +26,8 @@ class TestRecipeChatModelStandard(ChatModelUnitTests):
     # RecipeChatModel has no tool calling or structured output (a 135M local LM that does not
     # emit tool calls): `has_tool_calling` and `has_structured_output` are False by inspection,
     # so the tool and structured-output tests return early. It is not serialisable by LangChain
-    # (it holds a knowledge store), so `test_serdes` skips.
+    # (it holds a knowledge store), so `test_serdes` skips. `test_init_from_env` skips because it
+    # reads no environment variables: there is no API key or endpoint, the model runs in-process.
 
 
 def test_construction_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
