@@ -23,14 +23,10 @@ def python_blocks(page: Path) -> list[tuple[int, str]]:
     return [(text.count("\n", 0, match.start()) + 2, match.group(1)) for match in BLOCK.finditer(text)]
 
 
-def test_the_block_finder() -> None:
-    page = "intro\n```python\nx = 1\n```\n```bash\nmake demo\n```\n```python\ny = x + 1\n```\n"
-    path = Path(__file__).with_name("_block_finder_probe.md")
-    try:
-        path.write_text(page)
-        assert python_blocks(path) == [(3, "x = 1\n"), (9, "y = x + 1\n")]
-    finally:
-        path.unlink()
+def test_the_block_finder(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("intro\n```python\nx = 1\n```\n```bash\nmake demo\n```\n```python\ny = x + 1\n```\n")
+    assert python_blocks(page) == [(3, "x = 1\n"), (9, "y = x + 1\n")]
 
 
 @pytest.mark.parametrize(
