@@ -11,7 +11,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from langchain_recipe import RecipeChatModel
 
-from facts import CEO_QUESTION, FACTS, TOWER_QUESTION, facts_store
+from live_facts import CEO_QUESTION, FACTS, TOWER_QUESTION, facts_store
 
 MAX_TOKENS = 10
 TRAVEL = (

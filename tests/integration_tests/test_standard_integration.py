@@ -9,7 +9,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests, Retriev
 
 from langchain_recipe import RecipeChatModel, SentinelRetriever
 
-from facts import facts_store
+from live_facts import facts_store
 
 
 class TestRecipeChatModelIntegration(ChatModelIntegrationTests):
