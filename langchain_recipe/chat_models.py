@@ -24,7 +24,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 from langchain_core.utils.utils import LC_ID_PREFIX
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_recipe.base_models import DEFAULT_BASE_MODEL, BaseLanguageModel, load_base_model
 from langchain_recipe.errors import InvalidInputError
@@ -264,6 +264,17 @@ class RecipeChatModel(BaseChatModel):
     (the last human message). :func:`system_and_last_human_query` also reads the system prompt."""
 
     _base_model: BaseLanguageModel | None = PrivateAttr(default=None)
+
+    @field_validator("knowledge_store")
+    @classmethod
+    def _check_store(cls, store: Any) -> Any:
+        if store is not None and not (hasattr(store, "retrieve_prompts") and hasattr(store, "base_model")):
+            msg = (
+                f"knowledge_store must be a RecipeKnowledgeStore (or have its retrieve_prompts and base_model), "
+                f"not {type(store).__name__}; open one with RecipeKnowledgeStore(path=...)."
+            )
+            raise ValueError(msg)
+        return store
 
     @property
     def _llm_type(self) -> str:

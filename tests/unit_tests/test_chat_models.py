@@ -735,6 +735,8 @@ def test_an_unknown_injection_or_option_raises(llm: RecipeChatModel) -> None:
 
     with pytest.raises(ValidationError):
         RecipeChatModel(injection="hooks")
+    with pytest.raises(ValidationError, match="RecipeKnowledgeStore"):
+        RecipeChatModel(knowledge_store="./recipe_store")
     with pytest.raises(InvalidInputError, match="injection"):
         llm.invoke(QUERY, injection="hooks")
     with pytest.raises(InvalidInputError, match="unknown call options"):
