@@ -47,41 +47,63 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 @dataclass
 class Samples:
-    """Repeated measurements of one quantity (seconds unless said otherwise)."""
+    """Repeated measurements of one quantity: wall-clock seconds, and optionally the CPU seconds
+    this process used meanwhile (``time.process_time``, all its threads).
+
+    On a CPU shared with other busy processes, wall time includes the time spent waiting for a
+    core; the process's CPU time counts only its own work, so it is the steadier basis for
+    comparing variants there (cache and memory-bandwidth contention still leak into it).
+    """
 
     values: list[float] = field(default_factory=list)
+    cpu_values: list[float] = field(default_factory=list)
 
-    def add(self, value: float) -> None:
-        """Record one measurement."""
+    def add(self, value: float, cpu: float | None = None) -> None:
+        """Record one measurement (wall seconds, and CPU seconds when known)."""
         self.values.append(float(value))
+        if cpu is not None:
+            self.cpu_values.append(float(cpu))
+
+    def _values(self, cpu: bool) -> list[float]:  # noqa: FBT001
+        if cpu and not self.cpu_values:
+            msg = "No CPU times were recorded for these samples."
+            raise ValueError(msg)
+        return self.cpu_values if cpu else self.values
 
     @property
     def median(self) -> float:
-        """Median of the measurements."""
+        """Median wall-clock measurement."""
         return statistics.median(self.values)
 
-    def summary(self, scale: float = 1.0) -> dict[str, float | int]:
-        """Median, p5/p95, min, max and count, each multiplied by ``scale`` (e.g. 1000 for ms)."""
+    @property
+    def cpu_median(self) -> float:
+        """Median CPU-time measurement."""
+        return statistics.median(self._values(cpu=True))
+
+    def summary(self, scale: float = 1.0, *, cpu: bool = False) -> dict[str, float | int]:
+        """Median, p5/p95, min, max and count of the wall (or ``cpu``) times, each multiplied by
+        ``scale`` (e.g. 1000 for ms)."""
+        values = self._values(cpu)
         return {
-            "median": self.median * scale,
-            "p5": percentile(self.values, 5) * scale,
-            "p95": percentile(self.values, 95) * scale,
-            "min": min(self.values) * scale,
-            "max": max(self.values) * scale,
-            "n": len(self.values),
+            "median": statistics.median(values) * scale,
+            "p5": percentile(values, 5) * scale,
+            "p95": percentile(values, 95) * scale,
+            "min": min(values) * scale,
+            "max": max(values) * scale,
+            "n": len(values),
         }
 
 
-def timed(function: Callable[[], Any], synchronize: Callable[[], None] | None = None) -> tuple[float, Any]:
-    """Run ``function`` once; return ``(seconds, result)`` (``synchronize`` runs before both clocks,
-    e.g. ``torch.cuda.synchronize``)."""
+def timed(function: Callable[[], Any], synchronize: Callable[[], None] | None = None) -> tuple[float, Any, float]:
+    """Run ``function`` once; return ``(wall_seconds, result, cpu_seconds)`` (``synchronize``
+    runs before both clocks, e.g. ``torch.cuda.synchronize``)."""
     if synchronize is not None:
         synchronize()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = function()
     if synchronize is not None:
         synchronize()
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, result, time.process_time() - cpu_start
 
 
 def interleaved(
@@ -109,22 +131,24 @@ def interleaved(
     for repeat in range(repeats):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            seconds, result = timed(lambda name=name: variants[name](repeat), synchronize)
-            samples[name].add(seconds)
+            seconds, result, cpu_seconds = timed(lambda name=name: variants[name](repeat), synchronize)
+            samples[name].add(seconds, cpu_seconds)
             if check is not None:
                 check(name, result)
     return samples
 
 
-def paired_ratio(numerator: Samples, denominator: Samples) -> dict[str, float | int]:
+def paired_ratio(numerator: Samples, denominator: Samples, *, cpu: bool = False) -> dict[str, float | int]:
     """Ratio of two variants measured side by side: the median over repeats of the per-repeat
-    ratio (each pair ran back to back), with its min and max, and the ratio of the medians."""
-    ratios = [a / b for a, b in zip(numerator.values, denominator.values)]
+    ratio (each pair ran back to back), with its min and max, and the ratio of the medians; of
+    wall times, or of CPU times with ``cpu``."""
+    top, bottom = numerator._values(cpu), denominator._values(cpu)
+    ratios = [a / b for a, b in zip(top, bottom)]
     return {
         "median": statistics.median(ratios),
         "min": min(ratios),
         "max": max(ratios),
-        "ratio_of_medians": numerator.median / denominator.median,
+        "ratio_of_medians": statistics.median(top) / statistics.median(bottom),
         "n": len(ratios),
     }
 

@@ -49,40 +49,52 @@ def render_markdown(results: dict[str, Any]) -> str:
         "times are noisy; ratios of variants measured back to back are more reliable than times.",
         "",
         f"Medians of {settings['repeats']} interleaved repeats; (min-max) over the repeats. Ratios are medians "
-        "of per-repeat ratios of variants that ran back to back. Background edits are synthetic "
+        "of per-repeat ratios of variants that ran back to back. Each measurement records wall time and the CPU "
+        f"time this process used (torch threads: {settings.get('threads') or 'default'}); with one torch thread "
+        "the CPU time is what the wall time would be on an idle machine, so on a shared machine the CPU-time "
+        "figures are the ones to read and the targets are judged on them. Background edits are synthetic "
         "(random keys of the real keys' norm); the probed edits are real ZsRE edits.",
         "",
         "## Targets",
         "",
-        "| target | goal | measured | met |",
-        "|---|---|---|---|",
+        "| target | goal | measured (CPU time) | wall clock | met |",
+        "|---|---|---|---|---|",
     ]
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}" if abs(value) < 10 else f"{value:,.0f}"
+
     for target in results.get("targets", []):
-        measured = target["measured"]
-        shown = "not measured" if measured is None else f"{measured:.3f}" if measured < 10 else f"{measured:,.0f}"
+        measured = target["measured"] if target.get("basis") == "cpu" else None
         met = "-" if target["met"] is None else "yes" if target["met"] else "**no**"
-        lines.append(f"| {target['target']} | {target['goal']} | {shown} | {met} |")
+        lines.append(f"| {target['target']} | {target['goal']} | {number(measured)} | {number(target.get('wall', target['measured']))} | {met} |")
 
     lines += ["", f"## 1. Answer latency (greedy, exactly {settings['max_new_tokens']} new tokens)", ""]
     for batch_size in settings["batch_sizes"]:
         rows = [r for r in results["answer_latency"] if r["batch_size"] == batch_size]
         if not rows:
             continue
-        lines += [
-            f"### Batch {batch_size}",
-            "",
-            "| background edits | bare ms | RECIPE hit ms | RECIPE rejected ms | text-RAG ms | RECIPE/bare | rejected/bare | text-RAG/bare | RECIPE/text-RAG | tokens/s bare / RECIPE / text-RAG |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for row in rows:
-            latency, ratios, tps = row["latency_ms"], row["ratios"], row["tokens_per_s"]
-            lines.append(
-                f"| {row['background_edits']:,} | {_ms(latency['bare_edit_questions'])} | {_ms(latency['recipe_hit'])} | "
-                f"{_ms(latency['recipe_rejected'])} | {_ms(latency['text_rag_hit'])} | {_ratio(ratios['recipe_hit/bare'])} | "
-                f"{_ratio(ratios['recipe_rejected/bare'])} | {_ratio(ratios['text_rag/bare'])} | {_ratio(ratios['recipe_hit/text_rag'])} | "
-                f"{tps['bare_edit_questions']:.1f} / {tps['recipe_hit']:.1f} / {tps['text_rag_hit']:.1f} |"
-            )
-        lines.append("")
+        for basis, latency_key, ratio_key, tps_key in (
+            ("CPU time", "cpu_ms", "cpu_ratios", "tokens_per_cpu_s"),
+            ("wall clock", "latency_ms", "ratios", "tokens_per_s"),
+        ):
+            if not all(latency_key in row for row in rows):
+                continue
+            lines += [
+                f"### Batch {batch_size}, {basis}",
+                "",
+                "| background edits | bare ms | RECIPE hit ms | RECIPE rejected ms | text-RAG ms | RECIPE/bare | rejected/bare | text-RAG/bare | RECIPE/text-RAG | tokens/s bare / RECIPE / text-RAG |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            for row in rows:
+                latency, ratios, tps = row[latency_key], row[ratio_key], row[tps_key]
+                lines.append(
+                    f"| {row['background_edits']:,} | {_ms(latency['bare_edit_questions'])} | {_ms(latency['recipe_hit'])} | "
+                    f"{_ms(latency['recipe_rejected'])} | {_ms(latency['text_rag_hit'])} | {_ratio(ratios['recipe_hit/bare'])} | "
+                    f"{_ratio(ratios['recipe_rejected/bare'])} | {_ratio(ratios['text_rag/bare'])} | {_ratio(ratios['recipe_hit/text_rag'])} | "
+                    f"{tps['bare_edit_questions']:.1f} / {tps['recipe_hit']:.1f} / {tps['text_rag_hit']:.1f} |"
+                )
+            lines.append("")
         checks = rows[-1]["checks"]
         lines.append(
             "Checks (largest store): "
@@ -99,16 +111,24 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += ["## 2. Editing", ""]
     if throughput:
         lines += [
-            "| mode | call ms, median (min-max) | edits/s |",
-            "|---|---|---|",
-            f"| batched ({throughput['batch_size']} statements per call) | {_ms(throughput['batched_call_ms'])} | {throughput['batched_edits_per_s']:.0f} |",
-            f"| single (one statement per call) | {_ms(throughput['single_call_ms'])} | {throughput['single_edits_per_s']:.1f} |",
+            "| mode | call ms, CPU time | call ms, wall clock | edits per CPU second | edits/s, wall clock |",
+            "|---|---|---|---|---|",
+            f"| batched ({throughput['batch_size']} statements per call) | {_ms(throughput['batched_call_cpu_ms'])} | {_ms(throughput['batched_call_ms'])} | "
+            f"{throughput['batched_edits_per_cpu_s']:.0f} | {throughput['batched_edits_per_s']:.0f} |",
+            f"| single (one statement per call) | {_ms(throughput['single_call_cpu_ms'])} | {_ms(throughput['single_call_ms'])} | "
+            f"{throughput['single_edits_per_cpu_s']:.1f} | {throughput['single_edits_per_s']:.1f} |",
             "",
         ]
     if results["time_to_retrievable"]:
-        lines += ["Time from `add_knowledge` to the first query that retrieves the new edit:", "", "| background edits | ms, median (min-max) | retrievable on the first query |", "|---|---|---|"]
+        lines += [
+            "Time from `add_knowledge` to the first query that retrieves the new edit:",
+            "",
+            "| background edits | ms, CPU time | ms, wall clock | retrievable on the first query |",
+            "|---|---|---|---|",
+        ]
         for row in results["time_to_retrievable"]:
-            lines.append(f"| {row['background_edits']:,} | {_ms(row['ms'])} | {row['retrievable_on_first_query']}/{row['ms']['n']} |")
+            cpu = _ms(row["cpu_ms"]) if "cpu_ms" in row else "-"
+            lines.append(f"| {row['background_edits']:,} | {cpu} | {_ms(row['ms'])} | {row['retrievable_on_first_query']}/{row['ms']['n']} |")
         lines.append("")
     if results.get("fill"):
         lines += ["Bulk writes of synthetic edits straight through the Qdrant client (no encoding):", "", "| backend | edits | edits/s |", "|---|---|---|"]
@@ -122,16 +142,18 @@ def render_markdown(results: dict[str, Any]) -> str:
         "`qdrant search` is the request `RecipeKnowledgeStore.search_batch` sends (query as a list of floats, "
         "best edit with payload and prompt, sentinel score as threshold); `float32 query` is the same request with the "
         "query as a float32 NumPy array; `end to end` is `store.retrieve_prompts([question])` (query encoder, "
-        "knowledge sentinel gate and search); `encode` is the query encoder and gate alone.",
+        "knowledge sentinel gate and search); `encode` is the query encoder and gate alone. CPU time of this "
+        "process (qdrant-edge searches on its own threads, which count too); wall-clock p50 in the last column.",
         "",
-        "| backend | stored edits | qdrant search p50 / p95 ms | float32 query p50 / p95 ms | end to end p50 / p95 ms | encode p50 ms | disk bytes/edit |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | stored edits | qdrant search p50 / p95 ms | float32 query p50 / p95 ms | end to end p50 / p95 ms | encode p50 ms | disk bytes/edit | qdrant search p50 ms, wall |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in results["retrieval"]:
         if "skipped" in row:
-            lines.append(f"| {row['backend']} | - | skipped: {row['skipped']} | | | | |")
+            lines.append(f"| {row['backend']} | - | skipped: {row['skipped']} | | | | | |")
             continue
-        ms = row["ms"]
+        ms = row.get("cpu_ms", row["ms"])
+        wall = f"{row['ms']['qdrant_search']['median']:.2f}" if "qdrant_search" in row["ms"] else "-"
 
         def cell(name: str, ms: dict[str, Any] = ms) -> str:
             return f"{ms[name]['median']:.2f} / {ms[name]['p95']:.2f}" if name in ms else "-"
@@ -140,7 +162,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         backend = f"{row['backend']} ({row['index']})" if "index" in row else row["backend"]
         lines.append(
             f"| {backend} | {row['stored_edits']:,} | {cell('qdrant_search')} | {cell('qdrant_float32_query')} | "
-            f"{cell('end_to_end')} | {encode} | {_size(row.get('disk_bytes_per_edit'))} |"
+            f"{cell('end_to_end')} | {encode} | {_size(row.get('disk_bytes_per_edit'))} | {wall} |"
         )
     lines.append("")
 

@@ -287,9 +287,9 @@ class _Suite:
             def singles(repeat: int) -> int:
                 for _ in range(settings.single_edits):
                     i = next(single_index)
-                    tick = time.perf_counter()
+                    tick, cpu_tick = time.perf_counter(), time.process_time()
                     scratch.add_knowledge([statements[i % len(statements)]], ids=[f"single-{i}"])
-                    single.add(time.perf_counter() - tick)
+                    single.add(time.perf_counter() - tick, time.process_time() - cpu_tick)
                 return settings.single_edits
 
             samples = interleaved({"batched": batched, "single": singles}, settings.edit_repeats)
@@ -297,13 +297,19 @@ class _Suite:
             self.results["edit_throughput"] = {
                 "batch_size": len(statements),
                 "batched_call_ms": batched_seconds.summary(1000),
+                "batched_call_cpu_ms": batched_seconds.summary(1000, cpu=True),
                 "batched_edits_per_s": len(statements) / batched_seconds.median,
+                "batched_edits_per_cpu_s": len(statements) / batched_seconds.cpu_median,
                 "single_call_ms": single.summary(1000),
+                "single_call_cpu_ms": single.summary(1000, cpu=True),
                 "single_edits_per_s": 1 / single.median,
+                "single_edits_per_cpu_s": 1 / single.cpu_median,
             }
             self.log(
-                f"Edit throughput: {self.results['edit_throughput']['batched_edits_per_s']:.0f} edits/s batched, "
-                f"{self.results['edit_throughput']['single_edits_per_s']:.1f} edits/s one at a time."
+                f"Edit throughput: {self.results['edit_throughput']['batched_edits_per_s']:.0f} edits/s batched "
+                f"({self.results['edit_throughput']['batched_edits_per_cpu_s']:.0f} per CPU second), "
+                f"{self.results['edit_throughput']['single_edits_per_s']:.1f} edits/s one at a time "
+                f"({self.results['edit_throughput']['single_edits_per_cpu_s']:.1f} per CPU second)."
             )
         finally:
             scratch.close()
@@ -357,13 +363,17 @@ class _Suite:
                     variants["text_rag_hit"](0)
                 samples = interleaved(variants, settings.repeats, check=check)
             summary = {name: s.summary(1000) for name, s in samples.items()}
+            cpu_summary = {name: s.summary(1000, cpu=True) for name, s in samples.items()}
             throughput = {name: batch_size * tokens / s.median for name, s in samples.items()}
-            ratios = {
-                "recipe_hit/bare": paired_ratio(samples["recipe_hit"], samples["bare_edit_questions"]),
-                "recipe_rejected/bare": paired_ratio(samples["recipe_rejected"], samples["bare_unrelated_questions"]),
-                "text_rag/bare": paired_ratio(samples["text_rag_hit"], samples["bare_edit_questions"]),
-                "recipe_hit/text_rag": paired_ratio(samples["recipe_hit"], samples["text_rag_hit"]),
+            cpu_throughput = {name: batch_size * tokens / s.cpu_median for name, s in samples.items()}
+            pairs = {
+                "recipe_hit/bare": ("recipe_hit", "bare_edit_questions"),
+                "recipe_rejected/bare": ("recipe_rejected", "bare_unrelated_questions"),
+                "text_rag/bare": ("text_rag_hit", "bare_edit_questions"),
+                "recipe_hit/text_rag": ("recipe_hit", "text_rag_hit"),
             }
+            ratios = {key: paired_ratio(samples[a], samples[b]) for key, (a, b) in pairs.items()}
+            cpu_ratios = {key: paired_ratio(samples[a], samples[b], cpu=True) for key, (a, b) in pairs.items()}
             self.results["answer_latency"].append(
                 {
                     "background_edits": size,
@@ -371,16 +381,21 @@ class _Suite:
                     "batch_size": batch_size,
                     "new_tokens": tokens,
                     "latency_ms": summary,
+                    "cpu_ms": cpu_summary,
                     "tokens_per_s": throughput,
+                    "tokens_per_cpu_s": cpu_throughput,
                     "ratios": ratios,
+                    "cpu_ratios": cpu_ratios,
                     "checks": checks,
                     "load_average": list(os.getloadavg()),
                 }
             )
             self.log(
-                f"  answers, {size} background edits, batch {batch_size}: bare {summary['bare_edit_questions']['median']:.0f} ms, "
-                f"RECIPE/bare x{ratios['recipe_hit/bare']['median']:.3f}, rejected/bare x{ratios['recipe_rejected/bare']['median']:.3f}, "
-                f"RECIPE/text-RAG x{ratios['recipe_hit/text_rag']['median']:.3f}"
+                f"  answers, {size} background edits, batch {batch_size}: bare {summary['bare_edit_questions']['median']:.0f} ms "
+                f"({cpu_summary['bare_edit_questions']['median']:.0f} ms CPU); CPU-time ratios RECIPE/bare "
+                f"x{cpu_ratios['recipe_hit/bare']['median']:.3f}, rejected/bare x{cpu_ratios['recipe_rejected/bare']['median']:.3f}, "
+                f"RECIPE/text-RAG x{cpu_ratios['recipe_hit/text_rag']['median']:.3f} (wall x{ratios['recipe_hit/bare']['median']:.3f}, "
+                f"x{ratios['recipe_rejected/bare']['median']:.3f}, x{ratios['recipe_hit/text_rag']['median']:.3f})"
             )
 
     # -------------------------------------------------------------- 2b. time to first retrievable edit
@@ -392,7 +407,7 @@ class _Suite:
                 return
             record = self.spare.pop(0)
             edit_id = f"late-{record.subject or record.prompt}"
-            tick = time.perf_counter()
+            tick, cpu_tick = time.perf_counter(), time.process_time()
             self.store.add_knowledge([record.statement], ids=[edit_id])
             attempts = 0
             while True:
@@ -400,11 +415,16 @@ class _Suite:
                 found = self.store.retrieve_prompts([record.prompt])[0]
                 if (found is not None and found.edit_id == edit_id) or time.perf_counter() - tick > 5:
                     break
-            samples.add(time.perf_counter() - tick)
+            samples.add(time.perf_counter() - tick, time.process_time() - cpu_tick)
             first_try += attempts == 1 and found is not None and found.edit_id == edit_id
         if samples.values:
             self.results["time_to_retrievable"].append(
-                {"background_edits": size, "ms": samples.summary(1000), "retrievable_on_first_query": first_try}
+                {
+                    "background_edits": size,
+                    "ms": samples.summary(1000),
+                    "cpu_ms": samples.summary(1000, cpu=True),
+                    "retrievable_on_first_query": first_try,
+                }
             )
 
     # -------------------------------------------------------------- 3. retrieval (in-memory store)
@@ -467,11 +487,16 @@ class _Suite:
                 "stored_edits": len(store),
                 "background_edits": size,
                 "ms": {name: s.summary(1000) for name, s in samples.items()},
+                "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
                 "float32_query_result_mismatches": mismatches,
             }
         )
-        ms = samples["qdrant_search"].summary(1000)
-        self.log(f"  retrieval :memory: {len(store)} edits: search p50 {ms['median']:.1f} ms, p95 {ms['p95']:.1f} ms")
+        ms, cpu = samples["qdrant_search"].summary(1000), samples["qdrant_search"].summary(1000, cpu=True)
+        fast = samples["qdrant_float32_query"].summary(1000, cpu=True)
+        self.log(
+            f"  retrieval :memory: {len(store)} edits: search p50 {ms['median']:.1f} ms wall, {cpu['median']:.1f} ms CPU "
+            f"(float32 query {fast['median']:.1f} ms CPU)"
+        )
 
     def fill_memory(self, size: int, filled: int) -> int:
         if size <= filled:
@@ -568,6 +593,7 @@ class _Suite:
                         "backend": "qdrant-client path=",
                         "stored_edits": size,
                         "ms": {name: s.summary(1000) for name, s in samples.items()},
+                "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
                         "disk_bytes_per_edit": disk / size,
                     }
                 )
@@ -597,6 +623,7 @@ class _Suite:
                         "backend": "qdrant-edge",
                         "stored_edits": size,
                         "ms": {name: s.summary(1000) for name, s in samples.items()},
+                "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
                         "disk_bytes_per_edit": disk / size,
                         "index": "none (plain segments; HNSW build not run)",
                     }
@@ -614,6 +641,7 @@ class _Suite:
                         "backend": "qdrant-edge",
                         "stored_edits": filled,
                         "ms": {name: s.summary(1000) for name, s in samples.items()},
+                "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
                         "disk_bytes_per_edit": disk / filled,
                         "index": f"HNSW m=16 ef_construct=64, built in {seconds:.0f} s",
                     }
@@ -682,57 +710,68 @@ def _row(results: dict[str, Any], size: int, batch_size: int = 1) -> dict[str, A
     return rows[0] if rows else None
 
 
+def _target(name: str, goal: str, cpu: float | None, wall: float | None, passes: Callable[[float], bool]) -> dict[str, Any]:
+    measured = cpu if cpu is not None else wall
+    return {
+        "target": name,
+        "goal": goal,
+        "measured": measured,
+        "basis": "cpu" if cpu is not None else "wall",
+        "wall": wall,
+        "met": None if measured is None else passes(measured),
+    }
+
+
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Compare the measurements with the issue's CPU targets; a target whose size was not
-    measured is reported as not measured (``met`` is ``None``)."""
+    """Compare the measurements with the issue's CPU targets.
+
+    ``measured`` is computed from this process's CPU time where it was recorded (the steadier
+    figure on a shared machine, and equal to wall time on an idle one with 1 torch thread);
+    ``wall`` is the wall-clock figure. A target whose size was not measured has ``met=None``.
+    """
     targets: list[dict[str, Any]] = []
     row = _row(results, 10_000)
+
+    def ratio(key: str, cpu: bool) -> float | None:  # noqa: FBT001
+        if row is None:
+            return None
+        table = row.get("cpu_ratios") if cpu else row["ratios"]
+        return table[key]["median"] if table else None
+
     targets.append(
-        {
-            "target": "RECIPE/bare answer latency at 10k edits, batch 1",
-            "goal": "<= 1.02",
-            "measured": row["ratios"]["recipe_hit/bare"]["median"] if row else None,
-            "met": (row["ratios"]["recipe_hit/bare"]["median"] <= 1.02) if row else None,
-        }
+        _target("RECIPE/bare answer latency at 10k edits, batch 1", "<= 1.02", ratio("recipe_hit/bare", True), ratio("recipe_hit/bare", False), lambda v: v <= 1.02)
     )
     targets.append(
-        {
-            "target": "RECIPE/text-RAG answer latency at 10k edits, batch 1",
-            "goal": "< 1",
-            "measured": row["ratios"]["recipe_hit/text_rag"]["median"] if row else None,
-            "met": (row["ratios"]["recipe_hit/text_rag"]["median"] < 1) if row else None,
-        }
+        _target("RECIPE/text-RAG answer latency at 10k edits, batch 1", "< 1", ratio("recipe_hit/text_rag", True), ratio("recipe_hit/text_rag", False), lambda v: v < 1)
     )
-    throughput = results.get("edit_throughput", {}).get("batched_edits_per_s")
-    targets.append({"target": "batched edit throughput", "goal": ">= 200 edits/s", "measured": throughput, "met": None if throughput is None else throughput >= 200})
+    edits = results.get("edit_throughput", {})
+    targets.append(
+        _target("batched edit throughput (edits/s)", ">= 200", edits.get("batched_edits_per_cpu_s"), edits.get("batched_edits_per_s"), lambda v: v >= 200)
+    )
     memory_rows = [r for r in results["retrieval"] if r.get("backend") == "qdrant-client :memory:" and r.get("background_edits") == 100_000]
-    p50 = memory_rows[0]["ms"]["qdrant_search"]["median"] if memory_rows else None
+    search = memory_rows[0] if memory_rows else None
     targets.append(
-        {
-            "target": "retrieval p50 at 100k edits (qdrant-client :memory:, the store's request)",
-            "goal": "<= 5 ms",
-            "measured": p50,
-            "met": None if p50 is None else p50 <= 5,
-        }
+        _target(
+            "retrieval p50 at 100k edits, ms (qdrant-client :memory:, the store's request)",
+            "<= 5",
+            search["cpu_ms"]["qdrant_search"]["median"] if search and "cpu_ms" in search else None,
+            search["ms"]["qdrant_search"]["median"] if search else None,
+            lambda v: v <= 5,
+        )
     )
     disk = [r["disk_bytes_per_edit"] for r in results["retrieval"] if r.get("backend") == "qdrant-client path=" and "disk_bytes_per_edit" in r]
-    growth = results["memory"].get("rss_growth_bytes_per_edit") or []
-    per_edit = disk[-1] if disk else None
     targets.append(
-        {
-            "target": "bytes per stored edit (qdrant-client path=, largest store, on disk)",
-            "goal": "<= 8192",
-            "measured": per_edit,
-            "met": None if per_edit is None else per_edit <= 8192,
-        }
+        _target("bytes per stored edit (qdrant-client path=, largest store, on disk)", "<= 8192", None, disk[-1] if disk else None, lambda v: v <= 8192)
     )
+    growth = results["memory"].get("rss_growth_bytes_per_edit") or []
     if growth:
         targets.append(
-            {
-                "target": "bytes per stored edit (qdrant-client :memory:, RSS growth, largest step)",
-                "goal": "<= 8192",
-                "measured": growth[-1]["bytes_per_edit"],
-                "met": growth[-1]["bytes_per_edit"] <= 8192,
-            }
+            _target(
+                "bytes per stored edit (qdrant-client :memory:, RSS growth, largest fill)",
+                "<= 8192",
+                None,
+                growth[-1]["bytes_per_edit"],
+                lambda v: v <= 8192,
+            )
         )
     return targets

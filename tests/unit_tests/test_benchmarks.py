@@ -163,8 +163,9 @@ def test_gpu_benchmark_refuses_cuda_without_a_gpu() -> None:
 
 # ---------------------------------------------------------------------- report
 def _results() -> dict[str, Any]:
-    latency = {name: Samples([1.0, 1.1]).summary(1000) for name in ("bare_edit_questions", "recipe_hit", "text_rag_hit", "bare_unrelated_questions", "recipe_rejected")}
+    latency = {name: Samples([1.0, 1.1], [0.9, 1.0]).summary(1000) for name in ("bare_edit_questions", "recipe_hit", "text_rag_hit", "bare_unrelated_questions", "recipe_rejected")}
     ratio = paired_ratio(Samples([1.01, 1.0]), Samples([1.0, 1.0]))
+    cpu_ratio = paired_ratio(Samples([1.0], [1.03]), Samples([1.0], [1.0]), cpu=True)
     checks = {name: {"answers": 2, "exact_length": 2, "edit_applied": 2, "right_edit": 2} for name in latency}
     return {
         "meta": {
@@ -184,13 +185,29 @@ def _results() -> dict[str, Any]:
                 "background_edits": 10_000, "batch_size": 1, "latency_ms": latency,
                 "tokens_per_s": dict.fromkeys(latency, 30.0),
                 "ratios": {"recipe_hit/bare": ratio, "recipe_rejected/bare": ratio, "text_rag/bare": ratio, "recipe_hit/text_rag": paired_ratio(Samples([1.0]), Samples([1.02]))},
+                "cpu_ms": latency,
+                "tokens_per_cpu_s": dict.fromkeys(latency, 33.0),
+                "cpu_ratios": {"recipe_hit/bare": cpu_ratio, "recipe_rejected/bare": cpu_ratio, "text_rag/bare": cpu_ratio, "recipe_hit/text_rag": cpu_ratio},
                 "checks": checks,
             }
         ],
-        "edit_throughput": {"batch_size": 100, "batched_call_ms": Samples([0.4]).summary(1000), "batched_edits_per_s": 250.0, "single_call_ms": Samples([0.02]).summary(1000), "single_edits_per_s": 50.0},
+        "edit_throughput": {
+            "batch_size": 100,
+            "batched_call_ms": Samples([0.5]).summary(1000),
+            "batched_call_cpu_ms": Samples([0.4]).summary(1000),
+            "batched_edits_per_s": 200.0,
+            "batched_edits_per_cpu_s": 250.0,
+            "single_call_ms": Samples([0.02]).summary(1000),
+            "single_call_cpu_ms": Samples([0.02]).summary(1000),
+            "single_edits_per_s": 50.0,
+            "single_edits_per_cpu_s": 50.0,
+        },
         "time_to_retrievable": [{"background_edits": 0, "ms": Samples([0.03]).summary(1000), "retrievable_on_first_query": 1}],
         "retrieval": [
-            {"backend": "qdrant-client :memory:", "background_edits": 100_000, "stored_edits": 100_008, "ms": {"qdrant_search": Samples([0.05]).summary(1000)}},
+            {
+                "backend": "qdrant-client :memory:", "background_edits": 100_000, "stored_edits": 100_008,
+                "ms": {"qdrant_search": Samples([0.05]).summary(1000)}, "cpu_ms": {"qdrant_search": Samples([0.004]).summary(1000)},
+            },
             {"backend": "qdrant-client path=", "stored_edits": 10_000, "ms": {"qdrant_search": Samples([0.01]).summary(1000)}, "disk_bytes_per_edit": 9000.0},
             {"backend": "qdrant-edge", "skipped": "qdrant-edge-py is not installed"},
         ],
@@ -202,16 +219,21 @@ def _results() -> dict[str, Any]:
 def test_targets_and_markdown_report(tmp_path: Path) -> None:
     results = _results()
     targets = {t["target"]: t for t in evaluate_targets(results)}
-    assert targets["RECIPE/bare answer latency at 10k edits, batch 1"]["met"] is True
-    assert targets["RECIPE/text-RAG answer latency at 10k edits, batch 1"]["met"] is True
-    assert targets["batched edit throughput"]["met"] is True
-    assert targets["retrieval p50 at 100k edits (qdrant-client :memory:, the store's request)"]["met"] is False
+    # Judged on CPU time where it was recorded: 1.03 misses although the wall-clock ratio is 1.005.
+    assert targets["RECIPE/bare answer latency at 10k edits, batch 1"]["met"] is False
+    assert targets["RECIPE/bare answer latency at 10k edits, batch 1"]["wall"] == pytest.approx(1.005)
+    assert targets["RECIPE/text-RAG answer latency at 10k edits, batch 1"]["met"] is False
+    assert targets["batched edit throughput (edits/s)"]["measured"] == 250.0
+    assert targets["batched edit throughput (edits/s)"]["met"] is True
+    assert targets["retrieval p50 at 100k edits, ms (qdrant-client :memory:, the store's request)"]["met"] is True
     assert targets["bytes per stored edit (qdrant-client path=, largest store, on disk)"]["met"] is False
     results["targets"] = list(targets.values())
     json_path, markdown_path = write_report(results, tmp_path / "out")
-    assert json.loads(json_path.read_text())["edit_throughput"]["batched_edits_per_s"] == 250.0
+    assert json.loads(json_path.read_text())["edit_throughput"]["batched_edits_per_cpu_s"] == 250.0
     markdown = markdown_path.read_text()
     assert markdown == render_markdown(results)
-    assert "| batched edit throughput | >= 200 edits/s | 250 | yes |" in markdown
+    assert "| batched edit throughput (edits/s) | >= 200 | 250 | 200 | yes |" in markdown
+    assert "| bytes per stored edit (qdrant-client path=, largest store, on disk) | <= 8192 | - | 9,000 | **no** |" in markdown
+    assert "### Batch 1, CPU time" in markdown and "### Batch 1, wall clock" in markdown
     assert "skipped: qdrant-edge-py is not installed" in markdown
     assert "| 10,000 | 1050.0 (1000.0-1100.0)" in markdown
