@@ -140,17 +140,16 @@ def render_markdown(results: dict[str, Any]) -> str:
         "## 3. Retrieval latency",
         "",
         "`qdrant search` is the request `RecipeKnowledgeStore.search_batch` sends (query as a list of floats, "
-        "best edit with payload and prompt, sentinel score as threshold); `float32 query` is the same request with the "
-        "query as a float32 NumPy array; `end to end` is `store.retrieve_prompts([question])` (query encoder, "
+        "best edit with payload and prompt, sentinel score as threshold); `end to end` is `store.retrieve_prompts([question])` (query encoder, "
         "knowledge sentinel gate and search); `encode` is the query encoder and gate alone. CPU time of this "
         "process (qdrant-edge searches on its own threads, which count too); wall-clock p50 in the last column.",
         "",
-        "| backend | stored edits | qdrant search p50 / p95 ms | float32 query p50 / p95 ms | end to end p50 / p95 ms | encode p50 ms | disk bytes/edit | qdrant search p50 ms, wall |",
-        "|---|---|---|---|---|---|---|---|",
+        "| backend | stored edits | qdrant search p50 / p95 ms | end to end p50 / p95 ms | encode p50 ms | disk bytes/edit | qdrant search p50 ms, wall |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in results["retrieval"]:
         if "skipped" in row:
-            lines.append(f"| {row['backend']} | - | skipped: {row['skipped']} | | | | | |")
+            lines.append(f"| {row['backend']} | - | skipped: {row['skipped']} | | | | |")
             continue
         ms = row.get("cpu_ms", row["ms"])
         wall = f"{row['ms']['qdrant_search']['median']:.2f}" if "qdrant_search" in row["ms"] else "-"
@@ -161,7 +160,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         encode = f"{ms['encode_query_and_gate']['median']:.2f}" if "encode_query_and_gate" in ms else "-"
         backend = f"{row['backend']} ({row['index']})" if "index" in row else row["backend"]
         lines.append(
-            f"| {backend} | {row['stored_edits']:,} | {cell('qdrant_search')} | {cell('qdrant_float32_query')} | "
+            f"| {backend} | {row['stored_edits']:,} | {cell('qdrant_search')} | "
             f"{cell('end_to_end')} | {encode} | {_size(row.get('disk_bytes_per_edit'))} | {wall} |"
         )
     lines.append("")

@@ -30,7 +30,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from langchain_recipe.benchmarks.measure import Samples, current_rss_bytes, interleaved, paired_ratio, peak_rss_bytes
@@ -440,7 +439,6 @@ class _Suite:
         store = self.store
         questions = self._queries()
         keys, sentinel = store.encode_queries(questions)
-        mismatches = 0
 
         def request(i: int) -> Any:
             # The request RecipeKnowledgeStore.search_batch sends (a list of Python floats).
@@ -458,29 +456,14 @@ class _Suite:
                 ],
             )[0].points
 
-        def request_float32(i: int) -> Any:
-            return store.client.query_points(
-                store.collection_name,
-                query=keys[i].numpy().astype(np.float32),
-                using=KEY_VECTOR,
-                limit=1,
-                with_payload=True,
-                with_vectors=[PROMPT_VECTOR],
-                score_threshold=float(sentinel[i]),
-            ).points
-
         samples = interleaved(
             {
                 "end_to_end": lambda r: store.retrieve_prompts([questions[r % len(questions)]]),
                 "encode_query_and_gate": lambda r: store.encode_queries([questions[r % len(questions)]]),
                 "qdrant_search": lambda r: request(r % len(questions)),
-                "qdrant_float32_query": lambda r: request_float32(r % len(questions)),
             },
             len(questions),
         )
-        for i in range(min(5, len(questions))):
-            a, b = request(i), request_float32(i)
-            mismatches += [p.id for p in a] != [p.id for p in b]
         self.results["retrieval"].append(
             {
                 "backend": "qdrant-client :memory:",
@@ -488,15 +471,10 @@ class _Suite:
                 "background_edits": size,
                 "ms": {name: s.summary(1000) for name, s in samples.items()},
                 "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
-                "float32_query_result_mismatches": mismatches,
             }
         )
         ms, cpu = samples["qdrant_search"].summary(1000), samples["qdrant_search"].summary(1000, cpu=True)
-        fast = samples["qdrant_float32_query"].summary(1000, cpu=True)
-        self.log(
-            f"  retrieval :memory: {len(store)} edits: search p50 {ms['median']:.1f} ms wall, {cpu['median']:.1f} ms CPU "
-            f"(float32 query {fast['median']:.1f} ms CPU)"
-        )
+        self.log(f"  retrieval :memory: {len(store)} edits: search p50 {ms['median']:.1f} ms wall, {cpu['median']:.1f} ms CPU")
 
     def fill_memory(self, size: int, filled: int) -> int:
         if size <= filled:
@@ -575,15 +553,6 @@ class _Suite:
                     {
                         "end_to_end": lambda r: store.retrieve_prompts([questions[r % len(questions)]]),
                         "qdrant_search": lambda r: request(r % len(questions)),
-                        "qdrant_float32_query": lambda r: store.client.query_points(
-                            store.collection_name,
-                            query=keys[r % len(questions)].numpy(),
-                            using=KEY_VECTOR,
-                            limit=1,
-                            with_payload=True,
-                            with_vectors=[PROMPT_VECTOR],
-                            score_threshold=float(sentinel[r % len(questions)]),
-                        ),
                     },
                     len(questions),
                 )
