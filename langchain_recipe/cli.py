@@ -260,6 +260,11 @@ def bench(
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
 ) -> None:
     """Measure answer latency (bare / RECIPE / text-RAG), editing and retrieval speed, and memory, side by side."""
+    if threads is not None:
+        # Before NumPy loads: OpenBLAS threads busy-wait, which inflates the CPU time of Qdrant's
+        # NumPy search on a shared machine (torch threads are set by the suite).
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, str(threads))
     _setup(verbose)
     from dataclasses import replace
 
