@@ -248,7 +248,7 @@ def _int_list(text: str | None) -> list[int] | None:
 @app.command()
 def bench(
     output_dir: Annotated[Path, typer.Option(help="Folder for bench.json and bench.md.")] = Path("benchmarks/results"),
-    quick: Annotated[bool, typer.Option(help="Fewer repeats and sizes (about 5-6 minutes on 2 idle cores).")] = False,  # noqa: FBT002
+    quick: Annotated[bool, typer.Option(help="Fewer repeats and sizes (about 10 minutes of CPU time).")] = False,  # noqa: FBT002
     sizes: Annotated[str | None, typer.Option(help="Background edits for answer and in-memory retrieval timing, e.g. 0,1000,10000,100000.")] = None,
     backend_sizes: Annotated[str | None, typer.Option(help="Store sizes for the qdrant-edge backend, e.g. 1000,10000,100000.")] = None,
     path_sizes: Annotated[str | None, typer.Option(help="Store sizes for the qdrant-client path= backend, e.g. 1000,10000.")] = None,

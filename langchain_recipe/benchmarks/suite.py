@@ -92,8 +92,8 @@ class SuiteSettings:
 
     @classmethod
     def quick(cls) -> SuiteSettings:
-        """Fewer repeats, answers timed at 0, 10k and 100k edits (batch 8 at 10k only), on-disk
-        qdrant-edge up to 10k edits, ``path=`` at 1k: about 5-6 minutes on 2 idle CPU cores."""
+        """Fewer repeats, answers timed at 0, 10k and 100k edits (batch 8 at 10k only),
+        qdrant-edge up to 10k edits, ``path=`` at 1k: about 10 minutes of CPU time (one thread)."""
         return cls(
             answer_sizes=[0, 10_000, 100_000],
             batched_answer_sizes=[10_000],
