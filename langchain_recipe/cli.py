@@ -1,4 +1,4 @@
-"""The ``recipe`` command: ``recipe demo`` and ``recipe train``."""
+"""The ``recipe`` command: ``recipe demo``, ``recipe train`` and ``recipe bench``."""
 
 from __future__ import annotations
 
@@ -241,6 +241,66 @@ def demo(
     finally:
         store.close()
     console.print(f"Total demo time: {time.perf_counter() - started:.0f} s.")
+
+
+def _int_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of integers (e.g. 0,1000,10000).") from None
+
+
+@app.command()
+def bench(
+    output_dir: Annotated[Path, typer.Option(help="Folder for bench.json and bench.md.")] = Path("benchmarks/results"),
+    quick: Annotated[bool, typer.Option(help="Fewer repeats and sizes (about 10 minutes of CPU time).")] = False,  # noqa: FBT002
+    sizes: Annotated[str | None, typer.Option(help="Background edits for answer and in-memory retrieval timing, e.g. 0,1000,10000,100000.")] = None,
+    backend_sizes: Annotated[str | None, typer.Option(help="Store sizes for the qdrant-edge backend, e.g. 1000,10000,100000.")] = None,
+    path_sizes: Annotated[str | None, typer.Option(help="Store sizes for the qdrant-client path= backend, e.g. 1000,10000.")] = None,
+    backends: Annotated[str | None, typer.Option(help="Other embedded backends to time: path,edge (empty string: none).")] = None,
+    repeats: Annotated[int | None, typer.Option(help="Interleaved repeats per answer-latency variant.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="New tokens per answer (forced).")] = None,
+    edge_hnsw: Annotated[bool, typer.Option(help="Also build qdrant-edge's HNSW index at the largest backend size and time it (slow).")] = False,  # noqa: FBT002
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's choice; 1 on a busy shared machine).")] = None,
+    verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
+) -> None:
+    """Measure answer latency (bare / RECIPE / text-RAG), editing and retrieval speed, and memory, side by side."""
+    if threads is not None:
+        # Before NumPy loads: OpenBLAS threads busy-wait, which inflates the CPU time of Qdrant's
+        # NumPy search on a shared machine (torch threads are set by the suite).
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, str(threads))
+    _setup(verbose)
+    from dataclasses import replace
+
+    from langchain_recipe.benchmarks.report import write_report
+    from langchain_recipe.benchmarks.suite import SuiteSettings, run_cpu_suite
+
+    settings = SuiteSettings.quick() if quick else SuiteSettings()
+    overrides: dict = {
+        "sizes": _int_list(sizes),
+        "backend_sizes": _int_list(backend_sizes),
+        "path_sizes": _int_list(path_sizes),
+        "backends": None if backends is None else [b.strip() for b in backends.split(",") if b.strip()],
+        "repeats": repeats,
+        "max_new_tokens": max_new_tokens,
+        "threads": threads,
+        "edge_hnsw": edge_hnsw or None,
+    }
+    unknown = set(overrides["backends"] or []) - {"path", "edge"}
+    if unknown:
+        raise typer.BadParameter(f"Unknown backend(s) {sorted(unknown)}; use path and/or edge.")
+    settings = replace(settings, **{name: value for name, value in overrides.items() if value is not None})
+    console.rule("[bold]langchain-recipe benchmarks (CPU)")
+    results = run_cpu_suite(settings, log=console.print)
+    json_path, markdown_path = write_report(results, output_dir)
+    for target in results["targets"]:
+        verdict = "not measured" if target["met"] is None else "[green]met[/]" if target["met"] else "[red]missed[/]"
+        measured = "-" if target["measured"] is None else f"{target['measured']:.3f}"
+        console.print(f"{target['target']}: {measured} (goal {target['goal']}) {verdict}")
+    console.print(f"Wrote {json_path} and {markdown_path} in {results['meta']['seconds']:.0f} s.")
 
 
 def main() -> None:

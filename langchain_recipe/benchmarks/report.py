@@ -1,0 +1,195 @@
+"""Writing the suite's results: ``bench.json`` (everything) and ``bench.md`` (tables)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render_markdown", "write_report"]
+
+_VARIANT_LABELS = {
+    "bare_edit_questions": "bare LM (edit questions)",
+    "recipe_hit": "RECIPE, edit hit",
+    "text_rag_hit": "text-RAG, edit hit",
+    "bare_unrelated_questions": "bare LM (unrelated questions)",
+    "recipe_rejected": "RECIPE, sentinel-rejected",
+}
+
+
+def _ms(summary: dict[str, float]) -> str:
+    return f"{summary['median']:.1f} ({summary['min']:.1f}-{summary['max']:.1f})"
+
+
+def _ratio(ratio: dict[str, float]) -> str:
+    return f"{ratio['median']:.3f} ({ratio['min']:.3f}-{ratio['max']:.3f})"
+
+
+def _size(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The results as Markdown tables (medians, with min-max over repeats in parentheses)."""
+    meta = results["meta"]
+    machine = meta["machine"]
+    settings = meta["settings"]
+    lines = [
+        "# langchain-recipe benchmark report",
+        "",
+        f"Run {meta['started']} to {meta.get('finished', '?')} ({meta.get('seconds', 0):.0f} s). "
+        f"CPU: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch threads {machine['torch_threads']}, "
+        f"AVX2 {'yes' if machine['avx2'] else 'no'}, AVX-512 {'yes' if machine['avx512f'] else 'no'}, "
+        f"native bf16 {'yes' if machine['avx512_bf16'] or machine['amx_bf16'] else 'no'}; "
+        f"torch {machine['torch']}, transformers {machine['transformers']}, qdrant-client {machine['qdrant_client']}, "
+        f"qdrant-edge-py {machine['qdrant_edge'] or 'not installed'}.",
+        "",
+        f"Load average at start {machine['load_average']}, at end {meta.get('load_average_end')}: "
+        "when it is above the number of CPUs other processes competed for the cores and the absolute "
+        "times are noisy; ratios of variants measured back to back are more reliable than times.",
+        "",
+        f"Medians of {settings['repeats']} interleaved repeats; (min-max) over the repeats. Ratios are medians "
+        "of per-repeat ratios of variants that ran back to back. Each measurement records wall time and the CPU "
+        f"time this process used (torch threads: {settings.get('threads') or 'default'}); with one torch thread "
+        "the CPU time is what the wall time would be on an idle machine, so on a shared machine the CPU-time "
+        "figures are the ones to read and the targets are judged on them. Background edits are synthetic "
+        "(random keys of the real keys' norm); the probed edits are real ZsRE edits.",
+        "",
+        "## Targets",
+        "",
+        "| target | goal | measured (CPU time) | wall clock | met |",
+        "|---|---|---|---|---|",
+    ]
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}" if abs(value) < 10 else f"{value:,.0f}"
+
+    for target in results.get("targets", []):
+        measured = target["measured"] if target.get("basis") == "cpu" else None
+        met = "-" if target["met"] is None else "yes" if target["met"] else "**no**"
+        lines.append(f"| {target['target']} | {target['goal']} | {number(measured)} | {number(target.get('wall', target['measured']))} | {met} |")
+
+    lines += ["", f"## 1. Answer latency (greedy, exactly {settings['max_new_tokens']} new tokens)", ""]
+    for batch_size in settings["batch_sizes"]:
+        rows = [r for r in results["answer_latency"] if r["batch_size"] == batch_size]
+        if not rows:
+            continue
+        for basis, latency_key, ratio_key, tps_key in (
+            ("CPU time", "cpu_ms", "cpu_ratios", "tokens_per_cpu_s"),
+            ("wall clock", "latency_ms", "ratios", "tokens_per_s"),
+        ):
+            if not all(latency_key in row for row in rows):
+                continue
+            lines += [
+                f"### Batch {batch_size}, {basis}",
+                "",
+                "| background edits | bare ms | RECIPE hit ms | RECIPE rejected ms | text-RAG ms | RECIPE/bare | rejected/bare | text-RAG/bare | RECIPE/text-RAG | tokens/s bare / RECIPE / text-RAG |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            for row in rows:
+                latency, ratios, tps = row[latency_key], row[ratio_key], row[tps_key]
+                lines.append(
+                    f"| {row['background_edits']:,} | {_ms(latency['bare_edit_questions'])} | {_ms(latency['recipe_hit'])} | "
+                    f"{_ms(latency['recipe_rejected'])} | {_ms(latency['text_rag_hit'])} | {_ratio(ratios['recipe_hit/bare'])} | "
+                    f"{_ratio(ratios['recipe_rejected/bare'])} | {_ratio(ratios['text_rag/bare'])} | {_ratio(ratios['recipe_hit/text_rag'])} | "
+                    f"{tps['bare_edit_questions']:.1f} / {tps['recipe_hit']:.1f} / {tps['text_rag_hit']:.1f} |"
+                )
+            lines.append("")
+        checks = rows[-1]["checks"]
+        lines.append(
+            "Checks (largest store): "
+            + "; ".join(
+                f"{_VARIANT_LABELS.get(name, name)}: {c['exact_length']}/{c['answers']} answers of exact length"
+                + (f", edit applied {c['edit_applied']}/{c['answers']}" if name not in ("bare_edit_questions", "bare_unrelated_questions") else "")
+                for name, c in checks.items()
+            )
+            + "."
+        )
+        lines.append("")
+
+    throughput = results.get("edit_throughput")
+    lines += ["## 2. Editing", ""]
+    if throughput:
+        lines += [
+            "| mode | call ms, CPU time | call ms, wall clock | edits per CPU second | edits/s, wall clock |",
+            "|---|---|---|---|---|",
+            f"| batched ({throughput['batch_size']} statements per call) | {_ms(throughput['batched_call_cpu_ms'])} | {_ms(throughput['batched_call_ms'])} | "
+            f"{throughput['batched_edits_per_cpu_s']:.0f} | {throughput['batched_edits_per_s']:.0f} |",
+            f"| single (one statement per call) | {_ms(throughput['single_call_cpu_ms'])} | {_ms(throughput['single_call_ms'])} | "
+            f"{throughput['single_edits_per_cpu_s']:.1f} | {throughput['single_edits_per_s']:.1f} |",
+            "",
+        ]
+    if results["time_to_retrievable"]:
+        lines += [
+            "Time from `add_knowledge` to the first query that retrieves the new edit:",
+            "",
+            "| background edits | ms, CPU time | ms, wall clock | retrievable on the first query |",
+            "|---|---|---|---|",
+        ]
+        for row in results["time_to_retrievable"]:
+            cpu = _ms(row["cpu_ms"]) if "cpu_ms" in row else "-"
+            lines.append(f"| {row['background_edits']:,} | {cpu} | {_ms(row['ms'])} | {row['retrievable_on_first_query']}/{row['ms']['n']} |")
+        lines.append("")
+    if results.get("fill"):
+        lines += ["Bulk writes of synthetic edits straight through the Qdrant client (no encoding):", "", "| backend | edits | edits/s |", "|---|---|---|"]
+        for row in results["fill"]:
+            lines.append(f"| {row['backend']} | {row['edits']:,} | {row['edits_per_s']:,.0f} |")
+        lines.append("")
+
+    lines += [
+        "## 3. Retrieval latency",
+        "",
+        "`qdrant search` is the request `RecipeKnowledgeStore.search_batch` sends (query as a list of floats, "
+        "best edit with payload and prompt, sentinel score as threshold); `end to end` is `store.retrieve_prompts([question])` (query encoder, "
+        "knowledge sentinel gate and search); `encode` is the query encoder and gate alone. CPU time of this "
+        "process (qdrant-edge searches on its own threads, which count too); wall-clock p50 in the last column.",
+        "",
+        "| backend | stored edits | qdrant search p50 / p95 ms | end to end p50 / p95 ms | encode p50 ms | disk bytes/edit | qdrant search p50 ms, wall |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in results["retrieval"]:
+        if "skipped" in row:
+            lines.append(f"| {row['backend']} | - | skipped: {row['skipped']} | | | | |")
+            continue
+        ms = row.get("cpu_ms", row["ms"])
+        wall = f"{row['ms']['qdrant_search']['median']:.2f}" if "qdrant_search" in row["ms"] else "-"
+
+        def cell(name: str, ms: dict[str, Any] = ms) -> str:
+            return f"{ms[name]['median']:.2f} / {ms[name]['p95']:.2f}" if name in ms else "-"
+
+        encode = f"{ms['encode_query_and_gate']['median']:.2f}" if "encode_query_and_gate" in ms else "-"
+        backend = f"{row['backend']} ({row['index']})" if "index" in row else row["backend"]
+        lines.append(
+            f"| {backend} | {row['stored_edits']:,} | {cell('qdrant_search')} | "
+            f"{cell('end_to_end')} | {encode} | {_size(row.get('disk_bytes_per_edit'))} | {wall} |"
+        )
+    lines.append("")
+
+    memory = results["memory"]
+    lines += [
+        "## 4. Memory",
+        "",
+        f"Raw vector bytes per edit (float32 key + continuous prompt): {memory.get('raw_vector_bytes_per_edit', 0):,}.",
+        "",
+        "| background edits in the in-memory store | process RSS MiB |",
+        "|---|---|",
+        f"| none (models loaded, empty store) | {_size((memory.get('rss_after_load_bytes') or 0) / 2**20)} |",
+    ]
+    for row in memory.get("rss_bytes", []):
+        lines.append(f"| {row['background_edits']:,} | {_size((row['rss_bytes'] or 0) / 2**20)} |")
+    lines.append(f"| peak over the whole in-memory part | {_size(memory.get('peak_rss_bytes', 0) / 2**20)} |")
+    lines.append("")
+    for row in memory.get("rss_growth_bytes_per_edit", []):
+        lines.append(f"- RSS growth from {row['from']:,} to {row['to']:,} edits: {row['bytes_per_edit']:,.0f} bytes per edit.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], output_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``bench.json`` and ``bench.md`` into ``output_dir`` (created); return their paths."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    json_path, markdown_path = output_dir / "bench.json", output_dir / "bench.md"
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    markdown_path.write_text(render_markdown(results), encoding="utf-8")
+    return json_path, markdown_path
