@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python scripts/ablation_report.py [--output docs/ablations]
 
-Reads docs/training_log.jsonl (the shipped run, the baseline) and runs/ablation-*/log.jsonl, and
+Reads the training logs kept in docs/training_logs/ (copied there from runs/<name>/log.jsonl) and
 writes <output>/curves.png (dev metrics vs training step per variant) and prints a Markdown table
 of every dev evaluation (gated RECIPE, retrieval on the question only; last 30 dev edits per
 dataset) with the median seconds per step of each run.
@@ -16,12 +16,13 @@ import statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "docs" / "training_logs"
 RUNS = {
-    "shipped (statement attention, 3 prompt vectors, frozen encoder)": ROOT / "docs" / "training_log.jsonl",
-    "paper MLP prompt encoder, 3 vectors": ROOT / "runs" / "ablation-paper-mlp-3" / "log.jsonl",
-    "statement attention, 8 vectors": ROOT / "runs" / "ablation-statement-attention-8" / "log.jsonl",
-    "tuned encoder": ROOT / "runs" / "ablation-tuned-encoder" / "log.jsonl",
-    "statement attention, 16 vectors": ROOT / "runs" / "ablation-statement-attention-16" / "log.jsonl",
+    "statement attention, 8 vectors (shipped)": LOGS / "statement-attention-8.jsonl",
+    "statement attention, 3 vectors (previous)": LOGS / "statement-attention-3.jsonl",
+    "paper MLP prompt encoder, 3 vectors": LOGS / "paper-mlp-3.jsonl",
+    "statement attention, 16 vectors": LOGS / "statement-attention-16.jsonl",
+    "tuned encoder, 3 vectors": LOGS / "tuned-encoder.jsonl",
 }
 COLUMNS = [
     ("zsre/recipe", "reliability"),
