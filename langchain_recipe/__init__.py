@@ -12,12 +12,15 @@ from langchain_recipe.config import RecipeConfig, TrainingConfig
 from langchain_recipe.errors import (
     CheckpointError,
     DependencyMissingError,
+    EditConflictError,
+    EditConflictWarning,
     FingerprintMismatchError,
     InvalidInputError,
     RecipeError,
     StoreError,
+    StoreLockedError,
 )
-from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit
+from langchain_recipe.knowledge_store import KnowledgeEdit, RecipeKnowledgeStore, RetrievedEdit
 from langchain_recipe.nn.recipe_model import RecipeModel
 from langchain_recipe.retrievers import SentinelRetriever
 
@@ -27,8 +30,11 @@ __all__ = [
     "BaseLanguageModel",
     "CheckpointError",
     "DependencyMissingError",
+    "EditConflictError",
+    "EditConflictWarning",
     "FingerprintMismatchError",
     "InvalidInputError",
+    "KnowledgeEdit",
     "RecipeChatModel",
     "RecipeConfig",
     "RecipeError",
@@ -37,6 +43,7 @@ __all__ = [
     "RetrievedEdit",
     "SentinelRetriever",
     "StoreError",
+    "StoreLockedError",
     "TrainingConfig",
     "load_base_model",
 ]
