@@ -102,6 +102,11 @@ class _Shared:
         self.base_model: BaseLanguageModel
         self.sentinel_key: torch.Tensor
         self.fingerprints: dict[str, str] = {}
+        # Embedded mode only: the tenants that ever wrote to the collection (kept in the
+        # collection's metadata). Embedded Qdrant evaluates payload filters in a Python loop over
+        # every point (~0.1 ms each), so a store whose tenant is the collection's only one skips
+        # the tenant filter; servers always filter on the indexed field.
+        self.local_tenants: set[str] = set()
 
     def set_models(self, recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
         if base_model.hidden_size != recipe_model.config.lm_hidden_size:
@@ -382,6 +387,7 @@ class RecipeKnowledgeStore(VectorStore):
             )
             raise StoreError(msg)
         self._shared.prompt_storage = stored.get("prompt_storage", PAYLOAD_FP16)
+        self._shared.local_tenants = set(stored.get("tenants") or [])
         if stored.get("reencode_in_progress"):
             if on_mismatch == "reencode":
                 self.reencode(self.recipe_model, self.base_model)
@@ -417,7 +423,16 @@ class RecipeKnowledgeStore(VectorStore):
         raise FingerprintMismatchError(msg)
 
     def _collection_metadata(self) -> dict[str, Any]:
-        return {"recipe_schema_version": SCHEMA_VERSION, "prompt_storage": self.prompt_storage, **self._shared.describe()}
+        metadata = {"recipe_schema_version": SCHEMA_VERSION, "prompt_storage": self.prompt_storage, **self._shared.describe()}
+        if self._shared.is_local:
+            metadata["tenants"] = sorted(self._shared.local_tenants)
+        return metadata
+
+    def _register_tenant(self) -> None:
+        """Embedded mode: record that this tenant writes to the collection (before it does)."""
+        if self._shared.is_local and self.tenant not in self._shared.local_tenants:
+            self._shared.local_tenants.add(self.tenant)
+            self.client.update_collection(self.collection_name, metadata={"tenants": sorted(self._shared.local_tenants)})
 
     def _create_collection(self) -> None:
         from qdrant_client import models
@@ -471,7 +486,9 @@ class RecipeKnowledgeStore(VectorStore):
         provenance fields; a qdrant ``models.Filter`` is combined as is."""
         from qdrant_client import models
 
-        must: list[Any] = [models.FieldCondition(key="tenant", match=models.MatchValue(value=self.tenant))]
+        must: list[Any] = []
+        if not (self._shared.is_local and self._shared.local_tenants <= {self.tenant}):
+            must.append(models.FieldCondition(key="tenant", match=models.MatchValue(value=self.tenant)))
         for name, value in provenance.items():
             if value is not None:
                 must.append(models.FieldCondition(key=name, match=models.MatchValue(value=check_provenance(name, value))))
@@ -492,7 +509,9 @@ class RecipeKnowledgeStore(VectorStore):
                     msg = f"filter value for {key!r} must be a string, int, bool or a list of them, got {value!r}."
                     raise InvalidInputError(msg)
                 must.append(models.FieldCondition(key=f"metadata.{key}", match=match))
-        return models.Filter(must=[*must, extra] if extra is not None else must)
+        if extra is not None:
+            must.append(extra)
+        return models.Filter(must=must) if must else None
 
     def __len__(self) -> int:
         return self.count()
@@ -656,6 +675,7 @@ class RecipeKnowledgeStore(VectorStore):
                     "replaces": [m for m in matched if m not in batch_ids] if policy == "replace" else [],
                 }
                 payloads.append(payload)
+            self._register_tenant()
             self._upsert(payloads, keys, prompts)
             if replaced:
                 self._delete_points([edit_point_id(i, self.tenant) for i in replaced])
@@ -684,7 +704,7 @@ class RecipeKnowledgeStore(VectorStore):
         from qdrant_client import models
 
         batch_points = [edit_point_id(i, self.tenant) for i in ids]
-        query_filter = self._filter()
+        query_filter = self._filter() or models.Filter()
         query_filter.must_not = [models.HasIdCondition(has_id=batch_points)]
         requests = [
             models.QueryRequest(
@@ -704,7 +724,7 @@ class RecipeKnowledgeStore(VectorStore):
             matches = [
                 (float(p.score), KnowledgeEdit.from_payload(p.payload))
                 for p in response.points
-                if float(p.score) > float(sentinel_scores[i])
+                if float(p.score) > float(sentinel_scores[i]) and p.payload.get("tenant") == self.tenant
             ]
             for j in range(i):
                 if float(within[i, j]) > float(sentinel_scores[i]):
@@ -989,6 +1009,7 @@ class RecipeKnowledgeStore(VectorStore):
                     tenant=point.payload.get("tenant", DEFAULT_TENANT),
                 )
                 for point in response.points
+                if point.payload.get("tenant", DEFAULT_TENANT) == self.tenant  # never another tenant's edit
             ]
             results.append([e for e in edits if e.accepted] if gated else edits)
         return results

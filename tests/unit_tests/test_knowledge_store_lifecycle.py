@@ -509,3 +509,23 @@ def test_from_texts(recipe_model: RecipeModel, base_model: BaseLanguageModel) ->
         from langchain_core.embeddings import DeterministicFakeEmbedding
 
         RecipeKnowledgeStore.from_texts(STATEMENTS, DeterministicFakeEmbedding(size=8), recipe_model=recipe_model, base_model=base_model)
+
+
+def test_embedded_single_tenant_skips_the_payload_filter_until_a_second_tenant_writes(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+) -> None:
+    # Embedded Qdrant filters payloads in a Python loop over every point (docs/qdrant.md has the
+    # cost); a collection that only one tenant ever wrote to needs no filter.
+    path = tmp_path / "store"
+    with RecipeKnowledgeStore(recipe_model, base_model, path=path) as store:
+        store.add_knowledge(STATEMENTS[:1], ids=["acme"])
+        assert store._filter() is None
+        acme = store.for_tenant("acme")
+        assert acme._filter() is not None  # a tenant that never wrote still filters (reads nothing)
+        assert acme.search(STATEMENTS[0], k=5) == []
+        acme.add_knowledge(STATEMENTS[1:2], ids=["zephyr"])
+        assert store._filter() is not None
+        assert [e.edit_id for e in store.search(STATEMENTS[1], k=5)] == ["acme"]
+    with RecipeKnowledgeStore(recipe_model, base_model, path=path) as reopened:  # remembered
+        assert reopened._filter() is not None
+        assert [e.edit_id for e in reopened.search(STATEMENTS[1], k=5)] == ["acme"]
