@@ -13,7 +13,8 @@ would measure the encoder, not the store):
 Each (backend, size) runs in a fresh subprocess so memory is that of one store. Latencies are
 the medians over ``--repeats`` rounds of each round's p50/p95. Run:
 
-    nice -n 5 .venv/bin/python benchmarks/store_backends.py all --out benchmarks/results/store_backends.json
+    OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/store_backends.py all \
+        --out benchmarks/results/store_backends.json
 """
 
 from __future__ import annotations
@@ -187,6 +188,11 @@ def measure_scale(backend: str, n: int, queries: int, repeats: int, tenant_filte
     keys, prompts = _data(n)
     query_vectors = _data(queries, seed=1)[0] * np.sqrt(KNOWLEDGE_DIM)
     folder = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
+    _payload(0, prompts[0])  # import torch and langchain_recipe before measuring memory
+    if backend == "edge":
+        import qdrant_edge  # noqa: F401
+    else:
+        from qdrant_client import QdrantClient  # noqa: F401
     rss_before = _rss_bytes()
     started = time.perf_counter()
     batch = 1000

@@ -1116,9 +1116,10 @@ class RecipeKnowledgeStore(VectorStore):
         by_tenant: dict[str, list[dict[str, Any]]] = {}
         for record in records:
             by_tenant.setdefault(record["tenant"], []).append(record)
+        for group in by_tenant.values():  # validate everything before writing anything
+            check_ids([r["id"] for r in group], len(group))  # unique non-empty strings per tenant
         for tenant, group in by_tenant.items():
             view = self.for_tenant(tenant)
-            ids = check_ids([r["id"] for r in group], len(group))
             for start in range(0, len(group), _ENCODE_BATCH * 8):
                 part = group[start : start + _ENCODE_BATCH * 8]
                 authors = {r.get("author") for r in part}
@@ -1135,7 +1136,6 @@ class RecipeKnowledgeStore(VectorStore):
                         created={r["id"]: r.get("created_at") for r in chunk},
                         updated={r["id"]: r.get("updated_at") for r in chunk},
                     )
-            del ids
         return [r["id"] for r in records]
 
     def reencode(

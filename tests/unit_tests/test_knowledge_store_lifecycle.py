@@ -529,3 +529,14 @@ def test_embedded_single_tenant_skips_the_payload_filter_until_a_second_tenant_w
     with RecipeKnowledgeStore(recipe_model, base_model, path=path) as reopened:  # remembered
         assert reopened._filter() is not None
         assert [e.edit_id for e in reopened.search(STATEMENTS[1], k=5)] == ["acme"]
+
+
+def test_import_with_duplicate_ids_writes_nothing(store: RecipeKnowledgeStore) -> None:
+    lines = [{"id": "a", "statement": "One.", "tenant": "t1"}, {"id": "b", "statement": "Two.", "tenant": "t2"},
+             {"id": "b", "statement": "Three.", "tenant": "t2"}]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+
+    with pytest.raises(InvalidInputError, match="unique"):
+        store.import_jsonl(io.StringIO(text), keep_tenants=True)
+
+    assert store.tenants() == []
