@@ -169,7 +169,8 @@ class RecipeKnowledgeStore(VectorStore):
             :class:`EditConflictWarning` and record ``conflicts_with``), ``"replace"`` (delete the
             old edit) or ``"refuse"`` (raise :class:`EditConflictError`).
         prompt_storage: how a new collection stores continuous prompts: ``"payload_fp16"``
-            (default, about 5x smaller requests) or ``"multivector"`` (float32). An existing
+            (default; upsert requests 2.3x smaller for SmolLM2, 5.2x for a 4096-wide LM) or
+            ``"multivector"`` (float32). An existing
             collection keeps what it was made with.
         on_mismatch: ``"raise"`` (default) or ``"reencode"``: when the collection was made with
             another RecipeModel or base LM, rebuild every edit from its statement with the
