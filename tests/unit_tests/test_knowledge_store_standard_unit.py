@@ -4,7 +4,7 @@ The store has its own encoder (the RecipeModel's knowledge/query encoder), so th
 ``DeterministicFakeEmbedding`` is not used. With the tiny *random* RecipeModel, which statement
 ranks first for a query is arbitrary, so the six tests that assert an exact-match-first
 ordering (``RANKING_TESTS``) are skipped here, from the fixture (the suite forbids overriding its
-tests), and run with the trained model in tests/integration_tests/test_vectorstore_standard.py.
+tests), and run with the trained model in tests/integration_tests/test_knowledge_store_standard.py.
 Everything else runs as is.
 """
 
