@@ -23,6 +23,7 @@ from langchain_recipe.errors import (
 from langchain_recipe.knowledge_store import KnowledgeEdit, RecipeKnowledgeStore, RetrievedEdit
 from langchain_recipe.nn.recipe_model import RecipeModel
 from langchain_recipe.retrievers import SentinelRetriever
+from langchain_recipe.tools import RecipeToolkit
 
 __version__ = "0.1.0"
 
@@ -40,6 +41,7 @@ __all__ = [
     "RecipeError",
     "RecipeKnowledgeStore",
     "RecipeModel",
+    "RecipeToolkit",
     "RetrievedEdit",
     "SentinelRetriever",
     "StoreError",

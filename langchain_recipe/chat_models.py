@@ -2,45 +2,210 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict, Field, PrivateAttr
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.caches import BaseCache
+from langchain_core.globals import get_llm_cache
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import get_config_list, run_in_executor
+from langchain_core.utils.utils import LC_ID_PREFIX
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_recipe.base_models import DEFAULT_BASE_MODEL, BaseLanguageModel, load_base_model
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import prepend_continuous_prompts
-from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit
+from langchain_recipe.knowledge_store import RetrievedEdit
 
-__all__ = ["RecipeChatModel", "retrieval_query"]
+__all__ = ["Injection", "RecipeChatModel", "retrieval_query", "system_and_last_human_query"]
 
+logger = logging.getLogger(__name__)
+
+Injection = Literal["continuous_prompt", "text"]
+"""How an accepted edit reaches the LM: its continuous prompt prefixed to the input embeddings
+(RECIPE), or its knowledge statement as text before the question (gated text prefix)."""
+
+_INJECTIONS = ("continuous_prompt", "text")
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
-def retrieval_query(messages: list[BaseMessage]) -> str | None:
-    """The text that retrieval sees: the last human message's text, never the templated prompt,
-    the system prompt or earlier turns. ``None`` when there is no human message."""
+def _text(message: BaseMessage) -> str:
+    return message.text if isinstance(message.text, str) else str(message.content)
+
+
+def retrieval_query(messages: Sequence[BaseMessage]) -> str | None:
+    """The default retrieval query: the last human message's text.
+
+    Never the chat-templated prompt, the system prompt or earlier turns, so a long system prompt
+    or history cannot drown the question (RECIPE retrieves with the question alone, §3.3).
+
+    Returns:
+        The text, or ``None`` when there is no human message (then nothing is retrieved).
+    """
     for message in reversed(messages):
         if isinstance(message, HumanMessage):
-            return message.text if hasattr(message, "text") else str(message.content)
+            return _text(message)
     return None
+
+
+def system_and_last_human_query(messages: Sequence[BaseMessage]) -> str | None:
+    """A wider retrieval query: the system messages' text, then the last human message's text.
+
+    Pass it as ``RecipeChatModel(retrieval_query=system_and_last_human_query)`` when the system
+    prompt names the subject the user asks about (e.g. "You answer questions about Acme.").
+
+    Returns:
+        The texts joined by a newline, or ``None`` when there is no human message.
+    """
+    question = retrieval_query(messages)
+    if question is None:
+        return None
+    context = [_text(m) for m in messages if m.type == "system" and _text(m).strip()]
+    return "\n".join([*context, question])
+
+
+# ---------------------------------------------------------------------- chat templates
+def _conversation(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    if not messages:
+        msg = "RecipeChatModel needs at least one message."
+        raise InvalidInputError(msg)
+    return [{"role": _ROLES.get(m.type, "user"), "content": _text(m)} for m in messages]
+
+
+def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A conversation that strict chat templates accept: system text folded into the first user
+    turn, tool results turned into user turns, consecutive turns of one role merged."""
+    system = "\n\n".join(turn["content"] for turn in conversation if turn["role"] == "system")
+    turns = [
+        {"role": "user" if turn["role"] == "tool" else turn["role"], "content": turn["content"]}
+        for turn in conversation
+        if turn["role"] != "system"
+    ]
+    if system:
+        if turns and turns[0]["role"] == "user":
+            turns[0] = {"role": "user", "content": f"{system}\n\n{turns[0]['content']}"}
+        else:
+            turns.insert(0, {"role": "user", "content": system})
+    merged: list[dict[str, str]] = []
+    for turn in turns:
+        if merged and merged[-1]["role"] == turn["role"]:
+            merged[-1] = {"role": turn["role"], "content": f"{merged[-1]['content']}\n\n{turn['content']}"}
+        else:
+            merged.append(dict(turn))
+    return merged
+
+
+def _apply_chat_template(lm: BaseLanguageModel, conversation: list[dict[str, str]]) -> torch.Tensor:
+    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt.
+
+    A template that rejects the conversation (a system role, two user turns in a row) gets the
+    folded conversation (:func:`_fold_conversation`) instead.
+
+    Raises:
+        InvalidInputError: the tokenizer has no chat template, or rejects the folded conversation too.
+    """
+    import jinja2
+
+    tokenizer = lm.tokenizer
+    if not getattr(tokenizer, "chat_template", None):
+        msg = (
+            f"The tokenizer of {lm.name!r} has no chat template; set `tokenizer.chat_template` to a Jinja "
+            "template or use an instruction-tuned model."
+        )
+        raise InvalidInputError(msg)
+
+    def apply(turns: list[dict[str, str]]) -> torch.Tensor:
+        encoded = tokenizer.apply_chat_template(turns, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        return encoded["input_ids"]
+
+    try:
+        return apply(conversation)
+    except jinja2.TemplateError as error:
+        folded = _fold_conversation(conversation)
+        logger.debug("Chat template of %s rejected the conversation (%s); folding it.", lm.name, error)
+        try:
+            return apply(folded)
+        except jinja2.TemplateError as second:
+            roles = [turn["role"] for turn in folded]
+            msg = (
+                f"The chat template of {lm.name!r} rejects this conversation even with the system prompt "
+                f"folded into the first user turn and same-role turns merged (roles {roles}): {second}. "
+                "Send the turns in the order the model expects (user, assistant, user, ...)."
+            )
+            raise InvalidInputError(msg) from second
+
+
+# ---------------------------------------------------------------------- decoding
+@dataclass
+class _Row:
+    """One conversation in a generation: its templated ids, its edit and its new tokens."""
+
+    input_ids: torch.Tensor
+    edit: RetrievedEdit | None
+    injection: str
+    tokens: list[int] = field(default_factory=list)
+    finish_reason: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    found = [text.index(s) for s in stops if s and s in text]
+    return (text[: min(found)], True) if found else (text, False)
+
+
+def _held_back(text: str, stops: Sequence[str]) -> str:
+    """``text`` less what may still change: a partial UTF-8 character, the start of a stop
+    sequence, and trailing whitespace (the final answer is stripped)."""
+    text = text.rstrip("\ufffd")
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:size]):
+                text = text[:-size]
+                break
+    return text.rstrip()
 
 
 class RecipeChatModel(BaseChatModel):
     """Chat model that answers with a local Hugging Face LM and the edits in a knowledge store.
 
-    For each call it retrieves the best edit for the last human message from
-    ``knowledge_store``; if the edit passes the knowledge sentinel gate, its continuous prompt is
-    prefixed to the input embeddings of the chat-templated conversation (RECIPE, Chen et al.,
-    EMNLP 2024, §3). Otherwise the bare LM answers, exactly as without RECIPE.
+    For each call it retrieves the best edit for the retrieval query (by default the last human
+    message's text, see :func:`retrieval_query`) from ``knowledge_store``. If the edit passes the
+    knowledge sentinel gate (RECIPE, Chen et al., EMNLP 2024, §3.3), it is injected:
+
+    * ``injection="continuous_prompt"`` (default, RECIPE §3.2): its continuous prompt,
+      `(num_prompt_tokens, hidden_size)`, is prefixed to the input embeddings of the
+      chat-templated conversation;
+    * ``injection="text"`` (gated text prefix): its knowledge statement is put before the text of
+      the last human turn, followed by a blank line, before the chat template is applied.
+
+    Otherwise the bare LM answers, with exactly the logits it has without RECIPE.
 
     Setup:
         ``pip install langchain-recipe``; the bundled SmolLM2-135M-Instruct is the default LM.
+
+    Key init args — completion params:
+        max_tokens: maximum number of new tokens.
+        temperature: 0 for greedy decoding.
+        stop: stop sequences.
+        timeout: seconds of generation after which the answer is cut (``finish_reason="timeout"``).
+        injection: ``"continuous_prompt"`` or ``"text"``; also per call (``invoke(..., injection="text")``).
 
     Instantiate:
         .. code-block:: python
@@ -51,16 +216,28 @@ class RecipeChatModel(BaseChatModel):
             store.add_knowledge(["The CEO of Acme is Ada Lovelace."])
             llm = RecipeChatModel(knowledge_store=store, max_tokens=32)
             message = llm.invoke("Who is the CEO of Acme?")
-            message.response_metadata["edit"]  # the applied edit's id and scores, or None
+            message.response_metadata["edit"]  # the applied edit's id, statement and scores, or None
+
+    Stream, async and batch:
+        ``stream``/``astream`` yield one chunk per generated token (their text joined equals
+        ``invoke``'s); ``ainvoke``/``astream`` run the torch work in an executor thread, so the
+        event loop never blocks; ``batch`` answers all inputs in one left-padded batched
+        generation, each row with its own continuous prompt (or none).
+
+    Response metadata:
+        ``model_name``, ``finish_reason`` (``"stop"``, ``"length"`` or ``"timeout"``), ``edit``
+        (``{"edit_id", "statement", "score", "sentinel_score"}`` with plain floats, or ``None``)
+        and ``injection`` (the injection used, ``None`` when no edit was applied).
 
     The model weights load lazily on the first call and are shared by instances that name the
-    same model, device and dtype.
+    same model, device and dtype (and with the knowledge store, whose base LM is used).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    knowledge_store: RecipeKnowledgeStore | None = None
-    """Where edits come from; ``None`` answers with the bare LM."""
+    knowledge_store: Any = None
+    """Where edits come from (a :class:`RecipeKnowledgeStore`, or any object with its
+    ``retrieve_prompts`` and ``base_model``); ``None`` answers with the bare LM."""
     model_name: str = DEFAULT_BASE_MODEL
     """Base LM id or folder, used when there is no knowledge store (the store's LM otherwise)."""
     gguf_file: str | None = None
@@ -72,23 +249,69 @@ class RecipeChatModel(BaseChatModel):
     max_tokens: int = Field(default=64, ge=1)
     """Maximum number of new tokens (independent of the continuous prompt's length)."""
     temperature: float = Field(default=0.0, ge=0.0)
-    """0 for greedy decoding; otherwise sampling temperature."""
+    """0 for greedy decoding; otherwise the softmax temperature of plain sampling (no top-k/top-p)."""
     stop: list[str] | None = None
-    """Stop sequences: the answer is cut before the first one."""
+    """Stop sequences: generation ends once one appears and the answer is cut before it."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Seconds of generation (retrieval not counted) after which the answer is cut; ``None``: no limit."""
+    streaming: bool = False
+    """Whether ``invoke`` streams internally (callbacks then get one ``on_llm_new_token`` per token)."""
+    injection: Injection = "continuous_prompt"
+    """How an accepted edit is injected: ``"continuous_prompt"`` (RECIPE) or ``"text"`` (the
+    statement before the question). Per call: ``invoke(..., injection="text")``."""
+    retrieval_query: Callable[[Sequence[BaseMessage]], str | None] | None = None
+    """Function from the messages to the retrieval query; ``None`` is :func:`retrieval_query`
+    (the last human message). :func:`system_and_last_human_query` also reads the system prompt."""
 
     _base_model: BaseLanguageModel | None = PrivateAttr(default=None)
+
+    @field_validator("knowledge_store")
+    @classmethod
+    def _check_store(cls, store: Any) -> Any:
+        if store is not None and not (hasattr(store, "retrieve_prompts") and hasattr(store, "base_model")):
+            msg = (
+                f"knowledge_store must be a RecipeKnowledgeStore (or have its retrieve_prompts and base_model), "
+                f"not {type(store).__name__}; open one with RecipeKnowledgeStore(path=...)."
+            )
+            raise ValueError(msg)
+        return store
 
     @property
     def _llm_type(self) -> str:
         return "recipe-chat"
 
     @property
+    def _resolved_model_name(self) -> str:
+        if self._base_model is not None:
+            return self._base_model.name
+        if self.knowledge_store is not None:
+            return self.knowledge_store.base_model.name
+        return self.model_name
+
+    @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.base_model.name if self._base_model else self.model_name, "max_tokens": self.max_tokens, "temperature": self.temperature}
+        return {
+            "model_name": self._resolved_model_name,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "injection": self.injection,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="langchain_recipe",
+            ls_model_name=kwargs["model"] if isinstance(kwargs.get("model"), str) else self._resolved_model_name,
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+            ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
+        )
+        if stops := stop or kwargs.get("stop") or self.stop:
+            params["ls_stop"] = stops
+        return params
 
     @property
     def base_model(self) -> BaseLanguageModel:
-        """The base LM (loaded on first use)."""
+        """The base LM (loaded on first use; the knowledge store's when there is one)."""
         if self._base_model is None:
             if self.knowledge_store is not None:
                 self._base_model = self.knowledge_store.base_model
@@ -97,23 +320,209 @@ class RecipeChatModel(BaseChatModel):
                 self._base_model = load_base_model(name, gguf_file=self.gguf_file, device=self.device, dtype=self.dtype)
         return self._base_model
 
-    def _chat_inputs(self, messages: list[BaseMessage]) -> dict[str, torch.Tensor]:
-        conversation = []
-        for message in messages:
-            if isinstance(message, ToolMessage):
-                role = "tool"
-            elif isinstance(message, (HumanMessage, AIMessage, SystemMessage)):
-                role = _ROLES[message.type]
-            else:
-                role = _ROLES.get(message.type, "user")
-            conversation.append({"role": role, "content": message.text if hasattr(message, "text") else str(message.content)})
-        if not conversation:
-            msg = "RecipeChatModel needs at least one message."
+    # ------------------------------------------------------------------ preparing rows
+    def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(kwargs) - {"max_tokens", "temperature", "stop", "timeout", "injection", "model"}
+        if unknown:
+            msg = (
+                f"RecipeChatModel got unknown call options {sorted(unknown)}; it accepts max_tokens, "
+                "temperature, stop, timeout and injection."
+            )
             raise InvalidInputError(msg)
-        return self.base_model.tokenizer.apply_chat_template(
-            conversation, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
+        model = kwargs.get("model")
+        if model is not None and model != self._resolved_model_name:
+            msg = (
+                f"RecipeChatModel serves {self._resolved_model_name!r} and cannot switch to {model!r} per "
+                "call; create another RecipeChatModel (or knowledge store) for that model."
+            )
+            raise InvalidInputError(msg)
+        injection = kwargs.get("injection", self.injection)
+        if injection not in _INJECTIONS:
+            msg = f"injection must be one of {list(_INJECTIONS)}, not {injection!r}."
+            raise InvalidInputError(msg)
+        max_tokens = int(kwargs.get("max_tokens", self.max_tokens))
+        temperature = float(kwargs.get("temperature", self.temperature))
+        timeout = kwargs.get("timeout", self.timeout)
+        if max_tokens < 1 or temperature < 0 or (timeout is not None and timeout <= 0):
+            msg = f"Need max_tokens >= 1, temperature >= 0 and timeout > 0 (got {max_tokens}, {temperature}, {timeout})."
+            raise InvalidInputError(msg)
+        stops = [s for s in (stop or kwargs.get("stop") or self.stop or []) if s]
+        return {
+            "injection": injection,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "timeout": timeout,
+            "stops": stops,
+        }
 
+    def _rows(self, conversations: Sequence[Sequence[BaseMessage]], injection: str) -> list[_Row]:
+        """Retrieve (one batched encoder pass and Qdrant request) and template every conversation."""
+        lm = self.base_model
+        turns = [_conversation(messages) for messages in conversations]
+        query_of = self.retrieval_query or retrieval_query
+        queries = [query_of(list(messages)) for messages in conversations]
+        edits: list[RetrievedEdit | None] = [None] * len(conversations)
+        if self.knowledge_store is not None:
+            asked = [i for i, q in enumerate(queries) if q and q.strip()]
+            if asked:
+                found = self.knowledge_store.retrieve_prompts([queries[i] for i in asked])
+                for i, edit in zip(asked, found):
+                    edits[i] = edit
+        rows = []
+        for conversation, edit in zip(turns, edits):
+            if edit is not None and injection == "text":
+                conversation = self._with_statement(conversation, edit.statement)
+            rows.append(_Row(input_ids=_apply_chat_template(lm, conversation), edit=edit, injection=injection))
+        return rows
+
+    @staticmethod
+    def _with_statement(conversation: list[dict[str, str]], statement: str) -> list[dict[str, str]]:
+        """The conversation with ``statement`` and a blank line before the last user turn's text."""
+        conversation = [dict(turn) for turn in conversation]
+        for turn in reversed(conversation):
+            if turn["role"] == "user":
+                turn["content"] = f"{statement}\n\n{turn['content']}"
+                return conversation
+        return [{"role": "user", "content": statement}, *conversation]
+
+    # ------------------------------------------------------------------ the decoding loop
+    def _end_token_ids(self) -> set[int]:
+        lm = self.base_model
+        ends = lm.model.generation_config.eos_token_id
+        ends = set(ends if isinstance(ends, list) else [ends]) | {lm.tokenizer.eos_token_id}
+        return {int(e) for e in ends if e is not None}
+
+    def _decode_steps(
+        self, rows: list[_Row], *, max_tokens: int, temperature: float, stops: list[str], timeout: float | None
+    ) -> Iterator[None]:
+        """Generate token by token for all ``rows`` at once, yielding after every step.
+
+        Each step appends one token to every unfinished row and sets ``finish_reason`` where a
+        row ends: ``"stop"`` at an end-of-sequence token or a stop sequence, ``"length"`` at
+        ``max_tokens``, ``"timeout"`` once ``timeout`` seconds have passed. The rows are left
+        padded; each row's continuous prompt (if any) is prefixed at prefill and lives in the KV
+        cache afterwards. A single row without a continuous prompt runs the bare LM on its token
+        ids, so its logits are exactly the unedited model's.
+
+        Torch's grad mode is thread-local and this generator may be resumed on other threads
+        (``astream``), so every forward pass sets ``no_grad`` itself.
+        """
+        lm = self.base_model
+        model = lm.model
+        tokenizer = lm.tokenizer
+        started = time.perf_counter()
+        ends = self._end_token_ids()
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(ends), 0)
+        length = max(row.input_ids.shape[1] for row in rows)
+        input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, row in enumerate(rows):  # left padding
+            size = row.input_ids.shape[1]
+            input_ids[i, length - size :] = row.input_ids[0]
+            attention_mask[i, length - size :] = 1
+        prompts = [row.edit.prompt if row.edit is not None and row.injection == "continuous_prompt" else None for row in rows]
+        parameters = inspect.signature(model.forward).parameters
+        extra: dict[str, Any] = {"use_cache": True}
+        if "logits_to_keep" in parameters:
+            extra["logits_to_keep"] = 1
+        # transformers >= 5.24 names the KV cache argument and output `cache`, before `past_key_values`.
+        cache_name = "cache" if "cache" in parameters else "past_key_values"
+        with torch.no_grad():
+            if len(rows) == 1 and prompts[0] is None:
+                mask = attention_mask.to(lm.device)
+                positions = torch.arange(length, device=lm.device).unsqueeze(0)
+                output = model(input_ids=input_ids.to(lm.device), attention_mask=mask, position_ids=positions, **extra)
+            else:
+                prefixed = prepend_continuous_prompts(lm.embed(input_ids), attention_mask.to(lm.device), prompts)
+                mask, positions = prefixed.attention_mask, prefixed.position_ids
+                output = model(
+                    inputs_embeds=prefixed.inputs_embeds, attention_mask=mask, position_ids=positions, **extra
+                )
+        cache = getattr(output, cache_name)
+        logits = output.logits[:, -1, :].float()
+        while True:
+            if temperature > 0:
+                next_tokens = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1).squeeze(-1)
+            else:
+                next_tokens = logits.argmax(dim=-1)
+            timed_out = timeout is not None and time.perf_counter() - started >= timeout
+            for row, token in zip(rows, next_tokens.tolist()):
+                if row.done:
+                    continue
+                row.tokens.append(int(token))
+                if token in ends:
+                    row.finish_reason = "stop"
+                elif stops and _cut_at_stop(tokenizer.decode(row.tokens, skip_special_tokens=True), stops)[1]:
+                    row.finish_reason = "stop"
+                elif len(row.tokens) >= max_tokens:
+                    row.finish_reason = "length"
+                elif timed_out:
+                    row.finish_reason = "timeout"
+            yield
+            if all(row.done for row in rows):
+                return
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+            with torch.no_grad():
+                output = model(
+                    input_ids=next_tokens.unsqueeze(-1).to(lm.device),
+                    attention_mask=mask,
+                    position_ids=positions,
+                    **{cache_name: cache},
+                    **extra,
+                )
+            cache = getattr(output, cache_name)
+            logits = output.logits[:, -1, :].float()
+
+    def _final_text(self, row: _Row, stops: list[str]) -> str:
+        text = self.base_model.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        return _cut_at_stop(text, stops)[0].strip()
+
+    def _metadata(self, row: _Row, seconds: float) -> dict[str, Any]:
+        edit = None
+        if row.edit is not None:
+            edit = {
+                "edit_id": row.edit.edit_id,
+                "statement": row.edit.statement,
+                "score": float(row.edit.score),
+                "sentinel_score": float(row.edit.sentinel_score),
+            }
+        return {
+            "model_name": self.base_model.name,
+            "finish_reason": row.finish_reason,
+            "edit": edit,
+            "injection": row.injection if row.edit is not None else None,
+            "generation_seconds": round(seconds, 4),
+        }
+
+    def _usage(self, row: _Row) -> dict[str, int]:
+        input_tokens = int(row.input_ids.shape[1])
+        return {
+            "input_tokens": input_tokens,
+            "output_tokens": len(row.tokens),
+            "total_tokens": input_tokens + len(row.tokens),
+        }
+
+    def _answer(
+        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None = None, **kwargs: Any
+    ) -> list[AIMessage]:
+        """Answer conversations in one batched generation (one continuous prompt per row)."""
+        options = self._options(stop, kwargs)
+        rows = self._rows(conversations, options.pop("injection"))
+        started = time.perf_counter()
+        for _ in self._decode_steps(rows, **options):
+            pass
+        seconds = time.perf_counter() - started
+        return [
+            AIMessage(
+                content=self._final_text(row, options["stops"]),
+                response_metadata=self._metadata(row, seconds),
+                usage_metadata=self._usage(row),
+            )
+            for row in rows
+        ]
+
+    # ------------------------------------------------------------------ LangChain hooks
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -124,107 +533,193 @@ class RecipeChatModel(BaseChatModel):
         message = self._answer([messages], stop=stop, **kwargs)[0]
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def generate_batch(self, conversations: list[list[BaseMessage] | str], **kwargs: Any) -> list[AIMessage]:
-        """Answer many conversations in one batched generation (left padding, one continuous
-        prompt per row, or none where the gate rejects). Faster than one ``invoke`` per
-        conversation on CPU; LangChain callbacks are not called.
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """One chunk per generated token; the joined text equals ``invoke``'s.
+
+        Text that may still change (a partial character, the start of a stop sequence, trailing
+        whitespace) is held back until the next token settles it. The first chunk carries the
+        input token count, each chunk one output token, the last chunk the response metadata
+        and ``chunk_position="last"``. An error in the LM's forward pass is raised to the caller.
+        """
+        options = self._options(stop, kwargs)
+        stops = options["stops"]
+        (row,) = self._rows([messages], options.pop("injection"))
+        tokenizer = self.base_model.tokenizer
+        started = time.perf_counter()
+        emitted = ""
+        counted = 0
+        input_tokens = int(row.input_ids.shape[1])
+        for _ in self._decode_steps([row], **options):
+            if row.done:
+                break
+            visible = _held_back(tokenizer.decode(row.tokens, skip_special_tokens=True), stops).lstrip()
+            delta = visible[len(emitted) :] if visible.startswith(emitted) else ""
+            emitted += delta
+            new_tokens, counted = len(row.tokens) - counted, len(row.tokens)
+            usage = {
+                "input_tokens": input_tokens if counted == new_tokens else 0,
+                "output_tokens": new_tokens,
+                "total_tokens": new_tokens + (input_tokens if counted == new_tokens else 0),
+            }
+            yield ChatGenerationChunk(message=AIMessageChunk(content=delta, usage_metadata=usage))
+        final = self._final_text(row, stops)
+        if final.startswith(emitted):
+            delta = final[len(emitted) :]
+        else:  # a tokenizer whose decoded prefixes are not prefixes of the full text
+            logger.warning("Streamed text %r is not a prefix of the answer %r.", emitted, final)
+            delta = ""
+        new_tokens = len(row.tokens) - counted
+        first = counted == 0
+        usage = {
+            "input_tokens": input_tokens if first else 0,
+            "output_tokens": new_tokens,
+            "total_tokens": new_tokens + (input_tokens if first else 0),
+        }
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content=delta,
+                usage_metadata=usage,
+                response_metadata=self._metadata(row, time.perf_counter() - started),
+                chunk_position="last",
+            )
+        )
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """:meth:`_generate` in an executor thread: the event loop stays free during generation."""
+        return await run_in_executor(None, self._generate, messages, stop, None, **kwargs)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """:meth:`_stream` with every step (retrieval, prefill, each token) in an executor thread."""
+        iterator = self._stream(messages, stop, None, **kwargs)
+        done = object()
+        while True:
+            chunk = await run_in_executor(None, next, iterator, done)
+            if chunk is done:
+                return
+            yield chunk
+
+    # ------------------------------------------------------------------ batches
+    def _can_batch(self, inputs: Sequence[Any], **kwargs: Any) -> bool:
+        """Whether ``batch`` may run one batched generation (else LangChain's per-input path)."""
+        cache_in_use = self.cache is not False and (isinstance(self.cache, BaseCache) or get_llm_cache() is not None)
+        return (
+            len(inputs) > 1
+            and not cache_in_use
+            and self.rate_limiter is None
+            and self.output_version in (None, "v0")
+            and not self.streaming
+            and not kwargs.get("stream")
+        )
+
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """Answer all ``inputs`` in one left-padded batched generation, each row with its own
+        continuous prompt (or none where the gate rejects); greedy answers equal one ``invoke``
+        per input. Each input gets its own callback run, like ``invoke``.
+
+        Falls back to LangChain's default (one ``invoke`` per input, in threads) for a single
+        input, with an LLM cache, a rate limiter, ``output_version="v1"`` or streaming.
+        """
+        if not inputs:
+            return []
+        if not self._can_batch(inputs, **kwargs):
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        configs = get_config_list(config, len(inputs))
+        stop = kwargs.pop("stop", None)
+        conversations = [self._convert_input(item).to_messages() for item in inputs]
+        params = self._get_invocation_params(stop=stop, **kwargs)
+        run_managers: list[CallbackManagerForLLMRun] = []
+        for conversation, item_config in zip(conversations, configs):
+            manager = CallbackManager.configure(
+                item_config.get("callbacks"),
+                self.callbacks,
+                self.verbose,
+                item_config.get("tags"),
+                self.tags,
+                {**(item_config.get("metadata") or {}), **self._get_ls_params_with_defaults(stop=stop, **kwargs)},
+                self.metadata,
+            )
+            (run_manager,) = manager.on_chat_model_start(
+                self._serialized,
+                [conversation],
+                invocation_params=params,
+                options={"stop": stop},
+                name=item_config.get("run_name"),
+                run_id=item_config.get("run_id"),
+                batch_size=len(inputs),
+            )
+            run_managers.append(run_manager)
+        results: list[Any] = [None] * len(inputs)
+        for i, conversation in enumerate(conversations):  # a malformed row fails alone
+            try:
+                _apply_chat_template(self.base_model, _conversation(conversation))
+            except InvalidInputError as error:
+                run_managers[i].on_llm_error(error)
+                if not return_exceptions:
+                    for other in run_managers[:i] + run_managers[i + 1 :]:
+                        other.on_llm_error(error)
+                    raise
+                results[i] = error
+        valid = [i for i, result in enumerate(results) if result is None]
+        try:
+            messages = self._answer([conversations[i] for i in valid], stop=stop, **kwargs) if valid else []
+        except BaseException as error:
+            for i in valid:
+                run_managers[i].on_llm_error(error)
+            if return_exceptions and isinstance(error, Exception):
+                return [error if result is None else result for result in results]
+            raise
+        for i, message in zip(valid, messages):
+            message.id = f"{LC_ID_PREFIX}-{run_managers[i].run_id}-0"
+            run_managers[i].on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
+            results[i] = message
+        return results
+
+    async def abatch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[AIMessage]:
+        """:meth:`batch` in an executor thread (one batched generation; the event loop stays free)."""
+        if not inputs:
+            return []
+        if not self._can_batch(inputs, **kwargs):
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        return await run_in_executor(None, self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+    def generate_batch(self, conversations: Sequence[Sequence[BaseMessage] | str], **kwargs: Any) -> list[AIMessage]:
+        """Answer many conversations in one batched generation without LangChain callbacks.
 
         Args:
             conversations: message lists, or plain strings (one human message each).
-            **kwargs: ``max_tokens``, ``temperature``, ``stop``.
+            **kwargs: ``max_tokens``, ``temperature``, ``stop``, ``timeout``, ``injection``.
         """
         lists = [[HumanMessage(c)] if isinstance(c, str) else list(c) for c in conversations]
         return self._answer(lists, **kwargs)
-
-    def _answer(self, conversations: list[list[BaseMessage]], stop: list[str] | None = None, **kwargs: Any) -> list[AIMessage]:
-        lm = self.base_model
-        inputs = [self._chat_inputs(messages) for messages in conversations]
-        queries = [retrieval_query(messages) for messages in conversations]
-        edits: list[RetrievedEdit | None] = [None] * len(conversations)
-        if self.knowledge_store is not None:
-            asked = [i for i, q in enumerate(queries) if q]
-            for i, edit in zip(asked, self.knowledge_store.retrieve_prompts([queries[i] for i in asked])):
-                edits[i] = edit
-        max_tokens = int(kwargs.get("max_tokens", self.max_tokens))
-        temperature = float(kwargs.get("temperature", self.temperature))
-        stops = stop or kwargs.get("stop") or self.stop
-        started = time.perf_counter()
-        rows = self._generate_tokens(inputs, edits, max_tokens=max_tokens, temperature=temperature)
-        seconds = round(time.perf_counter() - started, 4)
-        messages = []
-        for row_inputs, edit, new_tokens in zip(inputs, edits, rows):
-            text = lm.tokenizer.decode(new_tokens, skip_special_tokens=True)
-            finish_reason = "length" if len(new_tokens) >= max_tokens else "stop"
-            for sequence in stops or []:
-                if sequence in text:
-                    text, finish_reason = text[: text.index(sequence)], "stop"
-            input_tokens = int(row_inputs["input_ids"].shape[1])
-            applied = None
-            if edit is not None:
-                applied = {"edit_id": edit.edit_id, "statement": edit.statement, "score": edit.score, "sentinel_score": edit.sentinel_score}
-            messages.append(
-                AIMessage(
-                    content=text.strip(),
-                    response_metadata={
-                        "model_name": lm.name,
-                        "finish_reason": finish_reason,
-                        "edit": applied,
-                        "generation_seconds": seconds,
-                    },
-                    usage_metadata={
-                        "input_tokens": input_tokens,
-                        "output_tokens": len(new_tokens),
-                        "total_tokens": input_tokens + len(new_tokens),
-                    },
-                )
-            )
-        return messages
-
-    @torch.no_grad()
-    def _generate_tokens(
-        self,
-        inputs: list[dict[str, torch.Tensor]],
-        edits: list[RetrievedEdit | None],
-        *,
-        max_tokens: int,
-        temperature: float,
-    ) -> list[list[int]]:
-        """New token ids per row. A single row without an edit runs the bare LM on its token
-        ids, so its output is exactly the unedited model's."""
-        lm = self.base_model
-        tokenizer = lm.tokenizer
-        options: dict[str, Any] = {
-            "max_new_tokens": max_tokens,
-            "pad_token_id": tokenizer.pad_token_id,
-            "do_sample": temperature > 0,
-        }
-        if temperature > 0:
-            options["temperature"] = temperature
-        else:
-            options.update(temperature=None, top_p=None, top_k=None)
-        if len(inputs) == 1 and edits[0] is None:
-            input_ids = inputs[0]["input_ids"].to(lm.device)
-            output = lm.model.generate(input_ids=input_ids, attention_mask=inputs[0]["attention_mask"].to(lm.device), **options)
-            return [self._until_end(output[0, input_ids.shape[1] :].tolist())]
-        length = max(row["input_ids"].shape[1] for row in inputs)
-        input_ids = torch.full((len(inputs), length), tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(inputs), length), dtype=torch.long)
-        for i, row in enumerate(inputs):  # left padding
-            size = row["input_ids"].shape[1]
-            input_ids[i, length - size :] = row["input_ids"][0]
-            attention_mask[i, length - size :] = row["attention_mask"][0]
-        prompts = [edit.prompt if edit is not None else None for edit in edits]
-        prefixed = prepend_continuous_prompts(lm.embed(input_ids), attention_mask.to(lm.device), prompts)
-        # With inputs_embeds, generate returns only the new tokens; the prefix is seen at prefill
-        # and then lives in the KV cache.
-        output = lm.model.generate(inputs_embeds=prefixed.inputs_embeds, attention_mask=prefixed.attention_mask, **options)
-        return [self._until_end(row.tolist()) for row in output]
-
-    def _until_end(self, tokens: list[int]) -> list[int]:
-        """Cut a row at its first end-of-sequence token (batched rows are padded after it)."""
-        ends = self.base_model.model.generation_config.eos_token_id
-        ends = set(ends if isinstance(ends, list) else [ends]) | {self.base_model.tokenizer.eos_token_id}
-        for index, token in enumerate(tokens):
-            if token in ends:
-                return tokens[: index + 1]
-        return tokens

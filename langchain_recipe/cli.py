@@ -34,10 +34,14 @@ def _setup(verbose: bool) -> None:  # noqa: FBT001
 def train(
     output_dir: Annotated[Path, typer.Option(help="Run folder: checkpoint/, log.jsonl.")] = Path("runs/smollm2-135m"),
     max_minutes: Annotated[float, typer.Option(help="Wall-clock budget in minutes.")] = 50.0,
-    max_steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 600,
+    max_steps: Annotated[int, typer.Option(help="Optimizer steps (length of the learning-rate schedule).")] = 600,
+    stop_at_step: Annotated[int | None, typer.Option(help="End at this step, keeping the schedule of --max-steps.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     export: Annotated[Path | None, typer.Option(help="Also write the final model here in fp16 (the shipped checkpoint).")] = None,
     config_json: Annotated[str | None, typer.Option(help="Extra TrainingConfig fields as JSON.")] = None,
+    model_config_json: Annotated[
+        str | None, typer.Option(help='Extra RecipeConfig fields as JSON, e.g. \'{"num_prompt_tokens": 8}\'.')
+    ] = None,
     verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
 ) -> None:
     """Train a RecipeModel for the bundled SmolLM2 on ZsRE + CounterFact train (resumes if interrupted)."""
@@ -52,6 +56,8 @@ def train(
     from langchain_recipe.training import RecipeTrainer
 
     extra = json.loads(config_json) if config_json else {}
+    if stop_at_step is not None:
+        extra["stop_at_step"] = stop_at_step
     config = TrainingConfig(max_minutes=max_minutes, max_steps=max_steps, seed=seed, **extra)
     torch.manual_seed(config.seed)
     base_model = load_base_model(dtype=config.lm_dtype)
@@ -60,6 +66,7 @@ def train(
             lm_hidden_size=base_model.hidden_size,
             base_model_name=base_model.name,
             base_model_fingerprint=base_model.fingerprint,
+            **(json.loads(model_config_json) if model_config_json else {}),
         )
     )
     train_data = {name: load_edits(name, "train", skip_invalid=True) for name in config.datasets}

@@ -107,6 +107,9 @@ class TrainingConfig(BaseModel):
     """Training datasets; each batch draws from one of them with equal probability."""
     max_steps: int = Field(2000, gt=0)
     """Optimizer steps to run (training also stops at ``max_minutes``)."""
+    stop_at_step: int | None = Field(None, gt=0)
+    """End the run at this step while keeping the learning-rate schedule of ``max_steps`` (to
+    reproduce a run that was stopped early; ``None``: run to ``max_steps``)."""
     max_minutes: float = Field(60.0, gt=0)
     """Wall-clock budget in minutes; a checkpoint is written when it runs out."""
     batch_size: int = Field(8, gt=0)
@@ -146,5 +149,8 @@ class TrainingConfig(BaseModel):
     """Steps between dev evaluations (and checkpoints)."""
     eval_size: int = Field(30, gt=0)
     """Dev edits per dataset used by the periodic evaluation."""
+    early_stopping_patience: int | None = Field(None, gt=0)
+    """Stop after this many dev evaluations in a row without a better selection score
+    (``None``: never stop early). Only applies when the trainer has an evaluation function."""
     log_every: int = Field(10, gt=0)
     """Steps between JSON-lines log records."""

@@ -127,6 +127,7 @@ class RecipeTrainer:
         self.eval_fn = eval_fn
         self.step = 0
         self.last_accuracies: dict[str, float] = {}
+        self.evaluations_without_improvement = 0
         self.rng = random.Random(config.seed)
         self.optimizer = torch.optim.Adam(self._parameter_groups())
         self._base_lrs = [group["lr"] for group in self.optimizer.param_groups]
@@ -252,7 +253,12 @@ class RecipeTrainer:
         partial.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(partial)
         _save_optimizer(self.optimizer, partial)
-        state = {"step": self.step, "rng": self.rng.getstate()[1], "config": self.config.model_dump(mode="json")}
+        state = {
+            "step": self.step,
+            "rng": self.rng.getstate()[1],
+            "evaluations_without_improvement": self.evaluations_without_improvement,
+            "config": self.config.model_dump(mode="json"),
+        }
         (partial / TRAINER_STATE).write_text(json.dumps(state))
         if target.exists():
             old = self.output_dir / (CHECKPOINT_DIR + ".old")
@@ -275,13 +281,14 @@ class RecipeTrainer:
         _load_optimizer(self.optimizer, directory)
         state = json.loads((directory / TRAINER_STATE).read_text())
         self.step = int(state["step"])
+        self.evaluations_without_improvement = int(state.get("evaluations_without_improvement", 0))
         self.rng.setstate((3, tuple(state["rng"]), None))
         logger.info("Resumed from %s at step %d.", directory, self.step)
         return True
 
     # ------------------------------------------------------------------ loop
     def train(self, *, progress: bool = True) -> Path:
-        """Run until ``max_steps`` or ``max_minutes``; log to ``log.jsonl``; return the checkpoint.
+        """Run until ``max_steps`` (or ``stop_at_step``) or ``max_minutes``; log to ``log.jsonl``; return the checkpoint.
 
         Resumes from ``<output_dir>/checkpoint`` when present. With an ``eval_fn``, the model with
         the best :func:`selection_score` (the initial one included) is kept in ``<output_dir>/best``.
@@ -289,6 +296,7 @@ class RecipeTrainer:
         from tqdm.auto import tqdm
 
         cfg = self.config
+        last_step = min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.load_checkpoint()
         deadline = time.monotonic() + cfg.max_minutes * 60
@@ -296,9 +304,9 @@ class RecipeTrainer:
         if self.step == 0 and self.eval_fn is not None:  # the initial model is a candidate too
             self._evaluate_and_checkpoint(log)
         averages: dict[str, float] = {}
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not progress, desc="training")
+        bar = tqdm(total=last_step, initial=self.step, disable=not progress, desc="training")
         try:
-            while self.step < cfg.max_steps and time.monotonic() < deadline:
+            while self.step < last_step and time.monotonic() < deadline and not self.should_stop_early():
                 result = self.train_step()
                 for name, value in {"total": result.total, **result.terms, **result.diagnostics}.items():
                     averages[name] = value if name not in averages else 0.9 * averages[name] + 0.1 * value
@@ -310,26 +318,36 @@ class RecipeTrainer:
                     log.flush()
                 if self.step % cfg.eval_every == 0:
                     self._evaluate_and_checkpoint(log)
-            if self.step % cfg.eval_every:
+            if self.step % cfg.eval_every and not self.should_stop_early():
                 self._evaluate_and_checkpoint(log)
         finally:
             bar.close()
             log.close()
         return self.output_dir / CHECKPOINT_DIR
 
+    def should_stop_early(self) -> bool:
+        """True once ``early_stopping_patience`` dev evaluations in a row did not improve the best
+        selection score."""
+        patience = self.config.early_stopping_patience
+        return patience is not None and self.evaluations_without_improvement >= patience
+
     def _evaluate_and_checkpoint(self, log: Any) -> None:
+        """Evaluate on dev (keeping the best model), then write the resumable checkpoint, so a
+        resumed run carries the early-stopping count of the evaluations it has already done."""
+        if self.eval_fn is not None:
+            self.model.eval()
+            with torch.no_grad():
+                metrics = self.eval_fn(self.model)
+            score = selection_score(metrics)
+            state_path = self.output_dir / BEST_DIR / TRAINER_STATE
+            best = json.loads(state_path.read_text())["score"] if state_path.is_file() else float("-inf")
+            if score > best:
+                self.model.save_pretrained(self.output_dir / BEST_DIR)
+                state_path.write_text(json.dumps({"step": self.step, "score": score, "eval": metrics}))
+                self.evaluations_without_improvement = 0
+            else:
+                self.evaluations_without_improvement += 1
+            log.write(json.dumps({"step": self.step, "eval": metrics, "selection_score": round(score, 4)}) + "\n")
+            log.flush()
+            logger.info("step %d eval %s (selection score %.4f, best %.4f)", self.step, metrics, score, max(score, best))
         self.save_checkpoint()
-        if self.eval_fn is None:
-            return
-        self.model.eval()
-        with torch.no_grad():
-            metrics = self.eval_fn(self.model)
-        score = selection_score(metrics)
-        state_path = self.output_dir / BEST_DIR / TRAINER_STATE
-        best = json.loads(state_path.read_text())["score"] if state_path.is_file() else float("-inf")
-        if score > best:
-            self.model.save_pretrained(self.output_dir / BEST_DIR)
-            state_path.write_text(json.dumps({"step": self.step, "score": score, "eval": metrics}))
-        log.write(json.dumps({"step": self.step, "eval": metrics, "selection_score": round(score, 4)}) + "\n")
-        log.flush()
-        logger.info("step %d eval %s (selection score %.4f, best %.4f)", self.step, metrics, score, max(score, best))

@@ -40,16 +40,15 @@ def llm(store: RecipeKnowledgeStore) -> RecipeChatModel:
 
 @pytest.fixture
 def generated(monkeypatch: pytest.MonkeyPatch) -> list[list[list[int]]]:
-    """The new token ids of every ``_generate_tokens`` call (one list of rows per call)."""
+    """The new token ids of every finished generation (one list of rows per call)."""
     calls: list[list[list[int]]] = []
-    original = RecipeChatModel._generate_tokens
+    original = RecipeChatModel._decode_steps
 
-    def spy(self: RecipeChatModel, *args: Any, **kwargs: Any) -> list[list[int]]:
-        rows = original(self, *args, **kwargs)
-        calls.append([list(r) for r in rows])
-        return rows
+    def spy(self: RecipeChatModel, rows: list[Any], **kwargs: Any) -> Iterator[None]:
+        yield from original(self, rows, **kwargs)
+        calls.append([list(row.tokens) for row in rows])
 
-    monkeypatch.setattr(RecipeChatModel, "_generate_tokens", spy)
+    monkeypatch.setattr(RecipeChatModel, "_decode_steps", spy)
     return calls
 
 
@@ -387,3 +386,433 @@ def test_the_store_base_model_is_used(llm: RecipeChatModel, store: RecipeKnowled
     assert llm.base_model is store.base_model
     assert llm._llm_type == "recipe-chat"
     assert llm._identifying_params["model_name"] == "tiny-llama"
+
+
+# ---------------------------------------------------------------------- streaming
+def _joined(chunks: list[Any]) -> Any:
+    full = chunks[0]
+    for chunk in chunks[1:]:
+        full = full + chunk
+    return full
+
+
+@pytest.mark.parametrize("gate", ["accept", "reject"])
+def test_streamed_text_equals_invoked_text(
+    gate: str, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], generated: list[list[list[int]]]
+) -> None:
+    force_gate(store, **{gate: [QUERY]})
+    llm = RecipeChatModel(knowledge_store=store, max_tokens=10)
+
+    invoked = llm.invoke(QUERY)
+    chunks = list(llm.stream(QUERY))
+    full = _joined(chunks)
+
+    assert len(chunks) == invoked.usage_metadata["output_tokens"]  # one chunk per generated token
+    assert full.content == invoked.content
+    assert chunks[-1].chunk_position == "last"
+    assert all(c.chunk_position is None for c in chunks[:-1])
+    assert full.usage_metadata == invoked.usage_metadata
+    assert chunks[0].usage_metadata["input_tokens"] == invoked.usage_metadata["input_tokens"]
+    assert all(c.usage_metadata["input_tokens"] == 0 for c in chunks[1:])
+    for key in ("model_name", "finish_reason", "edit", "injection"):
+        assert full.response_metadata[key] == invoked.response_metadata[key], key
+    assert (full.response_metadata["edit"] is not None) == (gate == "accept")
+
+
+@pytest.mark.parametrize("gate", ["accept", "reject"])
+def test_streamed_text_equals_invoked_text_with_a_stop_sequence(
+    gate: str, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], no_eos: None
+) -> None:
+    force_gate(store, **{gate: [QUERY]})
+    llm = RecipeChatModel(knowledge_store=store, max_tokens=10)
+    words = llm.invoke(QUERY).content.split()
+    assert len(words) >= 4, words
+    stop = f"{words[2]} {words[3]}"  # a stop sequence of more than one token
+
+    invoked = llm.invoke(QUERY, stop=[stop])
+    streamed = _joined(list(llm.stream(QUERY, stop=[stop])))
+
+    assert streamed.content == invoked.content
+    assert stop not in streamed.content
+    assert streamed.response_metadata["finish_reason"] == invoked.response_metadata["finish_reason"] == "stop"
+    assert streamed.usage_metadata == invoked.usage_metadata
+    assert invoked.usage_metadata["output_tokens"] < 10  # generation ended at the stop sequence
+
+
+def test_streaming_field_routes_invoke_through_stream(
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
+    force_gate(store, accept=[QUERY])
+    tokens: list[str] = []
+
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Tokens(BaseCallbackHandler):
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            tokens.append(token)
+
+    streaming = RecipeChatModel(knowledge_store=store, max_tokens=6, streaming=True)
+    message = streaming.invoke(QUERY, config={"callbacks": [Tokens()]})
+
+    assert message.content == RecipeChatModel(knowledge_store=store, max_tokens=6).invoke(QUERY).content
+    assert len(tokens) == message.usage_metadata["output_tokens"]
+    assert "".join(tokens) == message.content
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def failing_forward(base_model: BaseLanguageModel) -> Iterator[None]:
+    """The tiny LM raises on its third forward pass (after two streamed tokens)."""
+    calls = {"n": 0}
+
+    def hook(module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise _Boom("forward failed")
+
+    handle = base_model.model.register_forward_pre_hook(hook, with_kwargs=True)
+    yield
+    handle.remove()
+
+
+def test_an_error_inside_generation_surfaces_in_stream(llm: RecipeChatModel, no_eos: None, failing_forward: None) -> None:
+    received = []
+    with pytest.raises(_Boom):
+        for chunk in llm.stream(QUERY):
+            received.append(chunk)
+    assert len(received) == 2
+
+
+async def test_an_error_inside_generation_surfaces_in_astream_and_ainvoke(
+    store: RecipeKnowledgeStore, base_model: BaseLanguageModel, no_eos: None
+) -> None:
+    import asyncio
+
+    llm = RecipeChatModel(knowledge_store=store, max_tokens=MAX_TOKENS)
+
+    def hook(module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        if kwargs.get("input_ids") is not None and kwargs["input_ids"].shape[1] == 1:
+            raise _Boom("decode step failed")
+
+    handle = base_model.model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        with pytest.raises(_Boom):
+            await asyncio.wait_for(_drain(llm.astream(QUERY)), timeout=60)
+        with pytest.raises(_Boom):
+            await asyncio.wait_for(llm.ainvoke(QUERY), timeout=60)
+    finally:
+        handle.remove()
+
+
+async def _drain(stream: Any) -> list[Any]:
+    return [chunk async for chunk in stream]
+
+
+async def test_astream_equals_stream(llm: RecipeChatModel, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+    force_gate(store, accept=[QUERY])
+
+    streamed = [c.content for c in llm.stream(QUERY)]
+    astreamed = [c.content async for c in llm.astream(QUERY)]
+
+    assert astreamed == streamed
+    assert (await llm.ainvoke(QUERY)).content == "".join(streamed)
+
+
+# ---------------------------------------------------------------------- async does not block
+async def test_ainvoke_and_astream_leave_the_event_loop_free(llm: RecipeChatModel, base_model: BaseLanguageModel) -> None:
+    import asyncio
+    import time
+
+    def slow(module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        time.sleep(0.05)  # blocking work, as a real forward pass is
+
+    ticks = 0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while running:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    handle = base_model.model.register_forward_pre_hook(slow, with_kwargs=True)
+    try:
+        task = asyncio.create_task(ticker())
+        await llm.ainvoke(QUERY)
+        after_invoke = ticks
+        await _drain(llm.astream(QUERY))
+        running = False
+        await task
+    finally:
+        handle.remove()
+
+    # One forward pass takes 50 ms; a blocked loop would tick about once per call.
+    assert after_invoke >= 5
+    assert ticks - after_invoke >= 5
+
+
+async def test_concurrent_ainvokes_each_get_their_own_edit(
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], base_model: BaseLanguageModel
+) -> None:
+    import asyncio
+    import time
+
+    force_gate(store, accept=[QUERY, OTHER_QUERY])
+    llm = RecipeChatModel(knowledge_store=store, max_tokens=MAX_TOKENS)
+    expected = [llm.invoke(QUERY), llm.invoke(OTHER_QUERY)]
+    assert expected[0].response_metadata["edit"]["edit_id"] != expected[1].response_metadata["edit"]["edit_id"]
+
+    def slow(module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        time.sleep(0.01)  # let the two generations interleave
+
+    handle = base_model.model.register_forward_pre_hook(slow, with_kwargs=True)
+    try:
+        answers = await asyncio.gather(llm.ainvoke(QUERY), llm.ainvoke(OTHER_QUERY), llm.ainvoke(QUERY))
+    finally:
+        handle.remove()
+
+    for answer, reference in zip(answers, [*expected, expected[0]]):
+        assert answer.response_metadata["edit"] == reference.response_metadata["edit"]
+        assert answer.content == reference.content
+
+
+# ---------------------------------------------------------------------- batch
+def test_batch_is_one_generation_equal_to_invokes(
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], generated: list[list[list[int]]]
+) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    long_query = f"{QUERY} Please answer with the full name of the person and nothing else at all."
+    force_gate(store, accept=[long_query], reject=["Hi."])
+    llm = RecipeChatModel(knowledge_store=store, max_tokens=6)
+    inputs = ["Hi.", long_query]
+    singles = [llm.invoke(text) for text in inputs]
+    generated.clear()
+    events: list[str] = []
+
+    class Recorder(BaseCallbackHandler):
+        def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+            events.append("start")
+
+        def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+            events.append("end")
+
+    batched = llm.batch(inputs, config={"callbacks": [Recorder()]})
+
+    assert len(generated) == 1 and len(generated[0]) == 2  # one batched generation of two rows
+    assert events.count("start") == events.count("end") == 2
+    assert singles[0].response_metadata["edit"] is None
+    assert singles[1].response_metadata["edit"] is not None
+    for one, many in zip(singles, batched):
+        assert many.content == one.content
+        assert many.usage_metadata == one.usage_metadata
+        assert many.response_metadata["finish_reason"] == one.response_metadata["finish_reason"]
+        assert many.id is not None
+    # The query encoder sees a padded batch: scores agree to float precision, not bit for bit.
+    edit, single_edit = batched[1].response_metadata["edit"], singles[1].response_metadata["edit"]
+    assert {k: edit[k] for k in ("edit_id", "statement")} == {k: single_edit[k] for k in ("edit_id", "statement")}
+    assert edit["score"] == pytest.approx(single_edit["score"], rel=1e-5)
+    assert edit["sentinel_score"] == pytest.approx(single_edit["sentinel_score"], rel=1e-5)
+
+
+async def test_abatch_equals_batch(llm: RecipeChatModel, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+    force_gate(store, accept=[QUERY], reject=[OTHER_QUERY])
+
+    batched = llm.batch([QUERY, OTHER_QUERY])
+    abatched = await llm.abatch([QUERY, OTHER_QUERY])
+
+    assert [m.content for m in abatched] == [m.content for m in batched]
+    assert [m.response_metadata["edit"] for m in abatched] == [m.response_metadata["edit"] for m in batched]
+
+
+def test_batch_with_return_exceptions(llm: RecipeChatModel) -> None:
+    results = llm.batch([QUERY, [], OTHER_QUERY], return_exceptions=True)  # an empty conversation is invalid
+
+    assert isinstance(results[1], InvalidInputError)
+    assert [r.content for r in (results[0], results[2])] == [llm.invoke(QUERY).content, llm.invoke(OTHER_QUERY).content]
+    with pytest.raises(InvalidInputError):
+        llm.batch([QUERY, []])
+
+
+# ---------------------------------------------------------------------- chat templates
+STRICT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{{ message['role'] }}: {{ message['content'] }}\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def _model_with_template(base_model: BaseLanguageModel, template: str | None, **kwargs: Any) -> RecipeChatModel:
+    import copy
+
+    tokenizer = copy.deepcopy(base_model.tokenizer)
+    tokenizer.chat_template = template
+    llm = RecipeChatModel(**kwargs)
+    llm._base_model = BaseLanguageModel(model=base_model.model, tokenizer=tokenizer, name="tiny-strict")
+    return llm
+
+
+def test_a_template_that_rejects_system_and_repeated_turns_gets_a_folded_conversation(
+    base_model: BaseLanguageModel, generated: list[list[list[int]]]
+) -> None:
+    llm = _model_with_template(base_model, STRICT_TEMPLATE, max_tokens=4)
+    conversation = [SystemMessage(SYSTEM), HumanMessage(OTHER_QUERY), HumanMessage(QUERY)]
+    folded = [{"role": "user", "content": f"{SYSTEM}\n\n{OTHER_QUERY}\n\n{QUERY}"}]
+
+    message = llm.invoke(conversation)
+
+    inputs = llm.base_model.tokenizer.apply_chat_template(folded, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    assert message.usage_metadata["input_tokens"] == inputs["input_ids"].shape[1]
+    assert generated[0][0] == _bare_generate(llm.base_model, folded, max_new_tokens=4)
+    # A conversation the template accepts is not changed.
+    llm.invoke([HumanMessage(QUERY), AIMessage("Ada."), HumanMessage(OTHER_QUERY)])
+
+
+def test_a_system_message_alone_becomes_a_user_turn(base_model: BaseLanguageModel) -> None:
+    llm = _model_with_template(base_model, STRICT_TEMPLATE, max_tokens=2)
+    assert llm.invoke([SystemMessage(SYSTEM)]).usage_metadata["output_tokens"] >= 1
+
+
+@pytest.mark.parametrize(
+    "template",
+    [None, "{{ raise_exception('This model takes no chat') }}", "{{ messages[0]['role'] | no_such_filter }}"],
+    ids=["missing", "always-raises", "broken"],
+)
+def test_an_unusable_template_raises_a_clear_error(base_model: BaseLanguageModel, template: str | None) -> None:
+    llm = _model_with_template(base_model, template)
+    with pytest.raises(InvalidInputError, match="template"):
+        llm.invoke(QUERY)
+
+
+# ---------------------------------------------------------------------- text injection
+def test_text_injection_prepends_the_statement(
+    store: RecipeKnowledgeStore, base_model: BaseLanguageModel, force_gate: Callable[..., torch.Tensor],
+    generated: list[list[list[int]]], first_forward: list[dict[str, Any]],
+) -> None:
+    force_gate(store, accept=[QUERY])
+    best = store.search(QUERY)[0]
+    with_statement = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{best.statement}\n\n{QUERY}"}]
+    conversation = [SystemMessage(SYSTEM), HumanMessage(QUERY)]
+    expected = _bare_generate(base_model, with_statement, max_new_tokens=MAX_TOKENS)
+    first_forward.clear()
+
+    by_field = RecipeChatModel(knowledge_store=store, max_tokens=MAX_TOKENS, injection="text").invoke(conversation)
+    by_call = RecipeChatModel(knowledge_store=store, max_tokens=MAX_TOKENS).invoke(conversation, injection="text")
+    by_bind = RecipeChatModel(knowledge_store=store, max_tokens=MAX_TOKENS).bind(injection="text").invoke(conversation)
+    prompt = RecipeChatModel(knowledge_store=store, max_tokens=MAX_TOKENS).invoke(conversation)
+
+    assert generated[:3] == [[expected]] * 3
+    assert first_forward[0]["length"] == _template(base_model, with_statement)["input_ids"].shape[1]  # no prompt vectors
+    for message in (by_field, by_call, by_bind):
+        assert message.response_metadata["injection"] == "text"
+        assert message.response_metadata["edit"]["edit_id"] == best.edit_id
+        assert message.usage_metadata["input_tokens"] == _template(base_model, with_statement)["input_ids"].shape[1]
+    assert prompt.response_metadata["injection"] == "continuous_prompt"
+
+
+def test_text_injection_behind_a_rejecting_gate_is_the_bare_lm(
+    store: RecipeKnowledgeStore, base_model: BaseLanguageModel, force_gate: Callable[..., torch.Tensor],
+    generated: list[list[list[int]]],
+) -> None:
+    force_gate(store, reject=[QUERY])
+
+    message = RecipeChatModel(knowledge_store=store, max_tokens=MAX_TOKENS, injection="text").invoke(QUERY)
+
+    assert message.response_metadata["edit"] is None
+    assert message.response_metadata["injection"] is None
+    assert generated == [[_bare_generate(base_model, [{"role": "user", "content": QUERY}], max_new_tokens=MAX_TOKENS)]]
+
+
+def test_an_unknown_injection_or_option_raises(llm: RecipeChatModel) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        RecipeChatModel(injection="hooks")
+    with pytest.raises(ValidationError, match="RecipeKnowledgeStore"):
+        RecipeChatModel(knowledge_store="./recipe_store")
+    with pytest.raises(InvalidInputError, match="injection"):
+        llm.invoke(QUERY, injection="hooks")
+    with pytest.raises(InvalidInputError, match="unknown call options"):
+        llm.invoke(QUERY, max_new_tokens=3)
+    with pytest.raises(InvalidInputError, match="cannot switch"):
+        llm.invoke(QUERY, model="gpt-4o")
+
+
+# ---------------------------------------------------------------------- retrieval query option
+def test_a_custom_retrieval_query(llm: RecipeChatModel, store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_recipe.chat_models import system_and_last_human_query
+
+    seen: list[list[str]] = []
+    original = store.retrieve_prompts
+    monkeypatch.setattr(store, "retrieve_prompts", lambda queries: seen.append(list(queries)) or original(queries))
+    conversation = [SystemMessage(SYSTEM), HumanMessage(OTHER_QUERY), AIMessage("Lisbon."), HumanMessage(QUERY)]
+
+    RecipeChatModel(knowledge_store=store, max_tokens=1, retrieval_query=system_and_last_human_query).invoke(conversation)
+    RecipeChatModel(knowledge_store=store, max_tokens=1, retrieval_query=lambda m: m[1].text).invoke(conversation)
+    RecipeChatModel(knowledge_store=store, max_tokens=1, retrieval_query=lambda m: None).invoke(conversation)
+
+    assert seen == [[f"{SYSTEM}\n{QUERY}"], [OTHER_QUERY]]  # None: nothing retrieved
+    assert system_and_last_human_query([SystemMessage(SYSTEM)]) is None
+
+
+# ---------------------------------------------------------------------- params, loading
+def test_timeout_cuts_the_answer(llm: RecipeChatModel, base_model: BaseLanguageModel, no_eos: None) -> None:
+    import time
+
+    def slow(module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        time.sleep(0.05)
+
+    handle = base_model.model.register_forward_pre_hook(slow, with_kwargs=True)
+    try:
+        message = llm.invoke(QUERY, timeout=0.12, max_tokens=50)
+    finally:
+        handle.remove()
+
+    assert message.response_metadata["finish_reason"] == "timeout"
+    assert 1 <= message.usage_metadata["output_tokens"] < 50
+
+
+def test_sampling_with_a_temperature(llm: RecipeChatModel, no_eos: None) -> None:
+    torch.manual_seed(0)
+    answers = {llm.invoke(QUERY, temperature=5.0, max_tokens=6).content for _ in range(4)}
+    assert len(answers) > 1  # a hot, random tiny LM does not repeat itself
+    assert llm.invoke(QUERY).content == llm.invoke(QUERY, temperature=0).content
+
+
+def test_standard_tracing_params(llm: RecipeChatModel) -> None:
+    params = llm._get_ls_params(stop=["\n"])
+    assert params["ls_provider"] == "langchain_recipe"
+    assert params["ls_model_name"] == "tiny-llama"
+    assert params["ls_stop"] == ["\n"]
+    assert params["ls_max_tokens"] == MAX_TOKENS
+    assert llm._identifying_params["injection"] == "continuous_prompt"
+
+
+def test_construction_is_lazy_and_weights_are_shared(
+    base_model: BaseLanguageModel, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_recipe import base_models
+
+    folder = tmp_path / "tiny-llama"
+    base_model.model.save_pretrained(folder)
+    base_model.tokenizer.save_pretrained(folder)
+    monkeypatch.setattr(base_models, "_loaded", {})
+
+    first = RecipeChatModel(model_name=str(folder), max_tokens=2)
+    second = RecipeChatModel(model_name=str(folder), max_tokens=3)
+    assert base_models._loaded == {}  # constructing loads nothing
+    assert first._identifying_params["model_name"] == str(folder)
+
+    first.invoke(QUERY)
+    second.invoke(QUERY)
+
+    assert len(base_models._loaded) == 1
+    assert first.base_model is second.base_model
+    assert first.invoke(QUERY).response_metadata["edit"] is None

@@ -351,3 +351,25 @@ def test_retrieval_text_format_is_shared_by_queries_and_statements(recipe_model:
         statements = recipe_model.encode_knowledge(["The CEO of Acme is Ada.", "The  CEO of Acme is Ada.\n"])
     torch.testing.assert_close(queries[0], queries[1])
     torch.testing.assert_close(statements[0], statements[1])
+
+
+def test_sentinel_gate_keeps_a_match_and_rejects_an_unrelated_query() -> None:
+    """Hand-made 4-d vectors: s(q, k) = q·k / 2. The first query points at edit 1 (score 1.0 vs a
+    sentinel score of 0.25); the second is orthogonal to both edits (score 0 < sentinel 0.5)."""
+    from langchain_recipe.nn import sentinel_gate
+
+    knowledge = torch.tensor([[0.0, 2.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
+    sentinel = torch.tensor([0.5, 0.0, 1.0, 0.0])
+    queries = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
+    gate = sentinel_gate(queries, knowledge, sentinel)
+    assert gate.best_index.tolist()[0] == 1
+    assert gate.best_score.tolist() == [1.0, 0.0]
+    assert gate.sentinel_score.tolist() == [0.25, 0.5]
+    assert gate.accepted.tolist() == [True, False]
+    tie = sentinel_gate(torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    assert tie.accepted.tolist() == [False]  # equal evidence never applies an edit
+    empty = sentinel_gate(queries, torch.zeros(0, 4), sentinel)
+    assert empty.accepted.tolist() == [False, False]
+    assert empty.best_index.tolist() == [-1, -1]
+    with pytest.raises(ValueError, match="knowledge_dim"):
+        sentinel_gate(queries, torch.zeros(2, 3), sentinel)

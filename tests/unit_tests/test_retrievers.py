@@ -104,3 +104,21 @@ async def test_ainvoke(store: RecipeKnowledgeStore, force_gate: Callable[..., to
 
     assert [d.id for d in documents] == [d.id for d in retriever.invoke(QUERY)]
     _check_documents(documents, store)
+
+
+def test_k_per_call_must_be_positive(store: RecipeKnowledgeStore) -> None:
+    from langchain_recipe.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="k must be"):
+        SentinelRetriever(store=store).invoke(QUERY, k=0)
+
+
+async def test_ainvoke_ungated_with_k(store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+    force_gate(store, reject=[QUERY])
+    retriever = SentinelRetriever(store=store, gated=False)
+
+    documents = await retriever.ainvoke(QUERY, k=3)
+
+    assert [d.id for d in documents] == [e.edit_id for e in store.search(QUERY, k=3)]
+    _check_documents(documents, store)
+    assert await SentinelRetriever(store=store, k=3).ainvoke(QUERY) == []

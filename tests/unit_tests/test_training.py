@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from langchain_recipe.config import TrainingConfig
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.nn import RecipeModel
 from langchain_recipe.training import RecipeTrainer, losses
-from langchain_recipe.training.trainer import CHECKPOINT_DIR, OPTIMIZER_CONFIG, OPTIMIZER_WEIGHTS, TRAINER_STATE
+from langchain_recipe.training.trainer import BEST_DIR, CHECKPOINT_DIR, OPTIMIZER_CONFIG, OPTIMIZER_WEIGHTS, TRAINER_STATE
 
 TERMS = {"q1", "q2", "q3", "reliability", "generality", "locality"}
 
@@ -300,3 +301,43 @@ def test_checkpoint_resumes_step_model_and_optimizer(
     assert result_a.terms == pytest.approx(result_b.terms, abs=1e-6)
     for (name, a), (_, b) in zip(first.model.named_parameters(), second.model.named_parameters()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_early_stopping_after_patience_evaluations_without_improvement(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+) -> None:
+    """Scores 0.5, 0.6, 0.6, 0.4 with patience 2: the best is at the second evaluation, the next
+    two do not beat it, so training stops there and the stop count survives a resume."""
+    scores = iter([0.5, 0.6, 0.6, 0.4, 0.9])
+    evaluations: list[int] = []
+
+    def evaluate(model: RecipeModel) -> dict:
+        evaluations.append(len(evaluations))
+        value = next(scores)
+        return {"zsre/recipe": {"reliability": value, "generality": value, "locality": value, "gate_recall": 1.0, "gate_rejection": 1.0}}
+
+    config = TrainingConfig(max_steps=20, eval_every=1, early_stopping_patience=2, log_every=1, warmup_steps=0)
+    trainer = RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path, eval_fn=evaluate)
+    trainer.train(progress=False)
+    assert len(evaluations) == 4  # initial model + after steps 1, 2, 3
+    assert trainer.step == 3
+    assert trainer.should_stop_early()
+    assert json.loads((tmp_path / BEST_DIR / TRAINER_STATE).read_text())["step"] == 1
+
+    resumed = RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path, eval_fn=evaluate)
+    assert resumed.load_checkpoint()
+    assert resumed.should_stop_early()
+    resumed.train(progress=False)
+    assert resumed.step == 3  # nothing more to do
+
+
+def test_stop_at_step_keeps_the_schedule_of_max_steps(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+) -> None:
+    config = TrainingConfig(max_steps=10, stop_at_step=2, warmup_steps=0, eval_every=100)
+    trainer = RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path)
+    trainer.train(progress=False)
+    assert trainer.step == 2
+    # The learning rate after step 2 follows the 10-step cosine, not a 2-step one.
+    assert trainer.learning_rate_factor(2) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.2)))
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(config.learning_rate * trainer.learning_rate_factor(1))

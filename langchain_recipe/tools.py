@@ -1,0 +1,241 @@
+"""Agent tools that keep a knowledge store's facts current: add, update, forget and look up facts.
+
+Each tool is a LangChain ``BaseTool`` with a pydantic input schema (sizes limited, so a runaway
+planner cannot write a novel into the store), a description written for the planner LLM, and a
+short plain-text answer it can read. Mistakes the planner can fix (an unknown id, an id that is
+already taken) come back as text starting with ``Error:`` instead of an exception, so the agent
+loop goes on (``handle_tool_error=True``).
+
+The tools use only the store's public API (``add_knowledge``, ``update_knowledge``, ``delete``,
+``get_by_ids``, ``search``), so any object with that API works, e.g. a tenant-bound store.
+
+Example:
+    .. code-block:: python
+
+        from langchain_recipe import RecipeKnowledgeStore
+        from langchain_recipe.tools import RecipeToolkit
+
+        tools = RecipeToolkit(store=RecipeKnowledgeStore()).get_tools()
+        add_fact = tools[0]
+        add_fact.invoke({"statement": "The CEO of Acme is Ada Lovelace.", "fact_id": "acme-ceo"})
+        # "Added fact 'acme-ceo': The CEO of Acme is Ada Lovelace."
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.tools import BaseTool, BaseToolkit, ToolException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from langchain_recipe.errors import RecipeError
+
+__all__ = [
+    "AddFactInput",
+    "AddFactTool",
+    "ForgetFactInput",
+    "ForgetFactTool",
+    "LookupFactsInput",
+    "LookupFactsTool",
+    "RecipeToolkit",
+    "UpdateFactInput",
+    "UpdateFactTool",
+]
+
+MAX_STATEMENT_CHARS = 1000
+"""Longest knowledge statement a tool accepts (characters): a fact is one or two sentences."""
+MAX_ID_CHARS = 200
+"""Longest fact id a tool accepts (characters)."""
+MAX_SUBJECT_CHARS = 300
+"""Longest lookup subject or question a tool accepts (characters)."""
+MAX_LOOKUP_RESULTS = 20
+"""Most facts one lookup returns."""
+
+_STATEMENT = Field(
+    min_length=1,
+    max_length=MAX_STATEMENT_CHARS,
+    description=(
+        "The fact as one self-contained declarative sentence that names its subject, "
+        "e.g. 'The CEO of Acme Corporation is Ada Lovelace.' (no pronouns like 'he' or 'it')."
+    ),
+)
+_FACT_ID = Field(
+    min_length=1,
+    max_length=MAX_ID_CHARS,
+    description="The id of a stored fact, as shown by add_fact or lookup_facts (e.g. 'acme-ceo').",
+)
+
+
+class AddFactInput(BaseModel):
+    """Input of :class:`AddFactTool`."""
+
+    statement: str = _STATEMENT
+    fact_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        description="Optional short id to refer to this fact later (e.g. 'acme-ceo'); one is made up if omitted.",
+    )
+
+
+class UpdateFactInput(BaseModel):
+    """Input of :class:`UpdateFactTool`."""
+
+    fact_id: str = _FACT_ID
+    statement: str = _STATEMENT
+
+
+class ForgetFactInput(BaseModel):
+    """Input of :class:`ForgetFactTool`."""
+
+    fact_id: str = _FACT_ID
+
+
+class LookupFactsInput(BaseModel):
+    """Input of :class:`LookupFactsTool`."""
+
+    subject: str = Field(
+        min_length=1,
+        max_length=MAX_SUBJECT_CHARS,
+        description="A subject or a question, e.g. 'Acme Corporation' or 'Who runs Acme?'.",
+    )
+    k: int = Field(default=5, ge=1, le=MAX_LOOKUP_RESULTS, description="How many facts to list at most.")
+
+
+def _validation_message(error: ValidationError) -> str:
+    """A planner-readable answer for input that breaks the schema (too long, empty, ...)."""
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in error.errors())
+    return f"Error: invalid input ({problems}). Fix it and call the tool again."
+
+
+class _FactTool(BaseTool):
+    """A tool bound to a knowledge store; store errors become ``Error: ...`` answers."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any
+    """The knowledge store (a :class:`~langchain_recipe.RecipeKnowledgeStore` or an object with its API)."""
+    handle_tool_error: bool = True
+    handle_validation_error: Any = _validation_message
+
+    def _statement_of(self, fact_id: str) -> str | None:
+        documents = self.store.get_by_ids([fact_id])
+        return documents[0].page_content if documents else None
+
+
+class AddFactTool(_FactTool):
+    """Store a new fact (one encoder pass; no training)."""
+
+    name: str = "add_fact"
+    description: str = (
+        "Store a NEW fact so that the assistant answers with it from now on. Use it when the user "
+        "tells you something new or corrects you and no stored fact covers it (check with "
+        "lookup_facts first; to change a stored fact use update_fact). Input: the fact as one "
+        "self-contained sentence, and optionally a short id. Returns the fact's id."
+    )
+    args_schema: type[BaseModel] = AddFactInput
+
+    def _run(self, statement: str, fact_id: str | None = None, **kwargs: Any) -> str:
+        if fact_id is not None:
+            existing = self._statement_of(fact_id)
+            if existing is not None:
+                msg = f"Error: a fact with id {fact_id!r} already exists ({existing!r}); use update_fact to change it."
+                raise ToolException(msg)
+        try:
+            (new_id,) = self.store.add_knowledge(
+                [statement], metadatas=[{"source": "agent"}], ids=None if fact_id is None else [fact_id]
+            )
+        except RecipeError as error:
+            raise ToolException(f"Error: {error}") from error
+        return f"Added fact {new_id!r}: {statement.strip()}"
+
+
+class UpdateFactTool(_FactTool):
+    """Replace a stored fact's statement (same id, new continuous prompt and key)."""
+
+    name: str = "update_fact"
+    description: str = (
+        "Replace a stored fact that has become wrong or out of date with its new version. Input: "
+        "the fact's id (from lookup_facts or add_fact) and the complete new sentence, e.g. "
+        "'The CEO of Acme Corporation is Grace Hopper.'. Returns the old and the new sentence."
+    )
+    args_schema: type[BaseModel] = UpdateFactInput
+
+    def _run(self, fact_id: str, statement: str, **kwargs: Any) -> str:
+        old = self._statement_of(fact_id)
+        if old is None:
+            msg = f"Error: no fact has id {fact_id!r}; use lookup_facts to find the id, or add_fact to store a new fact."
+            raise ToolException(msg)
+        try:
+            self.store.update_knowledge(fact_id, statement)
+        except RecipeError as error:
+            raise ToolException(f"Error: {error}") from error
+        return f"Updated fact {fact_id!r}: was {old!r}, now {statement.strip()!r}"
+
+
+class ForgetFactTool(_FactTool):
+    """Delete a stored fact: the model answers as it did before the fact was added."""
+
+    name: str = "forget_fact"
+    description: str = (
+        "Delete a stored fact so the assistant no longer uses it (its answers go back to what the "
+        "model knew before). Input: the fact's id (from lookup_facts or add_fact)."
+    )
+    args_schema: type[BaseModel] = ForgetFactInput
+
+    def _run(self, fact_id: str, **kwargs: Any) -> str:
+        old = self._statement_of(fact_id)
+        if old is None or not self.store.delete([fact_id]):
+            msg = f"Error: no fact has id {fact_id!r}; use lookup_facts to find the id."
+            raise ToolException(msg)
+        return f"Forgot fact {fact_id!r}: {old}"
+
+
+class LookupFactsTool(_FactTool):
+    """List the stored facts closest to a subject, with their ids and whether they apply."""
+
+    name: str = "lookup_facts"
+    description: str = (
+        "List the stored facts about a subject or question, closest first, with their ids (needed by "
+        "update_fact and forget_fact). Facts marked 'applies' are the ones the assistant uses when "
+        "asked this; the others are merely the nearest stored facts. Input: a subject or question."
+    )
+    args_schema: type[BaseModel] = LookupFactsInput
+
+    def _run(self, subject: str, k: int = 5, **kwargs: Any) -> str:
+        try:
+            found = self.store.search(subject, k=k, gated=False)
+        except RecipeError as error:
+            raise ToolException(f"Error: {error}") from error
+        if not found:
+            return "No facts are stored yet."
+        lines = [f"Stored facts closest to {subject!r} (id: statement):"]
+        for edit in found:
+            verdict = "applies" if edit.score > edit.sentinel_score else "does not apply"
+            lines.append(f"- {edit.edit_id}: {edit.statement} [{verdict}]")
+        return "\n".join(lines)
+
+
+class RecipeToolkit(BaseToolkit):
+    """The four fact tools bound to one knowledge store.
+
+    Example:
+        .. code-block:: python
+
+            tools = RecipeToolkit(store=store).get_tools()
+            planner = my_tool_calling_chat_model.bind_tools(tools)
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any
+    """The knowledge store the tools read and write."""
+
+    def get_tools(self) -> list[BaseTool]:
+        """``add_fact``, ``update_fact``, ``forget_fact`` and ``lookup_facts``, in that order."""
+        return [
+            AddFactTool(store=self.store),
+            UpdateFactTool(store=self.store),
+            ForgetFactTool(store=self.store),
+            LookupFactsTool(store=self.store),
+        ]
