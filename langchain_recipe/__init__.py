@@ -12,12 +12,15 @@ from langchain_recipe.config import RecipeConfig, TrainingConfig
 from langchain_recipe.errors import (
     CheckpointError,
     DependencyMissingError,
+    EditConflictError,
+    EditConflictWarning,
     FingerprintMismatchError,
     InvalidInputError,
     RecipeError,
     StoreError,
+    StoreLockedError,
 )
-from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit
+from langchain_recipe.knowledge_store import KnowledgeEdit, RecipeKnowledgeStore, RetrievedEdit
 from langchain_recipe.nn.recipe_model import RecipeModel
 from langchain_recipe.retrievers import SentinelRetriever
 from langchain_recipe.tools import RecipeToolkit
@@ -28,8 +31,11 @@ __all__ = [
     "BaseLanguageModel",
     "CheckpointError",
     "DependencyMissingError",
+    "EditConflictError",
+    "EditConflictWarning",
     "FingerprintMismatchError",
     "InvalidInputError",
+    "KnowledgeEdit",
     "RecipeChatModel",
     "RecipeConfig",
     "RecipeError",
@@ -39,6 +45,7 @@ __all__ = [
     "RetrievedEdit",
     "SentinelRetriever",
     "StoreError",
+    "StoreLockedError",
     "TrainingConfig",
     "load_base_model",
 ]

@@ -9,10 +9,13 @@ from __future__ import annotations
 __all__ = [
     "CheckpointError",
     "DependencyMissingError",
+    "EditConflictError",
+    "EditConflictWarning",
     "FingerprintMismatchError",
     "InvalidInputError",
     "RecipeError",
     "StoreError",
+    "StoreLockedError",
 ]
 
 
@@ -34,6 +37,28 @@ class FingerprintMismatchError(RecipeError):
 
 class StoreError(RecipeError):
     """The Qdrant collection behind a knowledge store cannot be opened or used."""
+
+
+class StoreLockedError(StoreError):
+    """An embedded on-disk store's folder is held by another Qdrant client (in this or another process)."""
+
+
+class EditConflictError(RecipeError):
+    """A new knowledge statement conflicts with an existing edit and the conflict policy is ``"refuse"``.
+
+    Attributes:
+        statement: the statement that was refused.
+        existing: the existing edits it matched (``KnowledgeEdit`` records), best match first.
+    """
+
+    def __init__(self, message: str, *, statement: str, existing: list) -> None:
+        super().__init__(message)
+        self.statement = statement
+        self.existing = existing
+
+
+class EditConflictWarning(UserWarning):
+    """Two live edits about the same thing were kept (conflict policy ``"keep_both"``)."""
 
 
 class DependencyMissingError(RecipeError, ImportError):

@@ -1,7 +1,8 @@
 """Tests of RecipeKnowledgeStore (langchain_recipe.knowledge_store) with the tiny models.
 
-The store is in-memory (``location=":memory:"``) or an embedded on-disk Qdrant folder under
-``tmp_path``; the RecipeModel and base LM are the tiny random ones from ``conftest``.
+Every test that takes ``knowledge_store`` runs in each Qdrant mode (congruence): in memory, an
+embedded on-disk folder under ``tmp_path``, and a Qdrant server container (skipped without
+Docker). The RecipeModel and base LM are the tiny random ones from ``conftest``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError, StoreError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit, model_fingerprint
 from langchain_recipe.nn import RecipeModel
+from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
+
+# The tiny random RecipeModel's sentinel gate accepts arbitrary pairs, so adds often "conflict";
+# the conflict tests check the warning explicitly.
+pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditConflictWarning")
 
 STORE_STATEMENTS = [
     "The chief executive of Acme Corporation is Ada Lovelace.",
@@ -31,6 +37,18 @@ STORE_STATEMENTS = [
 STORE_IDS = ["acme", "zephyr", "oskar", "mira"]
 QUERY = "Who is the chief executive of Acme Corporation?"
 OTHER_QUERY = "In which city is the Zephyr Tower located?"
+
+
+@pytest.fixture(params=MODES)
+def knowledge_store(
+    request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+) -> Any:
+    """An empty store over the tiny models, in each Qdrant mode (overrides conftest's)."""
+    store = RecipeKnowledgeStore(
+        recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path)
+    )
+    yield store
+    store.close()
 
 
 def _filled(store: RecipeKnowledgeStore) -> RecipeKnowledgeStore:
@@ -90,10 +108,12 @@ def test_given_ids_are_kept_and_get_by_ids_returns_documents(knowledge_store: Re
     assert isinstance(zephyr, Document)
     assert zephyr.page_content == "The Zephyr Tower is located in Lisbon."  # stripped
     assert zephyr.metadata["source"] == "wiki"
-    assert zephyr.metadata["tags"] == ["a", "b"]
-    assert zephyr.metadata["edit_id"] == "zephyr"
-    assert datetime.fromisoformat(zephyr.metadata["created_at"]) <= datetime.fromisoformat(zephyr.metadata["updated_at"])
-    assert by_id["oskar"].metadata["edit_id"] == "oskar"
+    assert zephyr.metadata == {"source": "wiki", "tags": ["a", "b"]}  # exactly as given
+    assert by_id["oskar"].metadata == {}
+    (record,) = knowledge_store.get_edits(["zephyr"])
+    assert record.source == "wiki"  # provenance source taken from metadata["source"]
+    assert datetime.fromisoformat(record.created_at) <= datetime.fromisoformat(record.updated_at)
+    assert [d.id for d in documents] == ["oskar", "zephyr"]  # the order asked for
     # A bare string is one id.
     assert [d.id for d in knowledge_store.get_by_ids("zephyr")] == ["zephyr"]
     assert knowledge_store.get_by_ids([]) == []
@@ -126,17 +146,17 @@ def test_update_knowledge_replaces_statement_keeping_id_and_created_at(
     knowledge_store: RecipeKnowledgeStore, recipe_model: RecipeModel
 ) -> None:
     _filled(knowledge_store)
-    before = knowledge_store.get_by_ids(["oskar"])[0]
+    (before,) = knowledge_store.get_edits(["oskar"])
     key_before = _stored_key(knowledge_store, "oskar")
 
     knowledge_store.update_knowledge("oskar", "Oskar Brandt speaks Finnish.")
 
-    after = knowledge_store.get_by_ids(["oskar"])[0]
-    assert after.id == "oskar"
-    assert after.page_content == "Oskar Brandt speaks Finnish."
-    assert after.metadata["created_at"] == before.metadata["created_at"]
-    assert after.metadata["updated_at"] >= before.metadata["updated_at"]
-    assert after.metadata["n"] == before.metadata["n"]  # metadata kept when not given
+    (after,) = knowledge_store.get_edits(["oskar"])
+    assert after.edit_id == "oskar"
+    assert after.statement == "Oskar Brandt speaks Finnish."
+    assert after.created_at == before.created_at
+    assert after.updated_at >= before.updated_at
+    assert after.metadata == before.metadata  # metadata kept when not given
     assert len(knowledge_store) == len(STORE_IDS)
     key_after = _stored_key(knowledge_store, "oskar")
     assert not torch.allclose(key_after, key_before)
@@ -261,7 +281,10 @@ def test_retrieve_prompts_returns_the_edit_prompt(
     assert edit.prompt.shape == (config.num_prompt_tokens, config.lm_hidden_size)
     with torch.no_grad():
         _, prompts = recipe_model.encode_edits([edit.statement], base_model)
-    assert torch.allclose(edit.prompt.float(), prompts[0], atol=1e-5)
+    # The default storage keeps prompts in float16: about 3 significant digits.
+    assert knowledge_store.prompt_storage == "payload_fp16"
+    assert torch.allclose(edit.prompt.float(), prompts[0], rtol=1e-3, atol=1e-4)
+    assert not torch.equal(edit.prompt.float(), prompts[0])
 
 
 def test_gate_forced_high_rejects_and_forced_low_accepts(

@@ -1,0 +1,289 @@
+"""The layout of an edit as a Qdrant point, and the records the store hands back.
+
+One point per edit (RECIPE §3.2, "knowledge repository"):
+
+* named dense vector ``key`` (dot product): the knowledge representation r_k divided by
+  ``sqrt(d_r)``, so Qdrant's dot product with a query representation r_q is the paper's scaled
+  dot product ``s(q, k) = r_q · r_k / sqrt(d_r)`` (§3.3);
+* the continuous prompt, `(num_prompt_tokens, lm_hidden_size)`, either as a compact float16
+  payload field ``prompt`` (default, :data:`PAYLOAD_FP16`) or as a named multivector ``prompt``
+  (:data:`MULTIVECTOR`, float32, never indexed); docs/qdrant.md has the measurements behind the
+  default;
+* payload: ``edit_id`` (the user's id), ``statement``, ``metadata`` (the user's dict, returned
+  unchanged), ``tenant``, provenance (``source``, ``author``, ``created_at``, ``updated_at``,
+  ISO 8601 UTC) and the ids of edits it ``conflicts_with`` or ``replaces``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from langchain_core.documents import Document
+
+from langchain_recipe.errors import InvalidInputError, StoreError
+
+if TYPE_CHECKING:
+    from langchain_recipe.nn.recipe_model import RecipeModel
+
+__all__ = [
+    "DEFAULT_TENANT",
+    "KEY_VECTOR",
+    "MULTIVECTOR",
+    "PAYLOAD_FP16",
+    "PROMPT_FIELD",
+    "SCHEMA_VERSION",
+    "KnowledgeEdit",
+    "RetrievedEdit",
+    "decode_prompt_payload",
+    "edit_point_id",
+    "encode_prompt_payload",
+    "model_fingerprint",
+]
+
+KEY_VECTOR = "key"
+PROMPT_FIELD = "prompt"
+"""Name of the multivector, or of the payload field, that holds the continuous prompt."""
+PAYLOAD_FP16 = "payload_fp16"
+MULTIVECTOR = "multivector"
+PROMPT_STORAGES = (PAYLOAD_FP16, MULTIVECTOR)
+SCHEMA_VERSION = 2
+DEFAULT_TENANT = "default"
+MAX_TENANT_LENGTH = 128
+RESERVED_PAYLOAD = ("edit_id", "statement", "metadata", "tenant", "source", "author", "created_at", "updated_at")
+_ID_NAMESPACE = uuid.UUID("6f1c2b1e-7c1a-4c1e-9a57-2f0c1d5e8b31")
+
+
+def edit_point_id(edit_id: str, tenant: str = DEFAULT_TENANT) -> str:
+    """The Qdrant point id (a UUID string) of a user's edit id in a tenant; deterministic (UUID v5).
+
+    The default tenant maps ``edit_id`` alone, so ids are stable for single-tenant stores; other
+    tenants map ``[tenant, edit_id]``, so two tenants may use the same edit id.
+    """
+    name = edit_id if tenant == DEFAULT_TENANT else json.dumps([tenant, edit_id])
+    return str(uuid.uuid5(_ID_NAMESPACE, name))
+
+
+def model_fingerprint(model: RecipeModel) -> str:
+    """Fingerprint of a RecipeModel's config and trained weights (16 hex characters)."""
+    digest = hashlib.sha256(json.dumps(model.config.model_dump(mode="json"), sort_keys=True).encode())
+    for name, tensor in sorted(model.trained_state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_tenant(tenant: Any) -> str:
+    """Validate a tenant name (a non-empty string of at most 128 characters)."""
+    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_LENGTH:
+        msg = f"Tenant {tenant!r} is not valid; use a non-empty string of at most {MAX_TENANT_LENGTH} characters."
+        raise InvalidInputError(msg)
+    return tenant
+
+
+# ---------------------------------------------------------------------- continuous prompt codec
+def encode_prompt_payload(prompt: torch.Tensor) -> dict[str, Any]:
+    """A continuous prompt as a JSON payload value: float16 little-endian bytes in base64.
+
+    Args:
+        prompt: shape `(num_prompt_tokens, lm_hidden_size)`.
+
+    Returns:
+        ``{"dtype": "float16", "shape": [num_prompt_tokens, lm_hidden_size], "data": str}``;
+        2 bytes per value before base64 (4/3 after), against about 20 bytes per value for a
+        float written as JSON text.
+
+    Raises:
+        StoreError: a value does not fit in float16 (|x| > 65504); use the multivector storage.
+    """
+    array = prompt.detach().float().cpu().numpy().astype("<f2")
+    if not np.isfinite(array).all():
+        msg = (
+            "A continuous prompt has values outside the float16 range (|x| > 65504); open the "
+            "store with prompt_storage='multivector' (float32)."
+        )
+        raise StoreError(msg)
+    return {"dtype": "float16", "shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def decode_prompt_payload(value: dict[str, Any]) -> torch.Tensor:
+    """Inverse of :func:`encode_prompt_payload`: a float32 tensor of the stored shape."""
+    array = np.frombuffer(base64.b64decode(value["data"]), dtype="<f2").reshape(value["shape"])
+    return torch.from_numpy(array.astype(np.float32))
+
+
+def scaled_key(key: torch.Tensor, knowledge_dim: int) -> list[float]:
+    """r_k / sqrt(d_r) as a list, so Qdrant's dot product is the scaled dot product."""
+    return (key.float() / math.sqrt(knowledge_dim)).tolist()
+
+
+# ---------------------------------------------------------------------- records
+@dataclass
+class KnowledgeEdit:
+    """A stored edit: its statement, the user's metadata, provenance and tenant.
+
+    Attributes:
+        edit_id: the user's id of the edit.
+        statement: the knowledge statement.
+        metadata: the user's metadata, exactly as given.
+        tenant: the tenant that owns it.
+        source: where the statement came from (provenance), or ``None``.
+        author: who added it (provenance), or ``None``.
+        created_at: when the id was first added (ISO 8601, UTC).
+        updated_at: when its statement was last written (ISO 8601, UTC).
+        conflicts_with: ids of live edits this one matched when it was added and that were kept
+            (policy ``"keep_both"``).
+        replaces: ids of edits this one replaced (policy ``"replace"``).
+    """
+
+    edit_id: str
+    statement: str
+    metadata: dict[str, Any]
+    tenant: str = DEFAULT_TENANT
+    source: str | None = None
+    author: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    conflicts_with: list[str] = field(default_factory=list)
+    replaces: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> KnowledgeEdit:
+        """The record of a point's payload."""
+        return cls(
+            edit_id=payload["edit_id"],
+            statement=payload["statement"],
+            metadata=dict(payload.get("metadata") or {}),
+            tenant=payload.get("tenant", DEFAULT_TENANT),
+            source=payload.get("source"),
+            author=payload.get("author"),
+            created_at=payload.get("created_at"),
+            updated_at=payload.get("updated_at"),
+            conflicts_with=list(payload.get("conflicts_with") or []),
+            replaces=list(payload.get("replaces") or []),
+        )
+
+    def to_document(self, *, with_provenance: bool = False) -> Document:
+        """A ``Document`` with ``id`` = the edit id and the user's metadata (exactly as stored,
+        as the ``VectorStore`` contract asks); ``with_provenance`` adds ``edit_id``, ``tenant``,
+        ``source``, ``author``, ``created_at`` and ``updated_at`` to a copy of it."""
+        metadata = dict(self.metadata)
+        if with_provenance:
+            metadata.update(
+                edit_id=self.edit_id,
+                tenant=self.tenant,
+                source=self.source,
+                author=self.author,
+                created_at=self.created_at,
+                updated_at=self.updated_at,
+            )
+        return Document(page_content=self.statement, metadata=metadata, id=self.edit_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The export record (JSONL line): statement, metadata, provenance, tenant; no vectors."""
+        return {
+            "id": self.edit_id,
+            "statement": self.statement,
+            "metadata": self.metadata,
+            "tenant": self.tenant,
+            "source": self.source,
+            "author": self.author,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass
+class RetrievedEdit:
+    """The best edit for a query and the sentinel gate's verdict.
+
+    Attributes:
+        edit_id: the user's id of the edit.
+        statement: its knowledge statement.
+        metadata: the user's metadata.
+        score: scaled dot product ``s(q, k)`` (dimensionless).
+        sentinel_score: ``s(q, Θ)``, the query's dynamic threshold (RECIPE §3.3).
+        prompt: the continuous prompt, shape `(num_prompt_tokens, lm_hidden_size)`, float32.
+        tenant: the tenant that owns the edit.
+    """
+
+    edit_id: str
+    statement: str
+    metadata: dict[str, Any]
+    score: float
+    sentinel_score: float
+    prompt: torch.Tensor
+    tenant: str = DEFAULT_TENANT
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the edit passes the knowledge sentinel gate (strictly greater score)."""
+        return self.score > self.sentinel_score
+
+    def to_document(self) -> Document:
+        """A LangChain ``Document`` with the statement, the id and plain-float scores."""
+        metadata = {
+            **self.metadata,
+            "edit_id": self.edit_id,
+            "score": float(self.score),
+            "sentinel_score": float(self.sentinel_score),
+        }
+        return Document(page_content=self.statement, metadata=metadata, id=self.edit_id)
+
+
+# ---------------------------------------------------------------------- input validation
+def check_statements(statements: Sequence[str]) -> list[str]:
+    """Non-empty strings, stripped; a bare string is refused (it would be split into characters)."""
+    if isinstance(statements, str):
+        msg = "Pass a list of statements, not a single string (e.g. add_knowledge([statement]))."
+        raise InvalidInputError(msg)
+    checked = []
+    for index, statement in enumerate(statements):
+        if not isinstance(statement, str) or not statement.strip():
+            msg = f"Statement {index} is {statement!r}; every statement must be a non-empty string."
+            raise InvalidInputError(msg)
+        checked.append(statement.strip())
+    return checked
+
+
+def check_metadata(metadata: Any) -> dict[str, Any]:
+    """A JSON-serialisable dict (a copy)."""
+    if not isinstance(metadata, dict):
+        msg = f"Metadata must be a dict, got {type(metadata).__name__}."
+        raise InvalidInputError(msg)
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as error:
+        msg = f"Metadata {metadata!r} is not JSON-serialisable: {error}"
+        raise InvalidInputError(msg) from error
+    return dict(metadata)
+
+
+def check_ids(ids: Any, count: int) -> list[str]:
+    """Unique non-empty string ids, one per statement (random UUIDs when ``None``)."""
+    if ids is None:
+        return [str(uuid.uuid4()) for _ in range(count)]
+    if isinstance(ids, str):
+        msg = "Pass a list of ids, not a single string (e.g. ids=[edit_id])."
+        raise InvalidInputError(msg)
+    ids = list(ids)
+    if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
+        msg = "Edit ids must be unique non-empty strings."
+        raise InvalidInputError(msg)
+    return ids
+
+
+def check_provenance(name: str, value: Any) -> str | None:
+    """``None`` or a string."""
+    if value is not None and not isinstance(value, str):
+        msg = f"{name} must be a string or None, got {type(value).__name__}."
+        raise InvalidInputError(msg)
+    return value
