@@ -312,7 +312,7 @@ def eval_(
     report.timings["wall_including_loading"] = time.perf_counter() - started
     command = "recipe " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     written = write_report(report, output, command=command)
-    console.print(written["markdown"].read_text(encoding="utf-8"))
+    console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
     console.print(f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s.")
 
 

@@ -657,7 +657,7 @@ class LifelongEvaluation:
                     clock = time.perf_counter()
                     self._decide(plan, base, repository, questions, keys[questions], sentinel[questions], chunk)
                     plan.retrieval_seconds += time.perf_counter() - clock
-                    if chunk_number == 0 and general_queries is not None and not leaky:
+                    if chunk_number == 0 and general_queries is not None and not leaky and base != "oracle":
                         plan.general_injections = self._decide_general(base, repository, *general_queries)
             repository.reset()
         self.timings["retrieval"] = time.perf_counter() - tick

@@ -408,3 +408,22 @@ def test_general_ability_loader_names_the_bad_line(tmp_path: Path) -> None:
     choices.write_text(json.dumps({"question": "Q?", "choices": ["a", "b"], "answer": 1}) + "\n" + json.dumps({"question": "Q?", "choices": ["a", "b"], "answer": 2}) + "\n")
     with pytest.raises(InvalidInputError, match=r"mc.jsonl:2: 'answer'"):
         load_general_ability(text, choices)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--edits", "0"], "not a positive number of edits"),
+        (["--edits", "1,ten"], "not a positive number of edits"),
+        (["--methods", "recipe,memit"], "methods: unknown"),
+        (["--dataset", "squad"], "Unknown dataset 'squad'"),
+    ],
+)
+def test_cli_eval_rejects_bad_arguments_before_loading_models(arguments: list[str], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from langchain_recipe.cli import app
+
+    result = CliRunner().invoke(app, ["eval", *arguments])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
