@@ -455,7 +455,7 @@ class LifelongEvaluation:
         progress: bool = True,
         dataset: str = "edits",
     ) -> None:
-        self.model = recipe_model.eval()
+        self.model = recipe_model
         self.lm = base_model
         self.config = config or EvaluationConfig()
         self.progress = progress
@@ -542,14 +542,19 @@ class LifelongEvaluation:
         """
         torch.manual_seed(self.config.seed)
         started = time.perf_counter()
-        self._encode()
-        plans = self._plan()
-        self._score_teacher_forced(plans)
-        if self.config.exact_match:
-            self._generate(plans)
-        if self.general is not None:
-            self._score_general(plans)
-        rows = self._aggregate(plans)
+        was_training = self.model.training
+        self.model.eval()  # no dropout while evaluating; the caller's mode is restored below
+        try:
+            self._encode()
+            plans = self._plan()
+            self._score_teacher_forced(plans)
+            if self.config.exact_match:
+                self._generate(plans)
+            if self.general is not None:
+                self._score_general(plans)
+            rows = self._aggregate(plans)
+        finally:
+            self.model.train(was_training)
         self.timings["total"] = time.perf_counter() - started
         return EvaluationReport(
             dataset=self.dataset,

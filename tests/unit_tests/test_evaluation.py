@@ -232,6 +232,7 @@ def test_repository_decisions_match_the_knowledge_store(
     """The in-memory repository picks the same edit and gate verdict as RecipeKnowledgeStore."""
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
+    recipe_model.eval()
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:")
     try:
         ids = [f"e{i}" for i in range(len(edit_records))]
@@ -302,6 +303,18 @@ def test_oracle_injects_own_prompts_and_unrelated_ones_on_locality(
     assert len(recipe.per_edit["reliability"]) == len(edit_records)
     with pytest.raises(ValueError, match="Unknown method"):
         evaluate_edits(recipe_model, base_model, edit_records, method="rome")
+
+
+def test_evaluation_restores_the_training_mode(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+) -> None:
+    """The trainer evaluates mid-training: the model must come back in training mode."""
+    recipe_model.train()
+    evaluate_edits(recipe_model, base_model, edit_records[:2], method="recipe")
+    assert recipe_model.training
+    recipe_model.eval()
+    evaluate_edits(recipe_model, base_model, edit_records[:2], method="recipe")
+    assert not recipe_model.training
 
 
 def test_config_validation_names_the_field(recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]) -> None:
