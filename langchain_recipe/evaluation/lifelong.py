@@ -439,6 +439,7 @@ class LifelongEvaluation:
         config: what to run.
         general_ability: the perplexity / multiple-choice data (the bundled set when ``None``).
         progress: show a progress bar per phase.
+        dataset: the dataset's name in the report.
 
     Raises:
         InvalidInputError: an N larger than the number of edits, or no edits.
