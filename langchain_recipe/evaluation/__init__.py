@@ -25,7 +25,7 @@ from langchain_recipe.evaluation.metrics import (
     teacher_forced_predictions,
     token_accuracy,
 )
-from langchain_recipe.evaluation.report import render_markdown, write_plots, write_report
+from langchain_recipe.evaluation.report import load_report, render_markdown, write_plots, write_report
 
 __all__ = [
     "ALL_METHODS",
@@ -45,6 +45,7 @@ __all__ = [
     "greedy_continuations",
     "load_bundled_general_ability",
     "load_general_ability",
+    "load_report",
     "perplexity",
     "render_markdown",
     "target_log_likelihoods",

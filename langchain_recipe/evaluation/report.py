@@ -12,9 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from langchain_recipe.errors import DependencyMissingError
-from langchain_recipe.evaluation.lifelong import PAPER_MODE_SUFFIX, EvaluationReport, MethodResult, describe_method
+from langchain_recipe.evaluation.lifelong import (
+    PAPER_MODE_SUFFIX,
+    EvaluationConfig,
+    EvaluationReport,
+    MethodResult,
+    describe_method,
+)
 
-__all__ = ["PLOT_NAMES", "render_markdown", "write_plots", "write_report"]
+__all__ = ["PLOT_NAMES", "load_report", "render_markdown", "write_plots", "write_report"]
 
 PLOT_NAMES = ("editing_vs_edits.png", "retrieval_vs_edits.png", "general_ability_vs_edits.png")
 """The PNG files :func:`write_plots` writes (the last two only when there is data for them)."""
@@ -167,6 +173,8 @@ def write_plots(report: EvaluationReport, output_dir: str | Path) -> list[Path]:
     output_dir = Path(output_dir)
     methods = list(dict.fromkeys(r.method for r in report.rows))
     by_method = {m: sorted((r for r in report.rows if r.method == m), key=lambda r: r.edits) for m in methods}
+    bases = list(dict.fromkeys(m.removesuffix(PAPER_MODE_SUFFIX) for m in methods))
+    colours = {m: f"C{bases.index(m.removesuffix(PAPER_MODE_SUFFIX)) % 10}" for m in methods}  # same colour in every plot
     written = []
 
     def panel(ax: Any, title: str, getter: Any, *, log_y: bool = False) -> bool:
@@ -176,7 +184,7 @@ def write_plots(report: EvaluationReport, output_dir: str | Path) -> list[Path]:
             if not points:
                 continue
             style = "--" if method.endswith(PAPER_MODE_SUFFIX) else "-"
-            ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", label=method)
+            ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", color=colours[method], label=method)
             drawn = True
         ax.set_title(title)
         ax.set_xscale("log")
@@ -187,6 +195,9 @@ def write_plots(report: EvaluationReport, output_dir: str | Path) -> list[Path]:
         return drawn
 
     def figure(name: str, panels: list[tuple[str, Any, bool]]) -> None:
+        panels = [p for p in panels if any(p[1](r) is not None for r in report.rows)]  # drop empty panels
+        if not panels:
+            return
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
         drawn = [panel(ax, title, getter, log_y=log_y) for ax, (title, getter, log_y) in zip(axes[0], panels)]
         if any(drawn):
@@ -218,6 +229,7 @@ def write_plots(report: EvaluationReport, output_dir: str | Path) -> list[Path]:
             ("top-1 accuracy", ret("top1_accuracy"), False),
             ("gate recall (edit questions)", ret("gate_recall"), False),
             ("rejection (locality questions)", ret("locality_rejection"), False),
+            ("cosine top-1 (frozen encoder, no heads)", ret("cosine_top1_accuracy"), False),
         ],
     )
     ga = lambda key: lambda r: (r.general_ability or {}).get(key)  # noqa: E731
@@ -254,3 +266,30 @@ def write_report(
     written = write_plots(report, output_dir) if plots else []
     return {"json": json_path, "markdown": md_path, "plots": written}
 
+
+
+def load_report(path: str | Path) -> tuple[EvaluationReport, str | None]:
+    """Read a ``results.json`` back (to re-draw plots or re-render the tables).
+
+    Returns:
+        ``(report, command)``; per-edit values are not in the file, so rows have none.
+
+    Raises:
+        ValueError: the file is not a schema-1 ``results.json``.
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("schema_version") != 1:
+        msg = f"{path} is not a results.json of schema version 1."
+        raise ValueError(msg)
+    rows = [MethodResult(**row) for row in data["results"]]
+    report = EvaluationReport(
+        dataset=data["dataset"],
+        num_records=data["num_records"],
+        config=EvaluationConfig(**data["config"]),
+        rows=rows,
+        fixed_threshold=data.get("fixed_threshold"),
+        environment=data.get("environment", {}),
+        timings=data.get("timings", {}),
+        general_ability_source=data.get("general_ability_data"),
+    )
+    return report, data.get("command")
