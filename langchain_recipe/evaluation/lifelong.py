@@ -48,7 +48,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.errors import InvalidInputError
-from langchain_recipe.injection import IGNORE_INDEX
 from langchain_recipe.evaluation.metrics import (
     agreement,
     exact_match,
@@ -58,6 +57,7 @@ from langchain_recipe.evaluation.metrics import (
     teacher_forced_predictions,
     token_accuracy,
 )
+from langchain_recipe.injection import IGNORE_INDEX
 from langchain_recipe.nn.knowledge_encoder import format_retrieval_text
 from langchain_recipe.nn.recipe_model import RecipeModel
 from langchain_recipe.teacher_forcing import build_teacher_forced_batch

@@ -30,7 +30,9 @@ from langchain_recipe.evaluation import (
     greedy_continuations,
     load_bundled_general_ability,
     load_general_ability,
+    load_report,
     perplexity,
+    render_markdown,
     target_log_likelihoods,
     teacher_forced_predictions,
     text_rag_question,
@@ -380,6 +382,11 @@ def test_full_run_writes_json_markdown_and_plots_deterministically(
         "general_ability_vs_edits.png",
     ]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written["plots"])
+    # results.json reads back into the same rows (to re-draw plots or tables later).
+    loaded, command = load_report(written["json"])
+    assert command == "recipe eval --test"
+    assert [r.to_dict() for r in loaded.rows] == data["results"]
+    assert render_markdown(loaded) == render_markdown(report)
     # Same seed, same numbers.
     _, again = _run(recipe_model, base_model, edit_records, **dict(overrides))
     strip = lambda rows: [{k: v for k, v in r.to_dict().items() if k != "timings"} for r in rows]  # noqa: E731
