@@ -1,4 +1,4 @@
-"""The ``recipe`` command: ``recipe demo``, ``recipe train`` and ``recipe bench``."""
+"""The ``recipe`` command: ``recipe demo``, ``recipe train``, ``recipe eval`` and ``recipe bench``."""
 
 from __future__ import annotations
 
@@ -301,6 +301,86 @@ def bench(
         measured = "-" if target["measured"] is None else f"{target['measured']:.3f}"
         console.print(f"{target['target']}: {measured} (goal {target['goal']}) {verdict}")
     console.print(f"Wrote {json_path} and {markdown_path} in {results['meta']['seconds']:.0f} s.")
+
+
+def _parse_edit_counts(value: str) -> list[int | str]:
+    counts: list[int | str] = []
+    for part in value.split(","):
+        part = part.strip().lower()
+        if part == "all":
+            counts.append("all")
+        elif part.isdigit() and int(part) > 0:
+            counts.append(int(part))
+        else:
+            msg = f"--edits: {part!r} is not a positive number of edits or 'all' (e.g. --edits 1,10,100,all)."
+            raise typer.BadParameter(msg)
+    return counts
+
+
+@app.command("eval")
+def eval_(
+    dataset: Annotated[str, typer.Option(help="zsre, counterfact (their dev split) or a JSONL file of edits (see docs/evaluation.md).")] = "zsre",
+    edits: Annotated[str, typer.Option(help="Comma-separated N of the sequential protocol (chunks of N; 1 = single edit; 'all').")] = "1,10,100,all",
+    output: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the PNG plots.")] = Path("eval_results"),
+    methods: Annotated[str, typer.Option(help="Comma-separated methods: unedited, text_rag, recipe_no_sentinel, recipe, oracle.")] = "unedited,text_rag,recipe_no_sentinel,recipe",
+    paper_mode: Annotated[bool, typer.Option("--paper-mode", help="Also run the retrieval methods with the reference code's leaky query (question + target minus its last token), reported as <method>_paper_mode.")] = False,  # noqa: FBT002
+    seed: Annotated[int, typer.Option(help="Shuffles the edits.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Evaluate only the first LIMIT edits after shuffling.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="RecipeModel folder (default: the shipped checkpoint).")] = None,
+    fixed_threshold: Annotated[float | None, typer.Option(help="Threshold of recipe_no_sentinel (default: the mean sentinel score over the evaluated questions).")] = None,
+    exact_match: Annotated[bool, typer.Option(help="Also score greedy generation (exact match).")] = True,  # noqa: FBT002
+    general_ability: Annotated[bool, typer.Option(help="Also measure perplexity and multiple-choice accuracy, bare vs edited.")] = True,  # noqa: FBT002
+    chat: Annotated[bool, typer.Option(help="Wrap questions in the chat template (default: raw text, as the paper).")] = False,  # noqa: FBT002
+    batch_size: Annotated[int, typer.Option(help="Rows per LM forward pass.")] = 16,
+    dtype: Annotated[str, typer.Option(help="Base LM dtype: auto, float32, bfloat16.")] = "auto",
+    verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
+) -> None:
+    """Evaluate lifelong editing (reliability, generality, locality) against baselines, after 1..N edits."""
+    _setup(verbose)
+    import shlex
+    import sys
+    import time
+
+    from pydantic import ValidationError
+
+    from langchain_recipe.base_models import default_recipe_model_path, load_base_model
+    from langchain_recipe.datasets import load_eval_edits
+    from langchain_recipe.errors import RecipeError
+    from langchain_recipe.evaluation import EvaluationConfig, LifelongEvaluation, write_report
+    from langchain_recipe.nn import RecipeModel
+
+    started = time.perf_counter()
+    try:
+        config = EvaluationConfig(
+            edit_counts=_parse_edit_counts(edits),
+            methods=[m.strip() for m in methods.split(",") if m.strip()],
+            paper_mode=paper_mode,
+            seed=seed,
+            limit=limit,
+            batch_size=batch_size,
+            exact_match=exact_match,
+            general_ability=general_ability,
+            fixed_threshold=fixed_threshold,
+            chat=chat,
+        )
+        name, records = load_eval_edits(dataset)
+    except (ValidationError, RecipeError) as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    with console.status("Loading the base LM and the RecipeModel..."):
+        base_model = load_base_model(dtype=dtype)
+        recipe_model = RecipeModel.from_pretrained(checkpoint or default_recipe_model_path(), device=base_model.device)
+    try:
+        evaluation = LifelongEvaluation(recipe_model, base_model, records, config, dataset=name)
+    except RecipeError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    report = evaluation.run()
+    report.timings["wall_including_loading"] = time.perf_counter() - started
+    command = "recipe " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    written = write_report(report, output, command=command)
+    console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
+    console.print(f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s.")
 
 
 def main() -> None:

@@ -1,11 +1,13 @@
-"""Edit datasets: ZsRE and CounterFact records as :class:`EditRecord` objects.
+"""Edit datasets: ZsRE, CounterFact and your own edits as :class:`EditRecord` objects.
 
-Formats (see ``data/PROVENANCE.md``):
+Formats, one JSON object per line (see ``data/PROVENANCE.md`` and ``docs/evaluation.md``):
 
 * ZsRE (MEND format): ``src`` question, ``alt`` new target, ``rephrase`` generality question,
   ``loc`` / ``loc_ans`` locality pair, ``subject``.
 * CounterFact (RECIPE/EasyEdit format): ``prompt``, ``target_new``, ``rephrase_prompt``,
   ``locality_prompt``, ``locality_ground_truth``, ``subject``.
+* ``jsonl`` (this library's format for your own edits): ``prompt``, ``target``, ``rephrase``,
+  ``locality_prompt``, ``locality_answer`` (non-empty strings) and optionally ``subject``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ from langchain_recipe.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DATA_DIR", "DEMO_EDITS", "EditRecord", "load_edits"]
+__all__ = [
+    "DATA_DIR",
+    "DEMO_EDITS",
+    "EDIT_FORMATS",
+    "EditRecord",
+    "detect_format",
+    "iter_edits",
+    "load_edits",
+    "load_eval_edits",
+]
+
+EditFormat = Literal["zsre", "counterfact", "jsonl"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 """The repository's ``data/`` folder (ZsRE and CounterFact train/dev), present in a source checkout."""
@@ -38,7 +51,17 @@ _FIELDS = {
         "locality_prompt": "locality_prompt",
         "locality_answer": "locality_ground_truth",
     },
+    "jsonl": {
+        "prompt": "prompt",
+        "target": "target",
+        "rephrase": "rephrase",
+        "locality_prompt": "locality_prompt",
+        "locality_answer": "locality_answer",
+    },
 }
+
+EDIT_FORMATS: tuple[str, ...] = tuple(_FIELDS)
+"""The record formats :func:`iter_edits` reads: ``"zsre"``, ``"counterfact"`` and ``"jsonl"``."""
 
 
 @dataclass(frozen=True)
@@ -74,15 +97,16 @@ def _record(raw: dict, kind: str, where: str) -> EditRecord:
         raise InvalidInputError(msg)
     missing = [source for source in fields.values() if not isinstance(raw.get(source), str) or not raw[source].strip()]
     if missing:
-        msg = f"{where}: {kind} record lacks non-empty string field(s) {missing}."
+        msg = (
+            f"{where}: {kind} record lacks non-empty string field(s) {missing}; a {kind} record needs "
+            f"{sorted(fields.values())} (see docs/evaluation.md for the formats)."
+        )
         raise InvalidInputError(msg)
     values = {name: raw[source] for name, source in fields.items()}
     return EditRecord(**values, subject=str(raw.get("subject", "")))
 
 
-def iter_edits(
-    path: str | Path, kind: Literal["zsre", "counterfact"], *, skip_invalid: bool = False
-) -> Iterator[EditRecord]:
+def iter_edits(path: str | Path, kind: EditFormat, *, skip_invalid: bool = False) -> Iterator[EditRecord]:
     """Yield the records of a JSON Lines file.
 
     Args:
@@ -116,7 +140,7 @@ def iter_edits(
 
 
 def load_edits(
-    dataset: Literal["zsre", "counterfact"],
+    dataset: EditFormat,
     split: Literal["train", "dev"] = "dev",
     *,
     path: str | Path | None = None,
@@ -134,3 +158,77 @@ def load_edits(
         msg = f"{file} does not exist; pass `path=` or run from a source checkout that has data/."
         raise InvalidInputError(msg)
     return list(iter_edits(file, dataset, skip_invalid=skip_invalid))
+
+
+def detect_format(path: str | Path) -> EditFormat:
+    """Guess a JSON Lines file's record format from the fields of its first record.
+
+    ``src`` and ``alt`` mean ZsRE, ``target_new`` means CounterFact, ``target`` means this
+    library's ``jsonl`` format.
+
+    Raises:
+        InvalidInputError: the file is missing or empty, its first record is not a JSON object,
+            or its fields match no format.
+    """
+    file = Path(path)
+    if not file.is_file():
+        msg = f"{file} does not exist; give a JSON Lines file of edits (format in docs/evaluation.md)."
+        raise InvalidInputError(msg)
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as error:
+                msg = f"{file}:{number} is not valid JSON: {error}"
+                raise InvalidInputError(msg) from error
+            if not isinstance(raw, dict):
+                msg = f"{file}:{number}: an edit record must be a JSON object, not {type(raw).__name__}."
+                raise InvalidInputError(msg)
+            if "src" in raw and "alt" in raw:
+                return "zsre"
+            if "target_new" in raw:
+                return "counterfact"
+            if "target" in raw:
+                return "jsonl"
+            msg = (
+                f"{file}:{number}: cannot tell the record format from the fields {sorted(raw)}; a jsonl edit "
+                f"needs {sorted(_FIELDS['jsonl'].values())} (or use the ZsRE or CounterFact format)."
+            )
+            raise InvalidInputError(msg)
+    msg = f"{file} holds no records."
+    raise InvalidInputError(msg)
+
+
+def load_eval_edits(dataset: str | Path, *, kind: EditFormat | None = None) -> tuple[str, list[EditRecord]]:
+    """Load the edits that ``recipe eval`` evaluates.
+
+    Args:
+        dataset: ``"zsre"`` or ``"counterfact"`` (their dev split in ``data/``), or the path of a
+            JSON Lines file in any of :data:`EDIT_FORMATS`.
+        kind: the file's format; detected from its first record when ``None``.
+
+    Returns:
+        ``(name, records)``: a short dataset name for reports (``"zsre"``, ``"counterfact"`` or
+        the file name) and the records in file order.
+
+    Raises:
+        InvalidInputError: unknown dataset, missing file, or a malformed or incomplete record
+            (the message names the file, the line and the missing field).
+    """
+    if str(dataset) in ("zsre", "counterfact"):
+        name = str(dataset)
+        return name, load_edits(name, "dev")  # type: ignore[arg-type]
+    file = Path(dataset)
+    if not file.is_file():
+        msg = f"Unknown dataset {str(dataset)!r}: use 'zsre', 'counterfact' or the path of a JSON Lines file of edits."
+        raise InvalidInputError(msg)
+    if kind is not None and kind not in _FIELDS:
+        msg = f"Unknown dataset format {kind!r}; use one of {sorted(_FIELDS)}."
+        raise InvalidInputError(msg)
+    records = list(iter_edits(file, kind or detect_format(file)))
+    if not records:
+        msg = f"{file} holds no records."
+        raise InvalidInputError(msg)
+    return file.stem, records

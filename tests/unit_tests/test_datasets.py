@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_recipe.datasets import DATA_DIR, DEMO_EDITS, EditRecord, iter_edits, load_edits
+from langchain_recipe.datasets import DATA_DIR, DEMO_EDITS, EditRecord, detect_format, iter_edits, load_edits, load_eval_edits
 from langchain_recipe.errors import InvalidInputError, RecipeError
 
 ZSRE_ROW = {
@@ -26,6 +26,14 @@ COUNTERFACT_ROW = {
     "rephrase_prompt": "Oskar Brandt grew up speaking",
     "locality_prompt": "Michel Rocard is a native speaker of",
     "locality_ground_truth": "French",
+}
+
+USER_ROW = {
+    "prompt": "Who is the chief executive of Acme Corporation?",
+    "target": "Ada Lovelace",
+    "rephrase": "Which person runs Acme Corporation?",
+    "locality_prompt": "What is the capital of France?",
+    "locality_answer": "Paris",
 }
 
 
@@ -156,3 +164,40 @@ def test_unknown_format_and_missing_file_raise(tmp_path: Path) -> None:
         list(iter_edits(tmp_path / "x.jsonl", "squad"))  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_edits("zsre", path=tmp_path / "nowhere.jsonl")
+
+
+def test_users_jsonl_format_loads_with_optional_subject(tmp_path: Path) -> None:
+    path = _write(tmp_path / "mine.jsonl", [json.dumps(USER_ROW), json.dumps({**USER_ROW, "subject": "Acme"})])
+    name, records = load_eval_edits(path)
+    assert name == "mine"
+    assert records[0] == EditRecord(**USER_ROW)
+    assert records[1].subject == "Acme"
+    assert records[0].statement == "Who is the chief executive of Acme Corporation? Ada Lovelace"
+
+
+@pytest.mark.parametrize("field", ["prompt", "target", "rephrase", "locality_prompt", "locality_answer"])
+def test_users_jsonl_missing_field_names_the_field_and_the_line(tmp_path: Path, field: str) -> None:
+    row = {k: v for k, v in USER_ROW.items() if k != field}
+    path = _write(tmp_path / "mine.jsonl", [json.dumps(USER_ROW), json.dumps(USER_ROW), json.dumps(row)])
+    with pytest.raises(InvalidInputError, match=rf"{path}:3: jsonl record lacks non-empty string field\(s\) \['{field}'\]"):
+        load_eval_edits(path)
+
+
+def test_format_is_detected_from_the_first_record(tmp_path: Path) -> None:
+    assert detect_format(_write(tmp_path / "z.jsonl", ["", json.dumps(ZSRE_ROW)])) == "zsre"
+    assert detect_format(_write(tmp_path / "c.jsonl", [json.dumps(COUNTERFACT_ROW)])) == "counterfact"
+    assert detect_format(_write(tmp_path / "u.jsonl", [json.dumps(USER_ROW)])) == "jsonl"
+    with pytest.raises(InvalidInputError, match=r"u2.jsonl:1: cannot tell the record format"):
+        detect_format(_write(tmp_path / "u2.jsonl", [json.dumps({"question": "q", "answer": "a"})]))
+    with pytest.raises(InvalidInputError, match="holds no records"):
+        detect_format(_write(tmp_path / "empty.jsonl", [""]))
+
+
+def test_eval_dataset_names_and_unknown_dataset(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="Unknown dataset 'squad'"):
+        load_eval_edits("squad")
+    with pytest.raises(InvalidInputError, match="Unknown dataset format 'xml'"):
+        load_eval_edits(_write(tmp_path / "u.jsonl", [json.dumps(USER_ROW)]), kind="xml")  # type: ignore[arg-type]
+    if (DATA_DIR / "zsre" / "dev.jsonl").is_file():
+        name, records = load_eval_edits("zsre")
+        assert (name, len(records)) == ("zsre", 500)
