@@ -564,7 +564,7 @@ class LifelongEvaluation:
             rows=rows,
             fixed_threshold=self.fixed_threshold if "recipe_no_sentinel" in self.config.methods else None,
             environment=self._environment(),
-            timings=dict(self.timings),
+            timings={k: round(v, 2) for k, v in self.timings.items()},  # as written to results.json
             general_ability_source=None if self.general is None else self.general.source,
         )
 
