@@ -166,10 +166,16 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines.append("")
 
     memory = results["memory"]
+    # Results written before the schema-2 store have no prompt_storage: their prompts were float32 multivectors.
+    storage = memory.get("prompt_storage", "multivector (schema 1)")
+    prompt_kind = "float32 multivector" if storage.startswith("multivector") else "float16 payload field"
+    request = memory.get("request_bytes_per_edit")
     lines += [
         "## 4. Memory",
         "",
-        f"Raw vector bytes per edit (float32 key + continuous prompt): {memory.get('raw_vector_bytes_per_edit', 0):,}.",
+        f"Raw vector bytes per edit (float32 key + continuous prompt as a {prompt_kind}, prompt storage "
+        f"`{storage}`): {memory.get('raw_vector_bytes_per_edit', 0):,}"
+        + (f"; one edit's point as JSON in an upsert request: {request:,} bytes." if request else "."),
         "",
         "| background edits in the in-memory store | process RSS MiB |",
         "|---|---|",

@@ -35,7 +35,15 @@ import torch
 from langchain_recipe.benchmarks.measure import Samples, current_rss_bytes, interleaved, paired_ratio, peak_rss_bytes
 from langchain_recipe.benchmarks.synthetic import EdgeCollection, SyntheticEdits, folder_bytes, qdrant_edge_available
 
-__all__ = ["SuiteSettings", "exact_new_tokens", "machine_info", "run_cpu_suite", "text_rag_answers"]
+__all__ = [
+    "SuiteSettings",
+    "exact_new_tokens",
+    "machine_info",
+    "run_cpu_suite",
+    "store_query_request",
+    "stored_bytes_per_edit",
+    "text_rag_answers",
+]
 
 TEXT_RAG_TEMPLATE = "{statement}\n{question}"
 """How the text-RAG baseline puts the retrieved statement before the question (one user message)."""
@@ -108,6 +116,54 @@ class SuiteSettings:
 
 
 # ---------------------------------------------------------------------------------- helpers
+def store_query_request(store: Any, query_key: torch.Tensor, sentinel_score: torch.Tensor | float) -> Any:
+    """The Qdrant request ``RecipeKnowledgeStore.search_batch`` sends for one question with
+    ``k=1, gated=True``: the query representation r_q as a list of floats against the ``key``
+    vector, the store's tenant filter, the sentinel score ``s(q, Θ)`` as threshold, and the
+    continuous prompt the way the store keeps it (the float16 payload field ``prompt``, or the
+    ``prompt`` multivector with the payload minus that field).
+
+    Args:
+        store: a :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore`.
+        query_key: shape `(knowledge_dim,)`, from ``store.encode_queries``.
+        sentinel_score: the question's sentinel score (dimensionless).
+    """
+    from qdrant_client import models
+
+    from langchain_recipe.knowledge_store import KEY_VECTOR, MULTIVECTOR, PROMPT_FIELD
+
+    multivector = store.prompt_storage == MULTIVECTOR
+    return models.QueryRequest(
+        query=query_key.tolist(),
+        using=KEY_VECTOR,
+        limit=1,
+        filter=store._filter(),  # noqa: SLF001 - the store's own tenant filter (None when it is the only tenant)
+        with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD]) if multivector else True,
+        with_vector=[PROMPT_FIELD] if multivector else False,
+        score_threshold=float(sentinel_score),
+    )
+
+
+def stored_bytes_per_edit(store: Any) -> dict[str, Any]:
+    """Bytes per edit of the store's vectors as it keeps them, before any engine overhead.
+
+    Returns:
+        ``prompt_storage``; ``raw_vector_bytes_per_edit``: the float32 key plus the continuous
+        prompt in float16 (payload storage, before base64) or float32 (multivector);
+        ``request_bytes_per_edit``: one edit's point as JSON in an upsert request
+        (``RecipeKnowledgeStore.request_bytes_per_edit``).
+    """
+    from langchain_recipe.knowledge_store import MULTIVECTOR
+
+    config = store.recipe_model.config
+    prompt_bytes = (4 if store.prompt_storage == MULTIVECTOR else 2) * config.num_prompt_tokens * config.lm_hidden_size
+    return {
+        "prompt_storage": store.prompt_storage,
+        "raw_vector_bytes_per_edit": 4 * config.knowledge_dim + prompt_bytes,
+        "request_bytes_per_edit": store.request_bytes_per_edit(),
+    }
+
+
 @contextlib.contextmanager
 def exact_new_tokens(model: Any, count: int) -> Iterator[None]:
     """Make ``model.generate`` produce exactly ``count`` new tokens (greedy answers of equal
@@ -240,7 +296,7 @@ class _Suite:
         self.log(f"Loaded SmolLM2, the RecipeModel and an in-memory store in {self.results['load_seconds']:.1f} s.")
         with torch.no_grad():
             keys = self.store.recipe_model.encode_knowledge([r.statement for r in self.records[:16]]).float()
-        key_norm = float(keys.norm(dim=-1).mean()) / config.knowledge_dim**0.5
+        key_norm = float(keys.norm(dim=-1).mean())  # of r_k; the store scales by 1/sqrt(knowledge_dim)
         self.synthetic = SyntheticEdits(
             knowledge_dim=config.knowledge_dim,
             num_prompt_tokens=config.num_prompt_tokens,
@@ -432,29 +488,12 @@ class _Suite:
         return questions[: self.settings.retrieval_queries]
 
     def retrieval_memory(self, size: int) -> None:
-        from qdrant_client import models
-
-        from langchain_recipe.knowledge_store import KEY_VECTOR, PROMPT_VECTOR
-
         store = self.store
         questions = self._queries()
         keys, sentinel = store.encode_queries(questions)
 
         def request(i: int) -> Any:
-            # The request RecipeKnowledgeStore.search_batch sends (a list of Python floats).
-            return store.client.query_batch_points(
-                store.collection_name,
-                [
-                    models.QueryRequest(
-                        query=keys[i].tolist(),
-                        using=KEY_VECTOR,
-                        limit=1,
-                        with_payload=True,
-                        with_vector=[PROMPT_VECTOR],
-                        score_threshold=float(sentinel[i]),
-                    )
-                ],
-            )[0].points
+            return store.client.query_batch_points(store.collection_name, [store_query_request(store, keys[i], sentinel[i])])[0].points
 
         samples = interleaved(
             {
@@ -481,7 +520,7 @@ class _Suite:
             return filled
         rss = current_rss_bytes()
         tick = time.perf_counter()
-        self.synthetic.fill_qdrant(self.store.client, self.store.collection_name, filled, size)
+        self.synthetic.fill_store(self.store, filled, size)
         seconds = time.perf_counter() - tick
         after = current_rss_bytes()
         if rss is not None and after is not None:
@@ -518,36 +557,28 @@ class _Suite:
                 self.results["retrieval"].append({"backend": "qdrant-edge", "skipped": "qdrant-edge-py is not installed"})
 
     def _backend_path(self, folder: Path, questions: list[str], keys: torch.Tensor, sentinel: torch.Tensor) -> None:
-        from qdrant_client import models
+        from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
-        from langchain_recipe.knowledge_store import KEY_VECTOR, PROMPT_VECTOR, RecipeKnowledgeStore
-
-        store = RecipeKnowledgeStore(self.store.recipe_model, self.store.base_model, path=folder, collection_name="bench_path")
+        store = RecipeKnowledgeStore(
+            self.store.recipe_model,
+            self.store.base_model,
+            path=folder,
+            collection_name="bench_path",
+            prompt_storage=self.store.prompt_storage,  # type: ignore[arg-type]
+        )
         try:
             empty = folder_bytes(folder)
             filled = 0
             for size in self.settings.path_sizes:
                 tick = time.perf_counter()
-                self.synthetic.fill_qdrant(store.client, store.collection_name, filled, size)
+                self.synthetic.fill_store(store, filled, size)
                 self.results["fill"].append(
                     {"backend": "qdrant-client path=", "edits": size - filled, "edits_per_s": (size - filled) / (time.perf_counter() - tick)}
                 )
                 filled = size
 
                 def request(i: int) -> Any:
-                    return store.client.query_batch_points(
-                        store.collection_name,
-                        [
-                            models.QueryRequest(
-                                query=keys[i].tolist(),
-                                using=KEY_VECTOR,
-                                limit=1,
-                                with_payload=True,
-                                with_vector=[PROMPT_VECTOR],
-                                score_threshold=float(sentinel[i]),
-                            )
-                        ],
-                    )
+                    return store.client.query_batch_points(store.collection_name, [store_query_request(store, keys[i], sentinel[i])])
 
                 samples = interleaved(
                     {
@@ -572,12 +603,12 @@ class _Suite:
 
     def _backend_edge(self, folder: Path, keys: torch.Tensor, sentinel: torch.Tensor) -> None:
         config = self.store.recipe_model.config
-        collection = EdgeCollection(folder, config.knowledge_dim, config.lm_hidden_size)
+        collection = EdgeCollection(folder, config.knowledge_dim, config.lm_hidden_size, prompt_storage=self.store.prompt_storage)
         try:
             filled = 0
             for size in self.settings.backend_sizes:
                 tick = time.perf_counter()
-                self.synthetic.fill_edge(collection, filled, size)
+                self.synthetic.fill_edge(collection, self.store, filled, size)
                 self.results["fill"].append(
                     {"backend": "qdrant-edge", "edits": size - filled, "edits_per_s": (size - filled) / (time.perf_counter() - tick)}
                 )
@@ -635,7 +666,7 @@ class _Suite:
         self.edit_throughput()
         self.store.add_knowledge([r.statement for r in self.probes], ids=[f"probe-{i}" for i in range(len(self.probes))])
         config = self.store.recipe_model.config
-        self.results["memory"]["raw_vector_bytes_per_edit"] = 4 * (config.knowledge_dim + config.num_prompt_tokens * config.lm_hidden_size)
+        self.results["memory"].update(stored_bytes_per_edit(self.store))
         filled = 0
         for size in sorted(settings.sizes):
             self.log(f"Store with {size} background edits:")

@@ -1,11 +1,17 @@
-"""Background edits at scale, written straight through the Qdrant client (the benchmark's fast path).
+"""Background edits at scale, written through the knowledge store's own point builder (the benchmark's fast path).
 
 Encoding 100k statements with the models would take hours on a CPU and measures nothing new, so
-the suite stores *synthetic* edits: random retrieval keys with the norm of real ones, random
-continuous prompts of the real shape, and a short statement payload, in the same collection
-schema as :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore` (named dense vector
-``key``, multivector ``prompt``, payload ``edit_id`` / ``statement`` / ``metadata`` /
-timestamps). Only the probed edits are encoded for real.
+the suite stores *synthetic* edits: random knowledge representations with the norm of real ones,
+random continuous prompts of the real shape, and a short statement payload. They skip the
+encoders but not the store's schema: every point is built by
+:class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore` itself (``_point``: the key scaled
+by ``1/sqrt(knowledge_dim)`` in the named vector ``key``, the continuous prompt as the float16
+payload field ``prompt`` or as the multivector ``prompt``, whichever the store's
+``prompt_storage`` is, the schema-2 payload ``edit_id`` / ``statement`` / ``metadata`` /
+``tenant`` / ``source`` / ``author`` / timestamps, the point id ``edit_point_id(edit_id,
+tenant)``) and written by its ``_upsert`` (request-size batching), in the store's tenant. So a
+synthetic point can never drift from what ``add_knowledge`` writes. Only the probed edits are
+encoded for real.
 
 Random keys point in random directions of the ``knowledge_dim``-dimensional space, so they are
 nearly orthogonal to every query: they cost retrieval time like real keys but do not change which
@@ -19,15 +25,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
-from langchain_recipe.knowledge_store import KEY_VECTOR, PROMPT_VECTOR, edit_point_id
+from langchain_recipe.knowledge_store import DEFAULT_TENANT, KEY_VECTOR, MULTIVECTOR, PAYLOAD_FP16, PROMPT_FIELD
+
+if TYPE_CHECKING:
+    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
 __all__ = ["EdgeCollection", "SyntheticEdits", "folder_bytes", "qdrant_edge_available"]
 
 _CHUNK = 1000
+SYNTHETIC_SOURCE = "benchmark"
+"""Provenance ``source`` of every synthetic edit (so they can be listed or deleted by filter)."""
 
 
 @dataclass
@@ -35,11 +47,13 @@ class SyntheticEdits:
     """Deterministic synthetic edits: edit ``i`` is the same wherever and whenever it is made.
 
     Attributes:
-        knowledge_dim: size of a stored key.
+        knowledge_dim: size of a knowledge representation r_k.
         num_prompt_tokens: vectors per continuous prompt.
         lm_hidden_size: size of a prompt vector.
-        key_norm: Euclidean norm of a stored key (measure it on real edits).
-        prompt_std: standard deviation of prompt entries.
+        key_norm: Euclidean norm of a knowledge representation r_k as the RecipeModel encodes
+            it, *before* the store scales it by ``1/sqrt(knowledge_dim)`` (measure it on real
+            edits).
+        prompt_std: standard deviation of prompt entries (well inside the float16 range).
         seed: base random seed.
     """
 
@@ -50,10 +64,22 @@ class SyntheticEdits:
     prompt_std: float = 0.1
     seed: int = 0
 
-    def chunk(self, start: int, count: int) -> tuple[list[str], np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        """Edits ``start .. start+count-1``: ``(edit_ids, keys, prompts, payloads)`` with keys of
-        shape `(count, knowledge_dim)` and prompts `(count, num_prompt_tokens, lm_hidden_size)`,
-        float32."""
+    def chunk(
+        self, start: int, count: int, tenant: str = DEFAULT_TENANT
+    ) -> tuple[list[str], np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Edits ``start .. start+count-1``: ``(edit_ids, keys, prompts, payloads)``.
+
+        Args:
+            start: index of the first edit.
+            count: how many edits.
+            tenant: the tenant written into each payload (the store's tenant when filling one).
+
+        Returns:
+            Edit ids; knowledge representations r_k, shape `(count, knowledge_dim)`, float32,
+            unscaled (the store scales them); continuous prompts, shape
+            `(count, num_prompt_tokens, lm_hidden_size)`, float32; payloads with the store's
+            reserved fields (the prompt is added by the store's point builder).
+        """
         rng = np.random.default_rng([self.seed, start, count])
         keys = rng.standard_normal((count, self.knowledge_dim), dtype=np.float32)
         keys *= self.key_norm / np.linalg.norm(keys, axis=1, keepdims=True)
@@ -65,35 +91,69 @@ class SyntheticEdits:
             {
                 "edit_id": edit_id,
                 "statement": f"Synthetic background statement number {start + i}.",
-                "metadata": {"source": "benchmark"},
+                "metadata": {},
+                "tenant": tenant,
+                "source": SYNTHETIC_SOURCE,
+                "author": None,
                 "created_at": now,
                 "updated_at": now,
+                "conflicts_with": [],
+                "replaces": [],
             }
             for i, edit_id in enumerate(ids)
         ]
         return ids, keys, prompts, payloads
 
-    def chunks(self, start: int, stop: int) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[dict[str, Any]]]]:
+    def chunks(
+        self, start: int, stop: int, tenant: str = DEFAULT_TENANT
+    ) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[dict[str, Any]]]]:
         """:meth:`chunk` over ``start .. stop-1`` in pieces of 1000 (bounded memory)."""
         for first in range(start, stop, _CHUNK):
-            yield self.chunk(first, min(_CHUNK, stop - first))
+            yield self.chunk(first, min(_CHUNK, stop - first), tenant)
 
-    def fill_qdrant(self, client: Any, collection_name: str, start: int, stop: int) -> None:
-        """Upsert edits ``start .. stop-1`` into a qdrant-client collection of the store's schema."""
-        from qdrant_client import models
-
-        for ids, keys, prompts, payloads in self.chunks(start, stop):
-            batch = models.Batch(
-                ids=[edit_point_id(i) for i in ids],
-                vectors={KEY_VECTOR: keys.tolist(), PROMPT_VECTOR: prompts.tolist()},
-                payloads=payloads,
+    def _check(self, store: RecipeKnowledgeStore) -> None:
+        config = store.recipe_model.config
+        shape = (config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size)
+        if shape != (self.knowledge_dim, self.num_prompt_tokens, self.lm_hidden_size):
+            msg = (
+                f"Synthetic edits of shape (knowledge_dim, num_prompt_tokens, lm_hidden_size) = "
+                f"{(self.knowledge_dim, self.num_prompt_tokens, self.lm_hidden_size)} do not fit the store's "
+                f"RecipeModel {shape}; build SyntheticEdits from store.recipe_model.config."
             )
-            client.upsert(collection_name, batch, wait=True)
+            raise ValueError(msg)
 
-    def fill_edge(self, collection: EdgeCollection, start: int, stop: int) -> None:
-        """Upsert edits ``start .. stop-1`` into a qdrant-edge shard of the store's schema."""
-        for ids, keys, prompts, payloads in self.chunks(start, stop):
-            collection.upsert(ids, keys, prompts, payloads)
+    def fill_store(self, store: RecipeKnowledgeStore, start: int, stop: int) -> None:
+        """Write edits ``start .. stop-1`` into ``store``'s collection, in its tenant, exactly as
+        ``add_knowledge`` writes points (the store's point builder and batched upsert), without
+        encoding, conflict checks or sentinel work.
+
+        Raises:
+            ValueError: the edits' shapes do not match the store's RecipeModel.
+            StoreError: a prompt value does not fit in float16 (payload storage).
+        """
+        self._check(store)
+        store._register_tenant()  # noqa: SLF001 - the store's own bookkeeping before a write
+        for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
+            store._upsert(payloads, torch.from_numpy(keys), torch.from_numpy(prompts))  # noqa: SLF001
+
+    def points(self, store: RecipeKnowledgeStore, start: int, stop: int) -> Iterator[list[Any]]:
+        """Edits ``start .. stop-1`` as the store would write them (qdrant-client ``PointStruct``
+        from the store's point builder), in pieces of 1000; for writing to another engine."""
+        self._check(store)
+        for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
+            yield [store._point(payload, torch.from_numpy(keys[i]), torch.from_numpy(prompts[i])) for i, payload in enumerate(payloads)]  # noqa: SLF001
+
+    def fill_edge(self, collection: EdgeCollection, store: RecipeKnowledgeStore, start: int, stop: int) -> None:
+        """Upsert edits ``start .. stop-1``, built by ``store``, into a qdrant-edge shard.
+
+        Raises:
+            ValueError: the shard's prompt storage differs from the store's.
+        """
+        if collection.prompt_storage != store.prompt_storage:
+            msg = f"The qdrant-edge shard keeps prompts as {collection.prompt_storage!r}, the store as {store.prompt_storage!r}; make them equal."
+            raise ValueError(msg)
+        for points in self.points(store, start, stop):
+            collection.upsert(points)
 
 
 def qdrant_edge_available() -> bool:
@@ -106,58 +166,68 @@ def qdrant_edge_available() -> bool:
 
 
 class EdgeCollection:
-    """A qdrant-edge shard with the knowledge store's vectors (``key`` dot product, ``prompt``
-    multivector with no HNSW graph), for side-by-side retrieval timing.
+    """A qdrant-edge shard with the knowledge store's schema, for side-by-side retrieval timing:
+    the named vector ``key`` (dot product) and the continuous prompt as the float16 payload field
+    ``prompt`` (:data:`~langchain_recipe.knowledge_store.PAYLOAD_FP16`) or as the float32
+    multivector ``prompt`` with no HNSW graph
+    (:data:`~langchain_recipe.knowledge_store.MULTIVECTOR`), as the store declares them.
+
+    Points come from the store's own point builder (:meth:`SyntheticEdits.fill_edge`), so ids,
+    vectors and payloads are the store's.
 
     Args:
         path: an empty folder (created).
         knowledge_dim: key size.
         lm_hidden_size: prompt vector size.
-        prompt_datatype: ``"float32"`` (as the store keeps prompts) or ``"float16"``.
+        prompt_storage: the store's ``prompt_storage`` (``"payload_fp16"`` or ``"multivector"``).
 
     Raises:
         ImportError: ``qdrant-edge-py`` is not installed.
+        ValueError: unknown ``prompt_storage``.
     """
 
-    def __init__(self, path: str | Path, knowledge_dim: int, lm_hidden_size: int, prompt_datatype: str = "float32") -> None:
+    def __init__(self, path: str | Path, knowledge_dim: int, lm_hidden_size: int, prompt_storage: str = PAYLOAD_FP16) -> None:
         import qdrant_edge as edge
 
+        if prompt_storage not in (PAYLOAD_FP16, MULTIVECTOR):
+            msg = f"prompt_storage must be {PAYLOAD_FP16!r} or {MULTIVECTOR!r}, got {prompt_storage!r}."
+            raise ValueError(msg)
         self._edge = edge
         self.path = Path(path)
-        datatype = edge.VectorStorageDatatype.Float16 if prompt_datatype == "float16" else edge.VectorStorageDatatype.Float32
+        self.prompt_storage = prompt_storage
+        vectors = {KEY_VECTOR: edge.EdgeVectorParams(size=knowledge_dim, distance=edge.Distance.Dot)}
+        if prompt_storage == MULTIVECTOR:
+            vectors[PROMPT_FIELD] = edge.EdgeVectorParams(
+                size=lm_hidden_size,
+                distance=edge.Distance.Dot,
+                multivector_config=edge.MultiVectorConfig(comparator=edge.MultiVectorComparator.MaxSim),
+                datatype=edge.VectorStorageDatatype.Float32,
+                hnsw_config=edge.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10),  # stored, never searched
+            )
         config = edge.EdgeConfig(
-            vectors={
-                KEY_VECTOR: edge.EdgeVectorParams(size=knowledge_dim, distance=edge.Distance.Dot),
-                PROMPT_VECTOR: edge.EdgeVectorParams(
-                    size=lm_hidden_size,
-                    distance=edge.Distance.Dot,
-                    multivector_config=edge.MultiVectorConfig(comparator=edge.MultiVectorComparator.MaxSim),
-                    datatype=datatype,
-                    hnsw_config=edge.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10),
-                ),
-            },
+            vectors=vectors,
             # Used only once optimize() builds the index; until then segments are searched in full.
             hnsw_config=edge.HnswIndexConfig(m=16, ef_construct=64, full_scan_threshold=1000),
         )
         self.shard = edge.EdgeShard.create(str(self.path), config)
 
-    def upsert(self, ids: list[str], keys: np.ndarray, prompts: np.ndarray, payloads: list[dict[str, Any]]) -> None:
-        """Insert or replace points (keys `(n, knowledge_dim)`, prompts `(n, tokens, hidden)`)."""
+    def upsert(self, points: list[Any]) -> None:
+        """Insert or replace points built by the store (qdrant-client ``PointStruct``: id, named
+        vectors, payload), unchanged."""
         edge = self._edge
-        points = [
-            edge.Point(edit_point_id(edit_id), {KEY_VECTOR: keys[i].tolist(), PROMPT_VECTOR: prompts[i].tolist()}, payloads[i])
-            for i, edit_id in enumerate(ids)
-        ]
-        self.shard.update(edge.UpdateOperation.upsert_points(points))
+        self.shard.update(edge.UpdateOperation.upsert_points([edge.Point(str(p.id), p.vector, p.payload) for p in points]))
 
     def search(self, query_key: list[float], score_threshold: float | None = None) -> list[Any]:
-        """The best point for a stored-scale query key, with payload and prompt (as the store asks)."""
+        """The best point for a query representation r_q (unscaled, as the store sends it), with
+        payload and continuous prompt, requested as ``RecipeKnowledgeStore.search_batch`` does
+        (prompt in the payload, or the ``prompt`` multivector)."""
         edge = self._edge
+        multivector = self.prompt_storage == MULTIVECTOR
         request = edge.QueryRequest(
             limit=1,
             query=edge.Query.Nearest(query_key, using=KEY_VECTOR),
             with_payload=True,
-            with_vector=[PROMPT_VECTOR],
+            with_vector=[PROMPT_FIELD] if multivector else False,
             score_threshold=score_threshold,
         )
         return self.shard.query(request)

@@ -15,10 +15,25 @@ from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.benchmarks.gpu import GpuBenchmarkSettings, main as gpu_main, run_gpu_benchmark
 from langchain_recipe.benchmarks.measure import Samples, interleaved, paired_ratio, percentile
 from langchain_recipe.benchmarks.report import render_markdown, write_report
-from langchain_recipe.benchmarks.suite import TEXT_RAG_TEMPLATE, evaluate_targets, exact_new_tokens, text_rag_answers
+from langchain_recipe.benchmarks.suite import (
+    TEXT_RAG_TEMPLATE,
+    evaluate_targets,
+    exact_new_tokens,
+    store_query_request,
+    stored_bytes_per_edit,
+    text_rag_answers,
+)
 from langchain_recipe.benchmarks.synthetic import SyntheticEdits, qdrant_edge_available
 from langchain_recipe.chat_models import RecipeChatModel
-from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+from langchain_recipe.knowledge_store import (
+    KEY_VECTOR,
+    MULTIVECTOR,
+    PAYLOAD_FP16,
+    PROMPT_FIELD,
+    RecipeKnowledgeStore,
+    decode_prompt_payload,
+    edit_point_id,
+)
 
 from facts import IDS, QUERY, STATEMENTS
 
@@ -67,31 +82,89 @@ def test_synthetic_fill_lands_in_the_store_schema(knowledge_store: RecipeKnowled
     knowledge_store.add_knowledge(STATEMENTS, ids=IDS)
     config = knowledge_store.recipe_model.config
     synthetic = SyntheticEdits(config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size, key_norm=1e-3)
-    synthetic.fill_qdrant(knowledge_store.client, knowledge_store.collection_name, 0, 1500)
+    synthetic.fill_store(knowledge_store, 0, 1500)
     assert len(knowledge_store) == len(STATEMENTS) + 1500
     document = knowledge_store.get_by_ids(["synthetic-1499"])[0]
     assert document.page_content.startswith("Synthetic background statement")
+    # The same point layout as add_knowledge: payload fields, fp16 prompt payload, no prompt vector.
+    real, fake = (knowledge_store._retrieve_points([i], with_vectors=True)[0] for i in (IDS[0], "synthetic-7"))
+    assert knowledge_store.prompt_storage == PAYLOAD_FP16
+    assert set(fake.payload) == set(real.payload) and PROMPT_FIELD in fake.payload
+    assert set(fake.vector) == set(real.vector) == {KEY_VECTOR}
+    assert fake.id == edit_point_id("synthetic-7")
+    _, keys, prompts, _ = synthetic.chunk(0, 1000)  # the first piece the fill wrote
+    torch.testing.assert_close(decode_prompt_payload(fake.payload[PROMPT_FIELD]), torch.from_numpy(prompts[7]), atol=1e-3, rtol=1e-3)
+    np.testing.assert_allclose(fake.vector[KEY_VECTOR], keys[7] / config.knowledge_dim**0.5, rtol=1e-5)
     found = knowledge_store.search("Synthetic background statement number 3.", k=3)
     assert len(found) == 3
     assert found[0].prompt.shape == (config.num_prompt_tokens, config.lm_hidden_size)
     # Tiny keys next to real ones: the real edit for the question still comes first.
     assert knowledge_store.search(QUERY)[0].edit_id == IDS[0]
+    # The suite's direct request is the store's: same best edit, prompt in the payload.
+    query_keys, sentinel = knowledge_store.encode_queries([QUERY])
+    point = knowledge_store.client.query_batch_points(
+        knowledge_store.collection_name, [store_query_request(knowledge_store, query_keys[0], -1e9)]
+    )[0].points[0]
+    assert point.payload["edit_id"] == IDS[0] and PROMPT_FIELD in point.payload
+    sizes = stored_bytes_per_edit(knowledge_store)
+    assert sizes["raw_vector_bytes_per_edit"] == 4 * config.knowledge_dim + 2 * config.num_prompt_tokens * config.lm_hidden_size
+    assert sizes["request_bytes_per_edit"] > 0
+
+
+def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(recipe_model: Any, base_model: BaseLanguageModel) -> None:
+    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=MULTIVECTOR)
+    try:
+        acme = store.for_tenant("acme")
+        acme.add_knowledge(STATEMENTS, ids=IDS)
+        config = recipe_model.config
+        synthetic = SyntheticEdits(config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size, key_norm=1e-3)
+        synthetic.fill_store(acme, 0, 20)
+        assert len(acme) == len(STATEMENTS) + 20 and len(store) == 0
+        real, fake = (acme._retrieve_points([i], with_vectors=True)[0] for i in (IDS[0], "synthetic-3"))
+        assert set(fake.payload) == set(real.payload) and PROMPT_FIELD not in fake.payload
+        assert set(fake.vector) == set(real.vector) == {KEY_VECTOR, PROMPT_FIELD}
+        assert fake.payload["tenant"] == "acme" and fake.id == edit_point_id("synthetic-3", "acme")
+        query_keys, _ = acme.encode_queries([QUERY])
+        point = acme.client.query_batch_points(acme.collection_name, [store_query_request(acme, query_keys[0], -1e9)])[0].points[0]
+        assert point.payload["edit_id"] == IDS[0]
+        assert np.asarray(point.vector[PROMPT_FIELD]).shape == (config.num_prompt_tokens, config.lm_hidden_size)
+        assert stored_bytes_per_edit(acme)["raw_vector_bytes_per_edit"] == 4 * (config.knowledge_dim + config.num_prompt_tokens * config.lm_hidden_size)
+        with pytest.raises(ValueError, match="do not fit"):
+            SyntheticEdits(config.knowledge_dim + 1, config.num_prompt_tokens, config.lm_hidden_size).fill_store(acme, 0, 1)
+    finally:
+        store.close()
 
 
 @pytest.mark.skipif(not qdrant_edge_available(), reason="qdrant-edge-py is not installed")
-def test_edge_collection_round_trip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prompt_storage", [PAYLOAD_FP16, MULTIVECTOR])
+def test_edge_collection_round_trip(tmp_path: Path, recipe_model: Any, base_model: BaseLanguageModel, prompt_storage: str) -> None:
     from langchain_recipe.benchmarks.synthetic import EdgeCollection
 
-    synthetic = SyntheticEdits(knowledge_dim=16, num_prompt_tokens=3, lm_hidden_size=8)
-    collection = EdgeCollection(tmp_path / "shard", 16, 8)
+    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=prompt_storage)  # type: ignore[arg-type]
+    config = recipe_model.config
+    synthetic = SyntheticEdits(config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size)
+    collection = EdgeCollection(tmp_path / "shard", config.knowledge_dim, config.lm_hidden_size, prompt_storage=prompt_storage)
     try:
-        synthetic.fill_edge(collection, 0, 50)
-        _, keys, _, _ = synthetic.chunk(0, 50)
+        synthetic.fill_edge(collection, store, 0, 50)
+        _, keys, prompts, _ = synthetic.chunk(0, 50)
         best = collection.search(keys[7].tolist())
         assert best[0].payload["edit_id"] == "synthetic-7"
+        if prompt_storage == PAYLOAD_FP16:
+            prompt = decode_prompt_payload(best[0].payload[PROMPT_FIELD])
+        else:
+            prompt = torch.tensor(best[0].vector[PROMPT_FIELD])
+        torch.testing.assert_close(prompt, torch.from_numpy(prompts[7]), atol=1e-3, rtol=1e-3)
         assert collection.disk_bytes() > 0
+        other = MULTIVECTOR if prompt_storage == PAYLOAD_FP16 else PAYLOAD_FP16
+        mismatched = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=other)  # type: ignore[arg-type]
+        try:
+            with pytest.raises(ValueError, match="make them equal"):
+                synthetic.fill_edge(collection, mismatched, 0, 1)
+        finally:
+            mismatched.close()
     finally:
         collection.close()
+        store.close()
     assert not (tmp_path / "shard").exists()
 
 
@@ -237,3 +310,27 @@ def test_targets_and_markdown_report(tmp_path: Path) -> None:
     assert "### Batch 1, CPU time" in markdown and "### Batch 1, wall clock" in markdown
     assert "skipped: qdrant-edge-py is not installed" in markdown
     assert "| 10,000 | 1050.0 (1000.0-1100.0)" in markdown
+
+
+def test_suite_store_measurements_run_on_the_store_schema(knowledge_store: RecipeKnowledgeStore, tmp_path: Path) -> None:
+    """The suite's fill, direct-request retrieval and backend parts on a tiny store (no timing checked)."""
+    from types import SimpleNamespace
+
+    from langchain_recipe.benchmarks.suite import SuiteSettings, _Suite
+
+    knowledge_store.add_knowledge(STATEMENTS, ids=IDS)
+    config = knowledge_store.recipe_model.config
+    settings = SuiteSettings(path_sizes=[30], backend_sizes=[30], retrieval_queries=2, backends=["path", "edge"])
+    suite = _Suite(settings, log=lambda line: None)
+    suite.store = knowledge_store
+    suite.records = [SimpleNamespace(prompt=QUERY, locality_prompt="What is the capital of France?")]
+    suite.synthetic = SyntheticEdits(config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size, key_norm=1e-3)
+    assert suite.fill_memory(40, 0) == 40
+    assert len(knowledge_store) == len(STATEMENTS) + 40
+    suite.retrieval_memory(40)
+    suite.retrieval_backends(tmp_path)
+    backends = [row["backend"] for row in suite.results["retrieval"]]
+    assert backends[:2] == ["qdrant-client :memory:", "qdrant-client path="]
+    assert ("qdrant-edge" in backends) == qdrant_edge_available()
+    assert all(row["ms"]["qdrant_search"]["median"] > 0 for row in suite.results["retrieval"] if "ms" in row)
+    assert [row["backend"] for row in suite.results["fill"]][:2] == ["qdrant-client :memory:", "qdrant-client path="]
