@@ -94,10 +94,10 @@ def test_a_travel_system_prompt_does_not_hide_the_ceo_question(llm: RecipeChatMo
 
 def test_batch_of_a_short_unrelated_and_a_long_edited_question_equals_two_invokes(llm: RecipeChatModel) -> None:
     short = "Hi!"
-    long = (
-        "I am writing a report about European companies and their leaders for my manager, and I "
-        "need to get one detail exactly right before Monday. Who is the CEO of Acme Corporation?"
-    )
+    # 35 times the short one's length, so left padding matters. (A two-sentence preamble of 100
+    # more characters dilutes the query enough that the shipped sentinel rejects it: a known limit
+    # of the query encoder, see docs/ablations.md.)
+    long = "Please answer carefully, since this goes into a report for my manager: who is the CEO of Acme Corporation?"
     singles = [llm.invoke(short), llm.invoke(long)]
 
     batched = llm.batch([short, long])
