@@ -297,5 +297,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = run_gpu_benchmark(settings)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"Wrote {args.output}")
+    from rich.console import Console
+
+    Console().print(f"Wrote {args.output}")
     return results
