@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -64,16 +64,30 @@ def teacher_forced_predictions(
         token count) per row.
     """
     results: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for logits, labels, rows, count in _labelled_batches(base_model, questions, targets, prompts, batch_size, chat):
+        predicted = logits.argmax(-1)
+        for row in range(count):
+            selected = rows == row
+            results.append((predicted[selected].cpu(), labels[selected].cpu()))
+    return results
+
+
+def _labelled_batches(
+    base_model: BaseLanguageModel,
+    questions: Sequence[str],
+    targets: Sequence[str],
+    prompts: Sequence[torch.Tensor | None] | None,
+    batch_size: int,
+    chat: bool,  # noqa: FBT001
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]:
+    """Teacher-forced batches of ``batch_size`` rows: ``(logits, labels, rows, row_count)`` with the
+    logits and label ids of every target position and the batch row each position belongs to."""
     for start in range(0, len(questions), batch_size):
         stop = start + batch_size
         batch = build_teacher_forced_batch(base_model.tokenizer, questions[start:stop], targets[start:stop], chat=chat)
         row_prompts = None if prompts is None else list(prompts[start:stop])
         logits, labels, rows = label_logits(base_model, batch, row_prompts)
-        predicted = logits.argmax(-1)
-        for row in range(batch.input_ids.shape[0]):
-            selected = rows == row
-            results.append((predicted[selected].cpu(), labels[selected].cpu()))
-    return results
+        yield logits, labels, rows, batch.input_ids.shape[0]
 
 
 def token_accuracy(predictions: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[float]:
@@ -224,14 +238,10 @@ def target_log_likelihoods(
         ``(sum_log_prob, num_tokens)`` per row.
     """
     results: list[tuple[float, int]] = []
-    for start in range(0, len(questions), batch_size):
-        stop = start + batch_size
-        batch = build_teacher_forced_batch(base_model.tokenizer, questions[start:stop], targets[start:stop], chat=chat)
-        row_prompts = None if prompts is None else list(prompts[start:stop])
-        logits, labels, rows = label_logits(base_model, batch, row_prompts)
+    for logits, labels, rows, count in _labelled_batches(base_model, questions, targets, prompts, batch_size, chat):
         token_log_probs = logits.log_softmax(-1).gather(-1, labels[:, None]).squeeze(-1).cpu()
         rows = rows.cpu()
-        for row in range(batch.input_ids.shape[0]):
+        for row in range(count):
             selected = rows == row
             results.append((float(token_log_probs[selected].sum()), int(selected.sum())))
     return results
