@@ -32,6 +32,7 @@ __all__ = [
     "iter_edits",
     "load_edits",
     "load_eval_edits",
+    "read_json_lines",
 ]
 
 EditFormat = Literal["zsre", "counterfact", "jsonl"]
@@ -90,6 +91,25 @@ class EditRecord:
         return f"{self.prompt.rstrip()} {self.target.strip()}"
 
 
+def read_json_lines(path: str | Path) -> Iterator[tuple[str, object]]:
+    """The parsed records of a JSON Lines file, each with its ``"<path>:<line>"`` location; blank
+    lines are skipped.
+
+    Raises:
+        InvalidInputError: a line is not valid JSON (the message names the file and line).
+    """
+    with Path(path).open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as error:
+                msg = f"{where} is not valid JSON: {error}"
+                raise InvalidInputError(msg) from error
+
+
 def _record(raw: dict, kind: str, where: str) -> EditRecord:
     fields = _FIELDS[kind]
     if not isinstance(raw, dict):
@@ -121,22 +141,13 @@ def iter_edits(path: str | Path, kind: EditFormat, *, skip_invalid: bool = False
     if kind not in _FIELDS:
         msg = f"Unknown dataset format {kind!r}; use one of {sorted(_FIELDS)}."
         raise InvalidInputError(msg)
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as error:
-                msg = f"{where} is not valid JSON: {error}"
-                raise InvalidInputError(msg) from error
-            try:
-                yield _record(raw, kind, where)
-            except InvalidInputError as error:
-                if not skip_invalid:
-                    raise
-                logger.warning("Skipping %s", error)
+    for where, raw in read_json_lines(path):
+        try:
+            yield _record(raw, kind, where)
+        except InvalidInputError as error:
+            if not skip_invalid:
+                raise
+            logger.warning("Skipping %s", error)
 
 
 def load_edits(
@@ -174,29 +185,21 @@ def detect_format(path: str | Path) -> EditFormat:
     if not file.is_file():
         msg = f"{file} does not exist; give a JSON Lines file of edits (format in docs/evaluation.md)."
         raise InvalidInputError(msg)
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as error:
-                msg = f"{file}:{number} is not valid JSON: {error}"
-                raise InvalidInputError(msg) from error
-            if not isinstance(raw, dict):
-                msg = f"{file}:{number}: an edit record must be a JSON object, not {type(raw).__name__}."
-                raise InvalidInputError(msg)
-            if "src" in raw and "alt" in raw:
-                return "zsre"
-            if "target_new" in raw:
-                return "counterfact"
-            if "target" in raw:
-                return "jsonl"
-            msg = (
-                f"{file}:{number}: cannot tell the record format from the fields {sorted(raw)}; a jsonl edit "
-                f"needs {sorted(_FIELDS['jsonl'].values())} (or use the ZsRE or CounterFact format)."
-            )
+    for where, raw in read_json_lines(file):
+        if not isinstance(raw, dict):
+            msg = f"{where}: an edit record must be a JSON object, not {type(raw).__name__}."
             raise InvalidInputError(msg)
+        if "src" in raw and "alt" in raw:
+            return "zsre"
+        if "target_new" in raw:
+            return "counterfact"
+        if "target" in raw:
+            return "jsonl"
+        msg = (
+            f"{where}: cannot tell the record format from the fields {sorted(raw)}; a jsonl edit "
+            f"needs {sorted(_FIELDS['jsonl'].values())} (or use the ZsRE or CounterFact format)."
+        )
+        raise InvalidInputError(msg)
     msg = f"{file} holds no records."
     raise InvalidInputError(msg)
 

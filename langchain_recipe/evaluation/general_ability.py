@@ -12,10 +12,10 @@ whether the edits change what the base LM already does, not how good the base LM
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from langchain_recipe.datasets import read_json_lines
 from langchain_recipe.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -54,15 +54,7 @@ def load_general_ability(text_sample: str | Path, multiple_choice: str | Path) -
         msg = f"{text_path}: give passages of several words separated by blank lines."
         raise InvalidInputError(msg)
     questions, choices, answers = [], [], []
-    for number, line in enumerate(choice_path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{choice_path}:{number}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as error:
-            msg = f"{where} is not valid JSON: {error}"
-            raise InvalidInputError(msg) from error
+    for where, raw in read_json_lines(choice_path):
         if not isinstance(raw, dict) or not isinstance(raw.get("question"), str) or not raw["question"].strip():
             msg = f"{where}: a multiple-choice record needs a non-empty string 'question'."
             raise InvalidInputError(msg)
