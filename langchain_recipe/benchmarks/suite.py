@@ -613,42 +613,34 @@ class _Suite:
                     {"backend": "qdrant-edge", "edits": size - filled, "edits_per_s": (size - filled) / (time.perf_counter() - tick)}
                 )
                 filled = size
-                samples = interleaved(
-                    {"qdrant_search": lambda r: collection.search(keys[r % len(keys)].tolist(), float(sentinel[r % len(keys)]))},
-                    len(keys),
-                )
-                disk = collection.disk_bytes()
-                self.results["retrieval"].append(
-                    {
-                        "backend": "qdrant-edge",
-                        "stored_edits": size,
-                        "ms": {name: s.summary(1000) for name, s in samples.items()},
-                "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
-                        "disk_bytes_per_edit": disk / size,
-                        "index": "none (plain segments; HNSW build not run)",
-                    }
-                )
-                self.log(f"  retrieval qdrant-edge {size} edits: search p50 {samples['qdrant_search'].summary(1000)['median']:.1f} ms, {disk / size:.0f} B/edit on disk")
+                median = self._measure_edge(collection, keys, sentinel, size, "none (plain segments; HNSW build not run)")
+                disk = self.results["retrieval"][-1]["disk_bytes_per_edit"]
+                self.log(f"  retrieval qdrant-edge {size} edits: search p50 {median:.1f} ms, {disk:.0f} B/edit on disk")
             if self.settings.edge_hnsw and filled:
                 seconds = collection.build_index()
-                samples = interleaved(
-                    {"qdrant_search": lambda r: collection.search(keys[r % len(keys)].tolist(), float(sentinel[r % len(keys)]))},
-                    len(keys),
-                )
-                disk = collection.disk_bytes()
-                self.results["retrieval"].append(
-                    {
-                        "backend": "qdrant-edge",
-                        "stored_edits": filled,
-                        "ms": {name: s.summary(1000) for name, s in samples.items()},
-                "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
-                        "disk_bytes_per_edit": disk / filled,
-                        "index": f"HNSW m=16 ef_construct=64, built in {seconds:.0f} s",
-                    }
-                )
-                self.log(f"  retrieval qdrant-edge {filled} edits with HNSW (built in {seconds:.0f} s): search p50 {samples['qdrant_search'].summary(1000)['median']:.2f} ms")
+                median = self._measure_edge(collection, keys, sentinel, filled, f"HNSW m=16 ef_construct=64, built in {seconds:.0f} s")
+                self.log(f"  retrieval qdrant-edge {filled} edits with HNSW (built in {seconds:.0f} s): search p50 {median:.2f} ms")
         finally:
             collection.close()
+
+    def _measure_edge(self, collection: EdgeCollection, keys: torch.Tensor, sentinel: torch.Tensor, stored: int, index: str) -> float:
+        """Interleaved qdrant-edge searches at ``stored`` edits, recorded as one retrieval row;
+        returns the median search time in milliseconds."""
+        samples = interleaved(
+            {"qdrant_search": lambda r: collection.search(keys[r % len(keys)].tolist(), float(sentinel[r % len(keys)]))},
+            len(keys),
+        )
+        self.results["retrieval"].append(
+            {
+                "backend": "qdrant-edge",
+                "stored_edits": stored,
+                "ms": {name: s.summary(1000) for name, s in samples.items()},
+                "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
+                "disk_bytes_per_edit": collection.disk_bytes() / stored,
+                "index": index,
+            }
+        )
+        return samples["qdrant_search"].summary(1000)["median"]
 
     # -------------------------------------------------------------- main loop
     def run(self) -> dict[str, Any]:
