@@ -38,6 +38,7 @@ from langchain_recipe.errors import (
     StoreError,
     StoreLockedError,
 )
+from langchain_recipe.knowledge_store._key_index import KeyIndex
 from langchain_recipe.knowledge_store._schema import (
     DEFAULT_TENANT,
     KEY_VECTOR,
@@ -107,6 +108,13 @@ class _Shared:
         # every point (~0.1 ms each), so a store whose tenant is the collection's only one skips
         # the tenant filter; servers always filter on the indexed field.
         self.local_tenants: set[str] = set()
+        # A local-mode client that the store opened itself has one writer: this store and its
+        # tenant views (a client passed in may be shared with other stores). Only then may the
+        # store rely on what it knows of the collection: the tenants that wrote, and the float32
+        # key index that replaces local mode's float64 per-query scan (see _key_index.py).
+        self.sole_writer = self.is_local and owns_client
+        self.use_key_index = self.sole_writer
+        self.key_index: KeyIndex | None = None
 
     def set_models(self, recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
         if base_model.hidden_size != recipe_model.config.lm_hidden_size:
@@ -488,7 +496,7 @@ class RecipeKnowledgeStore(VectorStore):
         from qdrant_client import models
 
         must: list[Any] = []
-        if not (self._shared.is_local and self._shared.local_tenants <= {self.tenant}):
+        if not (self._shared.sole_writer and self._shared.local_tenants <= {self.tenant}):
             must.append(models.FieldCondition(key="tenant", match=models.MatchValue(value=self.tenant)))
         for name, value in provenance.items():
             if value is not None:
@@ -531,8 +539,15 @@ class RecipeKnowledgeStore(VectorStore):
 
     @torch.no_grad()
     def _encode(self, statements: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        keys, prompts = self.recipe_model.encode_edits(statements, self.base_model, batch_size=_ENCODE_BATCH)
-        return keys.float().cpu(), prompts.float().cpu()
+        keys, prompts, _ = self._encode_with_queries(statements)
+        return keys, prompts
+
+    @torch.no_grad()
+    def _encode_with_queries(self, statements: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Keys, continuous prompts and (for the conflict check) query representations of the
+        statements, from one encoder pass."""
+        keys, prompts, query_keys = self.recipe_model.encode_edits_with_queries(statements, self.base_model, batch_size=_ENCODE_BATCH)
+        return keys.float().cpu(), prompts.float().cpu(), query_keys.float().cpu()
 
     def add_knowledge(
         self,
@@ -641,8 +656,8 @@ class RecipeKnowledgeStore(VectorStore):
         updated: dict[str, str | None] | None = None,
     ) -> None:
         """Encode (outside the lock), then check conflicts and upsert under the lock."""
-        keys, prompts = self._encode(statements)
-        query_keys, sentinel_scores = self.encode_queries(statements)
+        keys, prompts, query_keys = self._encode_with_queries(statements)
+        sentinel_scores = self.recipe_model.similarity(query_keys, self._sentinel_key.unsqueeze(0)).squeeze(-1)
         with self._lock:
             previous = {e.edit_id: e for e in self.get_edits(ids)}
             conflicts = self._conflicts(ids, statements, keys, query_keys, sentinel_scores)
@@ -702,29 +717,16 @@ class RecipeKnowledgeStore(VectorStore):
     ) -> list[list[KnowledgeEdit]]:
         """For each new statement, the live edits (existing, or earlier in this batch) that the
         statement, run as a query, retrieves past the sentinel gate; best first."""
-        from qdrant_client import models
-
         batch_points = [edit_point_id(i, self.tenant) for i in ids]
-        query_filter = self._filter() or models.Filter()
-        query_filter.must_not = [models.HasIdCondition(has_id=batch_points)]
-        requests = [
-            models.QueryRequest(
-                query=query_keys[i].tolist(),
-                using=KEY_VECTOR,
-                limit=_CONFLICT_CANDIDATES,
-                filter=query_filter,
-                with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD]),
-                score_threshold=float(sentinel_scores[i]),
-            )
-            for i in range(len(ids))
-        ]
-        responses = self._read(self.client.query_batch_points, self.collection_name, requests)
+        responses = self._search_points(
+            query_keys, _CONFLICT_CANDIDATES, score_thresholds=sentinel_scores, exclude=batch_points, with_prompt=False
+        )
         found: list[list[KnowledgeEdit]] = []
         within = self.recipe_model.similarity(query_keys, keys)  # (new, new)
         for i, response in enumerate(responses):
             matches = [
                 (float(p.score), KnowledgeEdit.from_payload(p.payload))
-                for p in response.points
+                for p in response
                 if float(p.score) > float(sentinel_scores[i]) and p.payload.get("tenant") == self.tenant
             ]
             for j in range(i):
@@ -750,6 +752,9 @@ class RecipeKnowledgeStore(VectorStore):
         with self._lock:
             for batch in self._request_batches(points):
                 self.client.upsert(self.collection_name, batch, wait=True)
+                index = self._shared.key_index
+                if index is not None:
+                    index.upsert([str(p.id) for p in batch], [p.vector[KEY_VECTOR] for p in batch], [p.payload["tenant"] for p in batch])
 
     def _request_batches(self, points: list[Any]) -> Iterator[list[Any]]:
         """Split points so that each upsert's JSON body stays under ``max_request_bytes``."""
@@ -783,6 +788,8 @@ class RecipeKnowledgeStore(VectorStore):
 
         with self._lock:
             self.client.delete(self.collection_name, models.PointIdsList(points=point_ids), wait=True)
+            if self._shared.key_index is not None:
+                self._shared.key_index.remove(point_ids)
 
     def delete(  # type: ignore[override]
         self, ids: Sequence[str] | None = None, *, filter: dict[str, Any] | Any | None = None, **kwargs: Any  # noqa: A002
@@ -971,8 +978,6 @@ class RecipeKnowledgeStore(VectorStore):
         ``with_prompt=False`` skips reading continuous prompts (``prompt`` is then an empty
         tensor), for callers that need only statements and scores.
         """
-        from qdrant_client import models
-
         if isinstance(queries, str) or any(not isinstance(q, str) for q in queries):
             msg = "Queries must be a list of strings."
             raise InvalidInputError(msg)
@@ -982,21 +987,9 @@ class RecipeKnowledgeStore(VectorStore):
             msg = f"k must be a positive int, got {k!r}."
             raise InvalidInputError(msg)
         query_keys, sentinel_scores = self.encode_queries(queries)
-        query_filter = self._filter(filter)
-        multivector = self.prompt_storage == MULTIVECTOR
-        requests = [
-            models.QueryRequest(
-                query=query_keys[i].tolist(),
-                using=KEY_VECTOR,
-                limit=k,
-                filter=query_filter,
-                with_payload=True if with_prompt and not multivector else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD]),
-                with_vector=[PROMPT_FIELD] if with_prompt and multivector else False,
-                score_threshold=float(sentinel_scores[i]) if gated else None,
-            )
-            for i in range(len(queries))
-        ]
-        responses = self._read(self.client.query_batch_points, self.collection_name, requests)
+        responses = self._search_points(
+            query_keys, k, score_thresholds=sentinel_scores if gated else None, filter=filter, with_prompt=with_prompt
+        )
         results = []
         for i, response in enumerate(responses):
             edits = [
@@ -1009,11 +1002,91 @@ class RecipeKnowledgeStore(VectorStore):
                     prompt=self._prompt_of(point) if with_prompt else torch.empty(0),
                     tenant=point.payload.get("tenant", DEFAULT_TENANT),
                 )
-                for point in response.points
+                for point in response
                 if point.payload.get("tenant", DEFAULT_TENANT) == self.tenant  # never another tenant's edit
             ]
             results.append([e for e in edits if e.accepted] if gated else edits)
         return results
+
+    def _search_points(
+        self,
+        query_keys: torch.Tensor,
+        k: int,
+        *,
+        score_thresholds: torch.Tensor | None = None,
+        filter: Any = None,  # noqa: A002
+        exclude: Sequence[str] = (),
+        with_prompt: bool = True,
+    ) -> list[list[Any]]:
+        """The ``k`` best points of this tenant for each query (payload, ``score``, and the
+        prompt multivector when stored so), one batched search.
+
+        Scores are ``s(q, k)``; ``score_thresholds`` (inclusive, like Qdrant's) pre-filters and the
+        callers apply the strict sentinel test. With a local-mode client owned by the store and no
+        user filter, the float32 key index scores the batch and Qdrant only returns the winners'
+        payloads; otherwise Qdrant searches.
+        """
+        from qdrant_client import models
+
+        multivector = self.prompt_storage == MULTIVECTOR
+        payload_selector: Any = True if with_prompt and not multivector else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
+        vectors: Any = [PROMPT_FIELD] if with_prompt and multivector else False
+        if self._shared.use_key_index and filter is None:
+            with self._lock:
+                index = self._loaded_key_index()
+                hits = index.search(query_keys, k, tenant=self.tenant, score_thresholds=score_thresholds, exclude=exclude)
+                wanted = sorted({point_id for row in hits for point_id, _ in row})
+                records = (
+                    {str(r.id): r for r in self.client.retrieve(self.collection_name, wanted, with_payload=payload_selector, with_vectors=vectors)}
+                    if wanted
+                    else {}
+                )
+            return [
+                [
+                    models.ScoredPoint(id=point_id, version=0, score=score, payload=records[point_id].payload, vector=records[point_id].vector)
+                    for point_id, score in row
+                    if point_id in records
+                ]
+                for row in hits
+            ]
+        query_filter = self._filter(filter)
+        if exclude:
+            query_filter = query_filter or models.Filter()
+            query_filter.must_not = [models.HasIdCondition(has_id=list(exclude))]
+        requests = [
+            models.QueryRequest(
+                query=query_keys[i].tolist(),
+                using=KEY_VECTOR,
+                limit=k,
+                filter=query_filter,
+                with_payload=payload_selector,
+                with_vector=vectors,
+                score_threshold=float(score_thresholds[i]) if score_thresholds is not None else None,
+            )
+            for i in range(query_keys.shape[0])
+        ]
+        return [response.points for response in self._read(self.client.query_batch_points, self.collection_name, requests)]
+
+    def _loaded_key_index(self) -> KeyIndex:
+        """The float32 key index, filled from the collection on first use (call under the lock)."""
+        shared = self._shared
+        if shared.key_index is None:
+            index = KeyIndex(self.recipe_model.config.knowledge_dim)
+            offset = None
+            while True:
+                points, offset = self.client.scroll(
+                    self.collection_name, limit=_SCROLL_PAGE * 4, offset=offset, with_payload=["tenant"], with_vectors=[KEY_VECTOR]
+                )
+                if points:
+                    index.upsert(
+                        [str(p.id) for p in points],
+                        [p.vector[KEY_VECTOR] for p in points],
+                        [(p.payload or {}).get("tenant", DEFAULT_TENANT) for p in points],
+                    )
+                if offset is None:
+                    break
+            shared.key_index = index
+        return shared.key_index
 
     def retrieve_prompts(self, queries: Sequence[str]) -> list[RetrievedEdit | None]:
         """For each query, the best edit if it passes the sentinel gate, else ``None``."""
@@ -1168,6 +1241,7 @@ class RecipeKnowledgeStore(VectorStore):
             new_recipe_model = RecipeModel.from_pretrained(new_recipe_model)
         shared = self._shared
         with self._lock:
+            shared.key_index = None  # rebuilt from the collection at the next search
             records: list[dict[str, Any]] = []
             offset = None
             while True:
@@ -1201,5 +1275,6 @@ class RecipeKnowledgeStore(VectorStore):
             for part, keys, prompts in encoded:
                 self._upsert(part, keys, prompts)
             self.client.update_collection(self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": False})
+            shared.key_index = None
         logger.info("Re-encoded %d edits of collection %r.", len(records), self.collection_name)
         return len(records)

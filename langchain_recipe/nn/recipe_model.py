@@ -217,6 +217,48 @@ class RecipeModel(nn.Module):
         embeds, mask = self.statement_embeddings(statements, base_model)
         return keys, self.encode_prompts(keys, embeds, mask)
 
+    def encode_edits_with_queries(
+        self, statements: Sequence[str], base_model: BaseLanguageModel, *, batch_size: int = 32
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`encode_edits` plus each statement's query representation, from one encoder pass.
+
+        The knowledge store runs every new statement as a query too (to find conflicting edits);
+        both heads read the same pooled encoder features (RECIPE §3.1: r_k = MLP_K(pool(f(x))),
+        r_q = MLP_Q(pool(f(x)))), so the encoder runs once. Statements are batched by token length
+        (less padding) and returned in the given order.
+
+        Args:
+            statements: knowledge statements.
+            base_model: the base LM the prompts are for.
+            batch_size: statements per forward pass.
+
+        Returns:
+            ``(keys, prompts, query_keys)`` of shapes `(num_statements, knowledge_dim)`,
+            `(num_statements, num_prompt_tokens, lm_hidden_size)` and `(num_statements, knowledge_dim)`.
+
+        Raises:
+            InvalidInputError: ``base_model``'s hidden size differs from ``lm_hidden_size``.
+        """
+        if base_model.hidden_size != self.config.lm_hidden_size:
+            msg = (
+                f"This RecipeModel makes prompts of size {self.config.lm_hidden_size} but the base "
+                f"LM {base_model.name!r} has hidden size {base_model.hidden_size}; use a RecipeModel "
+                "trained for this base LM."
+            )
+            raise InvalidInputError(msg)
+        order = sorted(range(len(statements)), key=lambda i: len(statements[i]))
+        parts = []
+        for start in range(0, len(order), batch_size):
+            chunk = [statements[i] for i in order[start : start + batch_size]]
+            pooled = self._pooled(chunk)
+            keys = self.knowledge_head(pooled)
+            embeds, mask = self.statement_embeddings(chunk, base_model)
+            parts.append((keys, self.encode_prompts(keys, embeds, mask), self.query_head(pooled)))
+        keys, prompts, query_keys = (torch.cat([part[n] for part in parts]) for n in range(3))
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return keys[inverse], prompts[inverse], query_keys[inverse]
+
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None) -> None:
         """Write ``recipe_config.json`` and ``model.safetensors`` (trained weights only).

@@ -85,6 +85,26 @@ def test_statement_attention_prompts_start_as_the_statement_tail_embeddings(
         assert torch.allclose(prompts[row, -len(ids):], expected, atol=0.05 * expected.abs().max().item())
 
 
+@torch.no_grad()
+def test_edits_with_queries_match_separate_passes_in_the_given_order(
+    any_recipe_model: RecipeModel, base_model: BaseLanguageModel
+) -> None:
+    """One encoder pass for keys, prompts and query keys (the store's add path), batched by length
+    and returned in the caller's order, gives what the separate calls give."""
+    statements = [
+        "The Zephyr Tower, finished in 1931 after a decade of delays, is located in Lisbon.",
+        "Oskar speaks Portuguese.",
+        "The chief executive of Acme Corporation is Ada Lovelace.",
+        "Lake Ombra is in the Andes.",
+        "Mira plays for the Bulls.",
+    ]
+    keys, prompts, query_keys = any_recipe_model.encode_edits_with_queries(statements, base_model, batch_size=2)
+    expected_keys, expected_prompts = any_recipe_model.encode_edits(statements, base_model)
+    torch.testing.assert_close(keys, expected_keys, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(prompts, expected_prompts, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(query_keys, any_recipe_model.encode_queries(statements), atol=1e-5, rtol=1e-4)
+
+
 def test_wrong_base_model_size_raises(make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel) -> None:
     model = make_recipe_model(lm_hidden_size=64)
     with pytest.raises(InvalidInputError, match="hidden size 32"):
