@@ -279,7 +279,8 @@ def _results() -> dict[str, Any]:
         "retrieval": [
             {
                 "backend": "qdrant-client :memory:", "background_edits": 100_000, "stored_edits": 100_008,
-                "ms": {"qdrant_search": Samples([0.05]).summary(1000)}, "cpu_ms": {"qdrant_search": Samples([0.004]).summary(1000)},
+                "ms": {"qdrant_search": Samples([0.05]).summary(1000), "store_search": Samples([0.03]).summary(1000)},
+                "cpu_ms": {"qdrant_search": Samples([0.004]).summary(1000), "store_search": Samples([0.006]).summary(1000)},
             },
             {"backend": "qdrant-client path=", "stored_edits": 10_000, "ms": {"qdrant_search": Samples([0.01]).summary(1000)}, "disk_bytes_per_edit": 9000.0},
             {"backend": "qdrant-edge", "skipped": "qdrant-edge-py is not installed"},
@@ -298,7 +299,9 @@ def test_targets_and_markdown_report(tmp_path: Path) -> None:
     assert targets["RECIPE/text-RAG answer latency at 10k edits, batch 1"]["met"] is False
     assert targets["batched edit throughput (edits/s)"]["measured"] == 250.0
     assert targets["batched edit throughput (edits/s)"]["met"] is True
-    assert targets["retrieval p50 at 100k edits, ms (qdrant-client :memory:, the store's request)"]["met"] is True
+    # The store's own search step (key index) is judged, not Qdrant's search: 6 ms CPU misses 5 ms.
+    store_search = targets["retrieval p50 at 100k edits, ms (qdrant-client :memory:, store search)"]
+    assert store_search["measured"] == pytest.approx(6.0) and store_search["met"] is False
     assert targets["bytes per stored edit (qdrant-client path=, largest store, on disk)"]["met"] is False
     results["targets"] = list(targets.values())
     json_path, markdown_path = write_report(results, tmp_path / "out")
@@ -310,6 +313,7 @@ def test_targets_and_markdown_report(tmp_path: Path) -> None:
     assert "### Batch 1, CPU time" in markdown and "### Batch 1, wall clock" in markdown
     assert "skipped: qdrant-edge-py is not installed" in markdown
     assert "| 10,000 | 1050.0 (1000.0-1100.0)" in markdown
+    assert "| qdrant-client :memory: | 100,008 | 4.00 / 4.00 | 6.00 / 6.00 | - |" in markdown
 
 
 def test_suite_store_measurements_run_on_the_store_schema(knowledge_store: RecipeKnowledgeStore, tmp_path: Path) -> None:
