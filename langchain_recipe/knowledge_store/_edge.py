@@ -60,7 +60,8 @@ class EdgeClient:
     key as Qdrant does), ``delete_collection``, ``create_payload_index``, ``count``, ``scroll``
     (point-id offset paging), ``upsert``, ``delete`` (ids or filter), ``retrieve``,
     ``query_batch_points``, ``flush`` and ``close``. Filters support ``must``/``should``/
-    ``must_not``/``min_should`` with ``FieldCondition`` (``MatchValue``, ``MatchAny``,
+    ``must_not``/``min_should`` with ``FieldCondition`` (``MatchValue`` but not on booleans,
+    which qdrant-edge-py 0.9 cannot match, ``MatchAny``,
     ``MatchExcept``, ``MatchText``, ``Range``, ``DatetimeRange``, ``ValuesCount``, ``is_empty``,
     ``is_null``), ``HasIdCondition``, ``IsEmptyCondition``, ``IsNullCondition``,
     ``HasVectorCondition``, ``NestedCondition`` and nested ``Filter`` s; anything else raises
@@ -326,6 +327,14 @@ class EdgeClient:
         if isinstance(condition, models.FieldCondition):
             kwargs: dict[str, Any] = {}
             match = condition.match
+            if isinstance(match, models.MatchValue) and isinstance(match.value, bool):
+                # qdrant-edge-py 0.9 turns a Python bool into the integer 0/1, which matches no
+                # boolean payload value: refuse rather than silently match nothing.
+                msg = (
+                    f"The edge engine (qdrant-edge-py 0.9) cannot filter on a boolean value ({condition.key} = "
+                    f"{match.value}); store that metadata as a string or an int (e.g. 'yes'/'no'), or use engine='qdrant'."
+                )
+                raise InvalidInputError(msg)
             if isinstance(match, models.MatchValue):
                 kwargs["match"] = edge.MatchValue(match.value)
             elif isinstance(match, models.MatchAny):
