@@ -159,7 +159,7 @@ def test_edge_always_filters_by_tenant_on_indexed_fields(recipe_model: RecipeMod
     [
         ({"url": "http://localhost:6333"}, "not url= or client="),
         ({"client": "a client"}, "not url= or client="),
-        ({"location": "http://localhost:6333"}, "not location="),
+        ({"location": "http://localhost:6333"}, "location='http"),
         ({"engine": "lucene"}, "engine must be one of"),
     ],
 )
