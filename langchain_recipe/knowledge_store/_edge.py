@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,13 +110,19 @@ class EdgeClient:
         self._shards: dict[str, Any] = {}
         self._guard = threading.RLock()
         self._closed = False
+        # A temporary folder also goes when the client is garbage-collected or the process exits
+        # without close() (the lock file goes with it).
+        self._remove_temporary = weakref.finalize(self, shutil.rmtree, self.path, True) if self._temporary else None
 
     # ------------------------------------------------------------------ collections
     def _check_name(self, collection_name: str) -> str:
         if not isinstance(collection_name, str) or not collection_name or collection_name.startswith(".") or any(
             c in collection_name for c in "/\\\0"
         ):
-            msg = f"An edge collection name must be a plain file name (no '/', not starting with '.'), got {collection_name!r}."
+            msg = (
+                "An edge collection name must be a plain file name (no '/', not starting with '.'), "
+                f"got {collection_name!r}."
+            )
             raise InvalidInputError(msg)
         return collection_name
 
@@ -173,11 +180,11 @@ class EdgeClient:
         config = json.loads((self._shard_dir(collection_name) / "edge_config.json").read_text(encoding="utf-8"))
         vectors = {}
         for name, params in (config.get("vectors") or {}).items():
-            multivector = params.get("multivector_config")
+            max_sim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
             vectors[name] = models.VectorParams(
                 size=params["size"],
                 distance=models.Distance(str(params["distance"])),
-                multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM) if multivector else None,
+                multivector_config=max_sim if params.get("multivector_config") else None,
             )
         info = shard.info()
         return models.CollectionInfo.model_construct(
@@ -227,7 +234,9 @@ class EdgeClient:
                 size=params.size,
                 distance=getattr(edge.Distance, params.distance.value),
                 on_disk=params.on_disk,
-                multivector_config=edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim) if params.multivector_config else None,
+                multivector_config=(
+                    edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim) if params.multivector_config else None
+                ),
                 hnsw_config=hnsw,
             )
         with self._guard:
@@ -347,13 +356,13 @@ class EdgeClient:
                 msg = f"The edge engine does not support the match {type(match).__name__} here."
                 raise InvalidInputError(msg)
             if isinstance(condition.range, models.Range):
-                kwargs["range"] = edge.RangeFloat(gte=condition.range.gte, gt=condition.range.gt, lte=condition.range.lte, lt=condition.range.lt)
+                kwargs["range"] = edge.RangeFloat(**condition.range.model_dump())
             elif isinstance(condition.range, models.DatetimeRange):
-                bounds = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in condition.range.model_dump().items()}
-                kwargs["range"] = edge.RangeDateTime(**bounds)
+                bounds = condition.range.model_dump()
+                kwargs["range"] = edge.RangeDateTime(**{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in bounds.items()})
             if condition.values_count is not None:
                 kwargs["values_count"] = edge.ValuesCount(**condition.values_count.model_dump())
-            if condition.geo_bounding_box is not None or condition.geo_radius is not None or condition.geo_polygon is not None:
+            if any(getattr(condition, geo) is not None for geo in ("geo_bounding_box", "geo_radius", "geo_polygon")):
                 msg = "The edge engine adapter does not translate geo conditions."
                 raise InvalidInputError(msg)
             return edge.FieldCondition(key=condition.key, is_empty=condition.is_empty, is_null=condition.is_null, **kwargs)
@@ -427,7 +436,9 @@ class EdgeClient:
     ) -> list[Any]:
         """The points with these ids that exist (``models.Record``)."""
         points = self._shard(collection_name).retrieve(
-            [self._edge_id(i) for i in ids], with_payload=self._with_payload(with_payload), with_vector=self._with_vector(with_vectors)
+            [self._edge_id(i) for i in ids],
+            with_payload=self._with_payload(with_payload),
+            with_vector=self._with_vector(with_vectors),
         )
         return [self._record(p) for p in points]
 
@@ -479,14 +490,13 @@ class EdgeClient:
         edge = _edge()
         if isinstance(points, models.Batch):
             vectors = points.vectors
-            count = len(points.ids)
+
+            def vector(i: int) -> Any:
+                return {name: values[i] for name, values in vectors.items()} if isinstance(vectors, dict) else vectors[i]
+
             structs = [
-                models.PointStruct(
-                    id=points.ids[i],
-                    vector={name: values[i] for name, values in vectors.items()} if isinstance(vectors, dict) else vectors[i],
-                    payload=points.payloads[i] if points.payloads else None,
-                )
-                for i in range(count)
+                models.PointStruct(id=point_id, vector=vector(i), payload=points.payloads[i] if points.payloads else None)
+                for i, point_id in enumerate(points.ids)
             ]
         else:
             structs = list(points)
@@ -540,8 +550,8 @@ class EdgeClient:
                 self._shards.clear()
             finally:
                 self._file_lock.release()
-                if self._temporary:
-                    shutil.rmtree(self.path, ignore_errors=True)
+                if self._remove_temporary is not None:
+                    self._remove_temporary()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={str(self.path)!r}{', temporary' if self._temporary else ''})"

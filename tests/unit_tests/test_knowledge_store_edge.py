@@ -7,6 +7,7 @@ folder, persistence without close, the filter translation and parallel reads.
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
@@ -145,6 +146,12 @@ def test_without_a_path_the_temporary_folder_is_removed_at_close(recipe_model: R
     assert not folder.exists()
     store.close()  # twice is fine
 
+    forgotten = EdgeClient()  # never closed: removed when collected
+    folder = forgotten.path
+    del forgotten
+    gc.collect()
+    assert not folder.exists()
+
 
 def test_edge_always_filters_by_tenant_on_indexed_fields(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
     with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
@@ -189,7 +196,8 @@ def _fill(client: Any) -> None:
         models.PointStruct(
             id=f"00000000-0000-0000-0000-{i:012d}",
             vector={"key": [1.0, i / 10, -i / 20]},
-            payload={"tenant": "a" if i % 3 else "b", "n": i, "metadata": {"topic": ["x", "y", "z"][i % 3], "even": i % 2 == 0}},
+            payload={"tenant": "a" if i % 3 else "b", "n": i, "when": f"2026-01-{i + 1:02d}T00:00:00+00:00",
+                     "metadata": {"topic": ["x", "y", "z"][i % 3], "even": i % 2 == 0}},
         )
         for i in range(12)
     ]
@@ -207,6 +215,7 @@ FILTERS = {
         should=[models.FieldCondition(key="n", match=models.MatchValue(value=1)), models.Filter(must=[models.FieldCondition(key="tenant", match=models.MatchValue(value="b"))])],
         must_not=[models.HasIdCondition(has_id=["00000000-0000-0000-0000-000000000003"])],
     ),
+    "datetime range": models.Filter(must=[models.FieldCondition(key="when", range=models.DatetimeRange(gt="2026-01-03T00:00:00Z", lte="2026-01-07T00:00:00Z"))]),
     "single condition, not a list": models.Filter(must=models.FieldCondition(key="tenant", match=models.MatchValue(value="b"))),
 }
 
@@ -248,7 +257,7 @@ def test_scroll_pages_retrieve_delete_and_metadata_merge(tmp_path: Path) -> None
         while True:
             page, offset = edge.scroll("c", limit=5, offset=offset, with_payload=models.PayloadSelectorExclude(exclude=["metadata"]))
             seen.extend(page)
-            assert all(set(p.payload) == {"tenant", "n"} for p in page)
+            assert all(set(p.payload) == {"tenant", "n", "when"} for p in page)
             if offset is None:
                 break
         assert len({p.id for p in seen}) == 12
