@@ -21,7 +21,7 @@ from langchain_recipe.knowledge_store._schema import (
     encode_prompt_payload,
     model_fingerprint,
 )
-from langchain_recipe.knowledge_store._store import ConflictPolicy, RecipeKnowledgeStore
+from langchain_recipe.knowledge_store._store import ConflictPolicy, Engine, RecipeKnowledgeStore
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -31,6 +31,7 @@ __all__ = [
     "PROMPT_FIELD",
     "SCHEMA_VERSION",
     "ConflictPolicy",
+    "Engine",
     "KnowledgeEdit",
     "RecipeKnowledgeStore",
     "RetrievedEdit",

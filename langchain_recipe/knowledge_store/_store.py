@@ -38,6 +38,8 @@ from langchain_recipe.errors import (
     StoreError,
     StoreLockedError,
 )
+from langchain_recipe.knowledge_store._edge import LOCK_FILE as EDGE_LOCK_FILE
+from langchain_recipe.knowledge_store._edge import EdgeClient
 from langchain_recipe.knowledge_store._key_index import KeyIndex
 from langchain_recipe.knowledge_store._schema import (
     DEFAULT_TENANT,
@@ -62,12 +64,14 @@ from langchain_recipe.knowledge_store._schema import (
 )
 from langchain_recipe.nn.recipe_model import RecipeModel
 
-__all__ = ["ConflictPolicy", "RecipeKnowledgeStore"]
+__all__ = ["ConflictPolicy", "Engine", "RecipeKnowledgeStore"]
 
 logger = logging.getLogger(__name__)
 
 ConflictPolicy = Literal["replace", "keep_both", "refuse"]
 CONFLICT_POLICIES = ("replace", "keep_both", "refuse")
+Engine = Literal["qdrant", "edge"]
+ENGINES = ("qdrant", "edge")
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 """Upper bound on one upsert request's JSON body (Qdrant's default limit is 32 MB)."""
 _MAX_POINTS_PER_REQUEST = 256
@@ -96,8 +100,11 @@ class _Shared:
         self.collection_name = collection_name
         self.prompt_storage = prompt_storage
         self.is_local = _is_local(client)
+        # Both engines that run in this process: a failure there is not an unreachable server.
+        self.in_process = self.is_local or isinstance(client, EdgeClient)
         # Embedded Qdrant is plain Python objects and a SQLite file: serialise every call.
-        # A server handles concurrency itself: serialise only our read-check-write sequences.
+        # A server, and the edge engine (Rust shards that read safely while one thread writes),
+        # handle concurrency themselves: serialise only our read-check-write sequences.
         self.lock = threading.RLock()
         self.recipe_model: RecipeModel
         self.base_model: BaseLanguageModel
@@ -168,6 +175,14 @@ class RecipeKnowledgeStore(VectorStore):
         client: an existing ``QdrantClient`` (overrides location/path/url; not closed on a
             failed open).
         collection_name: the Qdrant collection.
+        engine: ``"qdrant"`` (default): qdrant-client, embedded or a server. ``"edge"``:
+            qdrant-edge-py, Qdrant's Rust engine in this process (real payload indexes, HNSW
+            after ``store.client.optimize(collection_name)``; through the store, retrieval
+            was 4-5x faster than qdrant-client's embedded mode at 1k and 10k edits, 19x for
+            batches of 32 at 10k, see docs/qdrant.md), on disk with ``path=``, or without a
+            path in a temporary folder removed at :meth:`close`. Nothing in an edge folder is
+            pickled. One client per folder. Filters on boolean values are refused there
+            (qdrant-edge-py 0.9 cannot match them).
 
     Key init args — edits:
         tenant: the tenant this store reads and writes (default ``"default"``); see
@@ -219,8 +234,19 @@ class RecipeKnowledgeStore(VectorStore):
         prompt_storage: Literal["payload_fp16", "multivector"] = PAYLOAD_FP16,
         on_mismatch: Literal["raise", "reencode"] = "raise",
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        engine: Engine = "qdrant",
     ) -> None:
         self._tenant = check_tenant(tenant)
+        if engine not in ENGINES:
+            msg = f"engine must be one of {ENGINES}, got {engine!r}."
+            raise InvalidInputError(msg)
+        if engine == "edge" and (url is not None or client is not None or location not in (None, ":memory:")):
+            msg = (
+                "engine='edge' runs Qdrant's engine inside this process on a folder: give path= (or nothing, "
+                f"for a temporary folder), not url= or client= (or location={location!r}). For a server, leave "
+                "engine='qdrant'."
+            )
+            raise InvalidInputError(msg)
         self._on_conflict = self._check_policy(on_conflict)
         if prompt_storage not in PROMPT_STORAGES:
             msg = f"prompt_storage must be one of {PROMPT_STORAGES}, got {prompt_storage!r}."
@@ -236,9 +262,9 @@ class RecipeKnowledgeStore(VectorStore):
         if recipe_model is None or isinstance(recipe_model, (str, Path)):
             recipe_model = RecipeModel.from_pretrained(recipe_model or default_recipe_model_path())
         base_model = base_model if base_model is not None else load_base_model()
-        opened = client if client is not None else self._connect(location, path, url, https)
+        opened = client if client is not None else self._connect(location, path, url, https, engine)
         self._shared = _Shared(opened, owns_client=client is None, collection_name=collection_name, prompt_storage=prompt_storage)
-        self._where = str(path or url or location or ":memory:")
+        self._where = str(path or url or location or (opened.path if isinstance(opened, EdgeClient) else ":memory:"))
         try:
             self._shared.set_models(recipe_model, base_model)
             self._open_collection(on_mismatch)
@@ -334,12 +360,28 @@ class RecipeKnowledgeStore(VectorStore):
         )
 
     # ------------------------------------------------------------------ opening
-    def _connect(self, location: str | None, path: str | Path | None, url: str | None, https: bool | None) -> Any:
+    def _connect(
+        self, location: str | None, path: str | Path | None, url: str | None, https: bool | None, engine: str = "qdrant"
+    ) -> Any:
         from qdrant_client import QdrantClient
 
         given = [name for name, value in (("location", location), ("path", path), ("url", url)) if value]
         if len(given) > 1:
             msg = f"Give only one of location, path or url (got {', '.join(given)})."
+            raise InvalidInputError(msg)
+        if engine == "edge":
+            if path is not None and (Path(path) / "meta.json").is_file() and (Path(path) / "collection").is_dir():
+                msg = (
+                    f"The folder {path} holds a qdrant-client (engine='qdrant') store. Open it with engine='qdrant', "
+                    "or move its edits with export_jsonl / import_jsonl into a new edge folder."
+                )
+                raise InvalidInputError(msg)
+            return EdgeClient(path)
+        if path is not None and (Path(path) / EDGE_LOCK_FILE).exists():
+            msg = (
+                f"The folder {path} holds a qdrant-edge store. Open it with engine='edge', or move its edits "
+                "with export_jsonl / import_jsonl into a new qdrant-client folder."
+            )
             raise InvalidInputError(msg)
         api_key = self._api_key.get_secret_value() if self._api_key else None
         try:
@@ -367,7 +409,7 @@ class RecipeKnowledgeStore(VectorStore):
         try:
             exists = self.client.collection_exists(self.collection_name)
         except Exception as error:  # an unreachable server: httpx / qdrant-client transport errors
-            if self._shared.is_local:
+            if self._shared.in_process:
                 raise
             msg = (
                 f"Cannot reach Qdrant at {self._where}: {type(error).__name__}: {error}. Check the URL, "
@@ -463,7 +505,8 @@ class RecipeKnowledgeStore(VectorStore):
                 on_disk_payload=True,
                 metadata=self._collection_metadata(),
             )
-            if not self._shared.is_local:  # embedded Qdrant ignores payload indexes (and warns)
+            # qdrant-client's embedded mode ignores payload indexes (and warns); servers and the edge engine use them.
+            if not self._shared.is_local:
                 self.client.create_payload_index(
                     self.collection_name,
                     "tenant",

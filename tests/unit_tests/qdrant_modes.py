@@ -1,4 +1,5 @@
-"""The Qdrant modes every store test runs in: embedded in memory, embedded on disk, and a server.
+"""The Qdrant modes every store test runs in: embedded in memory, embedded on disk, the
+qdrant-edge engine on disk, and a server.
 
 The server mode starts the ``qdrant/qdrant`` image with testcontainers once per session; where
 no Docker engine answers, its tests are skipped with a one-line reason.
@@ -15,6 +16,7 @@ import pytest
 MODES = [
     pytest.param("memory", id="memory"),
     pytest.param("path", id="path"),
+    pytest.param("edge", id="edge"),
     pytest.param("server", id="server", marks=pytest.mark.docker),
 ]
 QDRANT_IMAGE = "qdrant/qdrant:v1.16.3"
@@ -50,5 +52,7 @@ def store_location(mode: str, request: pytest.FixtureRequest, tmp_path: Any, nam
         return {"location": ":memory:"}
     if mode == "path":
         return {"path": tmp_path / name}
+    if mode == "edge":
+        return {"engine": "edge", "path": tmp_path / f"{name}-edge"}
     url = request.getfixturevalue("qdrant_server_url")
     return {"url": url, "collection_name": f"t_{abs(hash((request.node.nodeid, name)))}"}

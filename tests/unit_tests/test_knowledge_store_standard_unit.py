@@ -44,3 +44,18 @@ class TestRecipeKnowledgeStoreStandard(VectorStoreIntegrationTests):
         store = RecipeKnowledgeStore(recipe_model, base_model, location=":memory:")
         yield store
         store.close()
+
+
+class TestRecipeKnowledgeStoreStandardEdge(TestRecipeKnowledgeStoreStandard):
+    """The same suite on the qdrant-edge engine (temporary folder)."""
+
+    @pytest.fixture
+    def vectorstore(
+        self, request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel
+    ) -> Iterator[RecipeKnowledgeStore]:
+        """An empty edge store per test, in a temporary folder removed at close."""
+        if request.node.originalname in RANKING_TESTS:
+            pytest.skip("tiny random RecipeModel ranks arbitrarily; this ordering test runs with the trained model")
+        store = RecipeKnowledgeStore(recipe_model, base_model, engine="edge")
+        yield store
+        store.close()
