@@ -132,6 +132,12 @@ class TrainingConfig(BaseModel):
     """Weight of the generality loss (paper: 1)."""
     locality_weight: float = Field(1.0, ge=0)
     """Weight of the locality KL loss (paper: 1)."""
+    negative_queue_size: int = Field(0, ge=0)
+    """Knowledge representations of earlier batches (detached, first in first out) that L_q3 also
+    makes the sentinel beat. The paper's negatives are the batch's own B edits, but at serving
+    time the gate compares the sentinel with the best of every stored edit, so an unrelated
+    question that shares an edit's relation passes far more often after 1000 edits than in a
+    batch of 8. 0 = the paper's in-batch negatives only. The queue is rebuilt after a resume."""
     contrastive_hinge_scale: float = Field(1.2, gt=0)
     """c_h of L_q2/L_q3: a row is kept while its target probability is below c_h times the
     runner-up's (paper: 1.2)."""

@@ -67,14 +67,30 @@ def sentinel_over_irrelevant_loss(
 
 
 def locality_sentinel_loss(
-    w: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Tensor, hinge_scale: float, temperature: float = 1.0
+    w: torch.Tensor,
+    r: torch.Tensor,
+    r_sentinel: torch.Tensor,
+    hinge_scale: float,
+    temperature: float = 1.0,
+    extra_negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_q3: an unrelated (locality) query prefers the sentinel to every edit of the batch.
 
     Logits ``τ2 · s(w_i, [r_1..r_B, r_Θ])``, target the sentinel, hinge NLL with ``c_h``.
+
+    Args:
+        w: locality query representations, shape `(batch_size, knowledge_dim)`.
+        r: knowledge representations of the batch, shape `(batch_size, knowledge_dim)`.
+        r_sentinel: shape `(knowledge_dim,)`.
+        hinge_scale: c_h.
+        temperature: τ2.
+        extra_negatives: more knowledge representations the sentinel must beat, shape
+            `(num_negatives, knowledge_dim)` (e.g. detached keys of earlier batches; not in the
+            paper, whose negatives are the batch's own edits).
     """
-    logits = temperature * _scaled(w, torch.cat([r, r_sentinel.unsqueeze(0)]))
-    target = torch.full((w.shape[0],), r.shape[0], dtype=torch.long, device=w.device)
+    negatives = r if extra_negatives is None or extra_negatives.shape[0] == 0 else torch.cat([r, extra_negatives.to(r.dtype)])
+    logits = temperature * _scaled(w, torch.cat([negatives, r_sentinel.unsqueeze(0)]))
+    target = torch.full((w.shape[0],), negatives.shape[0], dtype=torch.long, device=w.device)
     return _hinge_nll(logits, target, hinge_scale)
 
 

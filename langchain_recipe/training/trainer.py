@@ -129,6 +129,8 @@ class RecipeTrainer:
         self.last_accuracies: dict[str, float] = {}
         self.evaluations_without_improvement = 0
         self.rng = random.Random(config.seed)
+        # Detached knowledge representations of earlier batches, newest first (config.negative_queue_size).
+        self._negative_queue = torch.empty(0, model.config.knowledge_dim)
         self.optimizer = torch.optim.Adam(self._parameter_groups())
         self._base_lrs = [group["lr"] for group in self.optimizer.param_groups]
 
@@ -186,8 +188,10 @@ class RecipeTrainer:
         terms = {
             "q1": losses.query_knowledge_loss(u, keys, sentinel),
             "q2": losses.sentinel_over_irrelevant_loss(v, keys, sentinel, cfg.contrastive_hinge_scale),
-            "q3": losses.locality_sentinel_loss(w, keys, sentinel, cfg.contrastive_hinge_scale),
+            "q3": losses.locality_sentinel_loss(w, keys, sentinel, cfg.contrastive_hinge_scale, extra_negatives=self._negative_queue),
         }
+        if cfg.negative_queue_size:
+            self._negative_queue = torch.cat([keys.detach(), self._negative_queue.to(keys.device)])[: cfg.negative_queue_size]
         # One format per step: mixing chat rows (long) with raw rows (short) would pad every row
         # to the chat length and triple the LM's work.
         chat = self.rng.random() < cfg.chat_format_probability

@@ -259,6 +259,35 @@ def test_locality_sentinel_loss() -> None:
     assert float(loss) == pytest.approx(float(F.cross_entropy(logits, torch.tensor([3, 3]))), rel=1e-5)
 
 
+def test_locality_sentinel_loss_with_extra_negatives() -> None:
+    """A locality query that no batch key confuses still pays when an earlier batch's key
+    (the negative queue) beats the sentinel; the target index moves past the extra negatives."""
+    r = _orthogonal_keys(4)
+    sentinel = torch.eye(16)[7] * 8.0
+    query = (0.5 * r[3] + 0.3 * sentinel).unsqueeze(0)  # beats the batch keys' sentinel, but the queued r[3] beats it
+    assert float(losses.locality_sentinel_loss(query, r[:3], sentinel, hinge_scale=1.2)) == 0.0
+    loss = losses.locality_sentinel_loss(query, r[:3], sentinel, hinge_scale=1.2, extra_negatives=r[3:])
+    logits = query @ torch.cat([r, sentinel.unsqueeze(0)]).T / 4.0
+    assert float(loss) == pytest.approx(float(F.cross_entropy(logits, torch.tensor([4]))), rel=1e-5)
+    empty = losses.locality_sentinel_loss(query, r[:3], sentinel, hinge_scale=1.2, extra_negatives=torch.empty(0, 16))
+    assert float(empty) == 0.0
+
+
+def test_negative_queue_keeps_the_newest_detached_keys(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+) -> None:
+    trainer = _trainer(recipe_model, base_model, edit_records, tmp_path, negative_queue_size=3)
+    trainer.train_step(edit_records[:2])
+    first = trainer._negative_queue.clone()
+    assert first.shape == (2, recipe_model.config.knowledge_dim) and not first.requires_grad
+    trainer.train_step(edit_records[2:4])
+    assert trainer._negative_queue.shape[0] == 3
+    assert torch.equal(trainer._negative_queue[2], first[0])  # newest first, oldest dropped
+    plain = _trainer(recipe_model, base_model, edit_records, tmp_path / "plain")
+    plain.train_step(edit_records[:2])
+    assert plain._negative_queue.shape[0] == 0
+
+
 # ---------------------------------------------------------------------- checkpoints
 def test_checkpoint_resumes_step_model_and_optimizer(
     make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
