@@ -78,7 +78,7 @@ def measure(engine: str, n: int, queries: int, repeats: int, batch: int, optimiz
     optimize_seconds = None
     if optimize and engine == "edge":
         started = time.perf_counter()
-        store.client.optimize(store.collection_name)
+        store.optimize()
         optimize_seconds = round(time.perf_counter() - started, 1)
     rss_after = _rss_bytes()
     assert len(store) == n

@@ -516,6 +516,23 @@ class RecipeKnowledgeStore(VectorStore):
                 self.client.create_payload_index(self.collection_name, "source", models.PayloadSchemaType.KEYWORD, wait=True)
                 self.client.create_payload_index(self.collection_name, "edit_id", models.PayloadSchemaType.KEYWORD, wait=True)
 
+    def optimize(self) -> bool:
+        """Build the search index now, for a store that is about to be read much more than written.
+
+        Only the edge engine (``engine="edge"``) has work to do: new edits land in plain segments
+        (exact search in Rust), and this merges them and builds Qdrant's HNSW index; it blocks
+        (about 30 s for 10k edits on 2 CPU cores) and halves query latency at 10k edits
+        (docs/qdrant.md). qdrant-client's embedded mode has no index to build, and a Qdrant server
+        optimizes on its own in the background: both return ``False`` at once.
+
+        Returns:
+            Whether anything was rebuilt.
+        """
+        if not isinstance(self.client, EdgeClient):
+            return False
+        with self._lock:
+            return self.client.optimize(self.collection_name)
+
     def close(self) -> None:
         """Close the Qdrant client (releases an on-disk store's folder lock; closes every view)."""
         self.client.close()

@@ -153,6 +153,17 @@ def test_without_a_path_the_temporary_folder_is_removed_at_close(recipe_model: R
     assert not folder.exists()
 
 
+def test_optimize_keeps_every_edit_and_answer(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+    with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
+        store.add_knowledge(STATEMENTS, ids=IDS)
+        before = [[(e.edit_id, round(e.score, 4)) for e in row] for row in store.search_batch(STATEMENTS, k=2)]
+        assert isinstance(store.optimize(), bool)
+        assert len(store) == len(STATEMENTS)
+        assert [[(e.edit_id, round(e.score, 4)) for e in row] for row in store.search_batch(STATEMENTS, k=2)] == before
+    with RecipeKnowledgeStore(recipe_model, base_model) as local:  # qdrant-client: nothing to build
+        assert local.optimize() is False
+
+
 def test_edge_always_filters_by_tenant_on_indexed_fields(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
     with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
         store.add_knowledge(STATEMENTS[:1], ids=["acme"])
