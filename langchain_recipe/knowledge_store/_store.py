@@ -817,7 +817,15 @@ class RecipeKnowledgeStore(VectorStore):
                     index.upsert([str(p.id) for p in batch], [p.vector[KEY_VECTOR] for p in batch], [p.payload["tenant"] for p in batch])
 
     def _request_batches(self, points: list[Any]) -> Iterator[list[Any]]:
-        """Split points so that each upsert's JSON body stays under ``max_request_bytes``."""
+        """Split points so that each upsert's JSON body stays under ``max_request_bytes``.
+
+        An in-process engine (qdrant-client local mode, edge) gets no HTTP request, so there the
+        points are only chunked by count: sizing each point as JSON (34 KB for SmolLM2's) cost
+        more than the write itself."""
+        if self._shared.in_process:
+            for start in range(0, len(points), _MAX_POINTS_PER_REQUEST):
+                yield points[start : start + _MAX_POINTS_PER_REQUEST]
+            return
         budget = self.max_request_bytes - 64  # '{"points":[...]}' and separators
         batch: list[Any] = []
         size = 0
