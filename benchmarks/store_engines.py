@@ -12,7 +12,7 @@ precomputed random query keys, so the figures are the store and engine, not the 
 
 Each (engine, size) runs in a fresh subprocess. p50/p95 are medians over ``--repeats`` rounds.
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 nice -n 5 /work/main/.venv/bin/python \\
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python \\
         benchmarks/store_engines.py all --out benchmarks/results/store_engines.json
 """
 

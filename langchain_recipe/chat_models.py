@@ -28,7 +28,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_recipe.base_models import DEFAULT_BASE_MODEL, BaseLanguageModel, load_base_model
 from langchain_recipe.errors import InvalidInputError
-from langchain_recipe.injection import prepend_continuous_prompts
+from langchain_recipe.injection import prepend_continuous_prompts, prepend_statement_text
 from langchain_recipe.knowledge_store import RetrievedEdit
 
 __all__ = ["Injection", "RecipeChatModel", "retrieval_query", "system_and_last_human_query"]
@@ -193,7 +193,7 @@ class RecipeChatModel(BaseChatModel):
       `(num_prompt_tokens, hidden_size)`, is prefixed to the input embeddings of the
       chat-templated conversation;
     * ``injection="text"`` (gated text prefix): its knowledge statement is put before the text of
-      the last human turn, followed by a blank line, before the chat template is applied.
+      the last human turn, followed by a newline (:func:`~langchain_recipe.injection.prepend_statement_text`, also ``recipe eval``'s text-RAG), before the chat template is applied.
 
     Otherwise the bare LM answers, with exactly the logits it has without RECIPE.
 
@@ -377,11 +377,12 @@ class RecipeChatModel(BaseChatModel):
 
     @staticmethod
     def _with_statement(conversation: list[dict[str, str]], statement: str) -> list[dict[str, str]]:
-        """The conversation with ``statement`` and a blank line before the last user turn's text."""
+        """The conversation with ``statement`` before the last user turn's text
+        (:func:`~langchain_recipe.injection.prepend_statement_text`)."""
         conversation = [dict(turn) for turn in conversation]
         for turn in reversed(conversation):
             if turn["role"] == "user":
-                turn["content"] = f"{statement}\n\n{turn['content']}"
+                turn["content"] = prepend_statement_text(statement, turn["content"])
                 return conversation
         return [{"role": "user", "content": statement}, *conversation]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PrefixedInputs", "position_ids_from_mask", "prepend_continuous_prompts"]
+__all__ = ["PrefixedInputs", "position_ids_from_mask", "prepend_continuous_prompts", "prepend_statement_text"]
 
 IGNORE_INDEX = -100
 """Label value that loss functions and metrics skip."""
@@ -43,6 +43,19 @@ class PrefixedInputs:
     position_ids: torch.Tensor
     labels: torch.Tensor | None
     num_prompt_tokens: torch.Tensor
+
+
+def prepend_statement_text(statement: str, question: str) -> str:
+    """The gated text prefix (text-RAG): an accepted edit's knowledge statement, a newline, then
+    the question. The one format of the chat model's ``injection="text"``, ``recipe eval``'s
+    text-RAG baseline and ``recipe bench``'s text-RAG variant, so the three measure the same
+    thing.
+
+    Args:
+        statement: the retrieved edit's knowledge statement (surrounding whitespace removed).
+        question: the question (or the last user turn's text), unchanged.
+    """
+    return f"{statement.strip()}\n{question}"
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ import torch
 
 from langchain_recipe.benchmarks.measure import Samples, current_rss_bytes, interleaved, paired_ratio, peak_rss_bytes
 from langchain_recipe.benchmarks.synthetic import EdgeCollection, SyntheticEdits, folder_bytes, qdrant_edge_available
+from langchain_recipe.injection import prepend_statement_text
 
 __all__ = [
     "SuiteSettings",
@@ -46,7 +47,8 @@ __all__ = [
 ]
 
 TEXT_RAG_TEMPLATE = "{statement}\n{question}"
-"""How the text-RAG baseline puts the retrieved statement before the question (one user message)."""
+"""How the text-RAG baseline puts the retrieved statement before the question (one user message):
+:func:`~langchain_recipe.injection.prepend_statement_text`, the chat model's ``injection="text"``."""
 
 
 @dataclass
@@ -195,7 +197,7 @@ def text_rag_answers(store: Any, bare: Any, questions: Sequence[str], max_tokens
     """
     edits = store.retrieve_prompts(list(questions))
     texts = [
-        TEXT_RAG_TEMPLATE.format(statement=edit.statement, question=question) if edit is not None else question
+        prepend_statement_text(edit.statement, question) if edit is not None else question
         for question, edit in zip(questions, edits)
     ]
     if len(texts) == 1:

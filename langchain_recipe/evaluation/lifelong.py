@@ -57,7 +57,7 @@ from langchain_recipe.evaluation.metrics import (
     teacher_forced_predictions,
     token_accuracy,
 )
-from langchain_recipe.injection import IGNORE_INDEX
+from langchain_recipe.injection import IGNORE_INDEX, prepend_statement_text
 from langchain_recipe.nn.knowledge_encoder import format_retrieval_text
 from langchain_recipe.nn.recipe_model import RecipeModel
 from langchain_recipe.teacher_forcing import build_teacher_forced_batch
@@ -97,8 +97,8 @@ Injection = tuple[str, int] | None
 
 
 def text_rag_question(statement: str, question: str) -> str:
-    """The question as text-RAG sees it: the retrieved statement, a newline, then the question."""
-    return f"{statement.strip()}\n{question}"
+    """The question as text-RAG sees it: :func:`~langchain_recipe.injection.prepend_statement_text`."""
+    return prepend_statement_text(statement, question)
 
 
 # ---------------------------------------------------------------------- configuration

@@ -698,7 +698,7 @@ def test_text_injection_prepends_the_statement(
 ) -> None:
     force_gate(store, accept=[QUERY])
     best = store.search(QUERY)[0]
-    with_statement = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{best.statement}\n\n{QUERY}"}]
+    with_statement = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{best.statement}\n{QUERY}"}]
     conversation = [SystemMessage(SYSTEM), HumanMessage(QUERY)]
     expected = _bare_generate(base_model, with_statement, max_new_tokens=MAX_TOKENS)
     first_forward.clear()
