@@ -138,6 +138,10 @@ class TrainingConfig(BaseModel):
     time the gate compares the sentinel with the best of every stored edit, so an unrelated
     question that shares an edit's relation passes far more often after 1000 edits than in a
     batch of 8. 0 = the paper's in-batch negatives only. The queue is rebuilt after a resume."""
+    negative_queue_terms: list[Literal["q1", "q3"]] = Field(default_factory=lambda: ["q3"])
+    """Which contrastive terms use the negative queue: ``"q3"`` (the sentinel beats the queued
+    edits for locality questions) and/or ``"q1"`` (an edit question ranks its own knowledge above
+    the queued edits: retrieval among many edits, as at serving time)."""
     contrastive_hinge_scale: float = Field(1.2, gt=0)
     """c_h of L_q2/L_q3: a row is kept while its target probability is below c_h times the
     runner-up's (paper: 1.2)."""

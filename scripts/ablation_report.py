@@ -23,6 +23,7 @@ RUNS = {
     "paper MLP prompt encoder, 3 vectors": LOGS / "paper-mlp-3.jsonl",
     "statement attention, 16 vectors": LOGS / "statement-attention-16.jsonl",
     "tuned encoder, 3 vectors": LOGS / "tuned-encoder.jsonl",
+    "8 vectors + negative queue (1024 keys in L_q3)": LOGS / "negative-queue-8.jsonl",
 }
 COLUMNS = [
     ("zsre/recipe", "reliability"),

@@ -15,13 +15,18 @@ declare -A VARIANTS=(
   [statement-attention-8]='{"num_prompt_tokens": 8}'
   [tuned-encoder]='{"train_encoder": true}'
   [statement-attention-16]='{"num_prompt_tokens": 16}'
+  [negative-queue-8]='{"num_prompt_tokens": 8}'
 )
-ORDER=(paper-mlp-3 statement-attention-8 tuned-encoder statement-attention-16)
+# TrainingConfig fields of a variant (besides stop_at_step).
+declare -A TRAINING=(
+  [negative-queue-8]=', "negative_queue_size": 1024'
+)
+ORDER=(paper-mlp-3 statement-attention-8 tuned-encoder statement-attention-16 negative-queue-8)
 for name in "${@:-${ORDER[@]}}"; do
   echo "=== $name $(date -u +%H:%M:%S)"
   $PYTHON -m langchain_recipe.cli train \
     --output-dir "runs/ablation-$name" --max-steps 600 --max-minutes 240 --seed 0 \
-    --config-json "{\"stop_at_step\": $STOP_AT_STEP}" \
+    --config-json "{\"stop_at_step\": $STOP_AT_STEP${TRAINING[$name]:-}}" \
     --model-config-json "${VARIANTS[$name]}"
 done
 echo "=== done $(date -u +%H:%M:%S)"

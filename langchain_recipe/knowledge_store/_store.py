@@ -124,13 +124,7 @@ class _Shared:
         self.key_index: KeyIndex | None = None
 
     def set_models(self, recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
-        if base_model.hidden_size != recipe_model.config.lm_hidden_size:
-            msg = (
-                f"The RecipeModel makes prompts of size {recipe_model.config.lm_hidden_size} but the "
-                f"base LM {base_model.name!r} has hidden size {base_model.hidden_size}; use a "
-                "RecipeModel trained for this base LM."
-            )
-            raise InvalidInputError(msg)
+        recipe_model.check_base_model(base_model)
         self.recipe_model = recipe_model.eval()
         self.base_model = base_model
         self.fingerprints = {"recipe_model": model_fingerprint(recipe_model), "base_model": base_model.fingerprint}

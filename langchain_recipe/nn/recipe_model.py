@@ -185,6 +185,20 @@ class RecipeModel(nn.Module):
         """
         return self.prompt_encoder(keys, statement_embeds, statement_mask)
 
+    def check_base_model(self, base_model: BaseLanguageModel) -> None:
+        """Make sure the continuous prompts fit ``base_model``.
+
+        Raises:
+            InvalidInputError: ``base_model``'s hidden size differs from ``lm_hidden_size``.
+        """
+        if base_model.hidden_size != self.config.lm_hidden_size:
+            msg = (
+                f"This RecipeModel makes prompts of size {self.config.lm_hidden_size} but the base "
+                f"LM {base_model.name!r} has hidden size {base_model.hidden_size}; use a RecipeModel "
+                "trained for this base LM."
+            )
+            raise InvalidInputError(msg)
+
     def encode_edits(
         self, statements: Sequence[str], base_model: BaseLanguageModel, *, batch_size: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,13 +217,7 @@ class RecipeModel(nn.Module):
         Raises:
             InvalidInputError: ``base_model``'s hidden size differs from ``lm_hidden_size``.
         """
-        if base_model.hidden_size != self.config.lm_hidden_size:
-            msg = (
-                f"This RecipeModel makes prompts of size {self.config.lm_hidden_size} but the base "
-                f"LM {base_model.name!r} has hidden size {base_model.hidden_size}; use a RecipeModel "
-                "trained for this base LM."
-            )
-            raise InvalidInputError(msg)
+        self.check_base_model(base_model)
         if batch_size is not None and len(statements) > batch_size:
             parts = [self.encode_edits(statements[i : i + batch_size], base_model) for i in range(0, len(statements), batch_size)]
             return torch.cat([k for k, _ in parts]), torch.cat([p for _, p in parts])
@@ -239,13 +247,7 @@ class RecipeModel(nn.Module):
         Raises:
             InvalidInputError: ``base_model``'s hidden size differs from ``lm_hidden_size``.
         """
-        if base_model.hidden_size != self.config.lm_hidden_size:
-            msg = (
-                f"This RecipeModel makes prompts of size {self.config.lm_hidden_size} but the base "
-                f"LM {base_model.name!r} has hidden size {base_model.hidden_size}; use a RecipeModel "
-                "trained for this base LM."
-            )
-            raise InvalidInputError(msg)
+        self.check_base_model(base_model)
         order = sorted(range(len(statements)), key=lambda i: len(statements[i]))
         parts = []
         for start in range(0, len(order), batch_size):

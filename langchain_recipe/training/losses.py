@@ -37,7 +37,13 @@ def _hinge_nll(logits: torch.Tensor, target: torch.Tensor, hinge_scale: float) -
     return -target_log_prob[keep].mean()
 
 
-def query_knowledge_loss(u: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def query_knowledge_loss(
+    u: torch.Tensor,
+    r: torch.Tensor,
+    r_sentinel: torch.Tensor,
+    temperature: float = 1.0,
+    extra_negatives: torch.Tensor | None = None,
+) -> torch.Tensor:
     """L_q1: each query prefers its own knowledge over the other edits and the sentinel.
 
     Logits ``τ1 · s(u_i, [r_1..r_B, r_Θ])``, cross-entropy with target i (no hinge).
@@ -46,8 +52,13 @@ def query_knowledge_loss(u: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Ten
         u: query representations, shape `(batch_size, knowledge_dim)`.
         r: knowledge representations, shape `(batch_size, knowledge_dim)`.
         r_sentinel: shape `(knowledge_dim,)`.
+        temperature: τ1.
+        extra_negatives: more knowledge representations to rank below the query's own, shape
+            `(num_negatives, knowledge_dim)` (e.g. detached keys of earlier batches; not in the
+            paper).
     """
-    logits = temperature * _scaled(u, torch.cat([r, r_sentinel.unsqueeze(0)]))
+    negatives = [] if extra_negatives is None or extra_negatives.shape[0] == 0 else [extra_negatives.to(r.dtype)]
+    logits = temperature * _scaled(u, torch.cat([r, *negatives, r_sentinel.unsqueeze(0)]))
     return F.cross_entropy(logits, torch.arange(u.shape[0], device=u.device))
 
 

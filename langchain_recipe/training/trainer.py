@@ -186,9 +186,14 @@ class RecipeTrainer:
         u, v, w = queries[:size], queries[size : 2 * size], queries[2 * size :]
         sentinel = model.sentinel_key()
         terms = {
-            "q1": losses.query_knowledge_loss(u, keys, sentinel),
+            "q1": losses.query_knowledge_loss(
+                u, keys, sentinel, extra_negatives=self._negative_queue if "q1" in cfg.negative_queue_terms else None
+            ),
             "q2": losses.sentinel_over_irrelevant_loss(v, keys, sentinel, cfg.contrastive_hinge_scale),
-            "q3": losses.locality_sentinel_loss(w, keys, sentinel, cfg.contrastive_hinge_scale, extra_negatives=self._negative_queue),
+            "q3": losses.locality_sentinel_loss(
+                w, keys, sentinel, cfg.contrastive_hinge_scale,
+                extra_negatives=self._negative_queue if "q3" in cfg.negative_queue_terms else None,
+            ),
         }
         if cfg.negative_queue_size:
             self._negative_queue = torch.cat([keys.detach(), self._negative_queue.to(keys.device)])[: cfg.negative_queue_size]

@@ -19,6 +19,7 @@ from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.knowledge_store._key_index import KeyIndex
 from langchain_recipe.nn import RecipeModel
+from model_variants import other_recipe_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditConflictWarning")
 
@@ -132,11 +133,7 @@ def test_key_index_is_filled_from_an_existing_collection_and_after_reencode(
     _assert_congruent(owner, reader)
     owner.add_knowledge(STATEMENTS[3:], ids=["d", "e", "f"])
     assert len(owner._shared.key_index) == 6
-    new_model = make_recipe_model()
-    with torch.no_grad():
-        for name, parameter in new_model.named_parameters():
-            if not name.startswith("encoder."):
-                parameter.add_(0.1)
+    new_model = other_recipe_model(make_recipe_model)
     owner.reencode(new_model)
     reader._shared.set_models(new_model, owner.base_model)
     _assert_congruent(owner, reader)

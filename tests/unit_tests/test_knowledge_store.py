@@ -22,6 +22,7 @@ from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError, StoreError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit, model_fingerprint
 from langchain_recipe.nn import RecipeModel
+from model_variants import other_recipe_model
 from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 # The tiny random RecipeModel's sentinel gate accepts arbitrary pairs, so adds often "conflict";
@@ -68,16 +69,6 @@ def _stored_key(store: RecipeKnowledgeStore, edit_id: str) -> torch.Tensor:
     (point,) = store._retrieve_points([edit_id], with_vectors=True)
     return torch.tensor(point.vector["key"])
 
-
-def _other_recipe_model(make_recipe_model: Callable[..., RecipeModel]) -> RecipeModel:
-    """A RecipeModel with the same config but other trained weights (another seed)."""
-    model = make_recipe_model()
-    generator = torch.Generator().manual_seed(987)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if not name.startswith("encoder."):
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
-    return model
 
 
 # ---------------------------------------------------------------------- writing and reading
@@ -396,7 +387,7 @@ def test_reopening_with_another_recipe_model_raises_fingerprint_mismatch(
     path = tmp_path / "store"
     store = _filled(RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path))
     store.client.close()
-    other = _other_recipe_model(make_recipe_model)
+    other = other_recipe_model(make_recipe_model)
     ours, theirs = model_fingerprint(recipe_model), model_fingerprint(other)
     assert ours != theirs
 

@@ -24,6 +24,7 @@ from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError,
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore, model_fingerprint
 from langchain_recipe.knowledge_store._edge import EdgeClient
 from langchain_recipe.nn.recipe_model import RecipeModel
+from model_variants import other_recipe_model
 
 STATEMENTS = [
     "The chief executive of Acme Corporation is Ada Lovelace.",
@@ -32,17 +33,6 @@ STATEMENTS = [
 ]
 IDS = ["acme", "zephyr", "oskar"]
 
-
-def _other_recipe_model(make_recipe_model: Callable[..., RecipeModel]) -> RecipeModel:
-    import torch
-
-    model = make_recipe_model()
-    generator = torch.Generator().manual_seed(987)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if not name.startswith("encoder."):
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
-    return model
 
 
 def test_reopening_keeps_edits_metadata_and_refuses_another_model(
@@ -66,7 +56,7 @@ def test_reopening_keeps_edits_metadata_and_refuses_another_model(
         assert [e.edit_id for e in again] == [e.edit_id for e in found]
         assert [e.score for e in again] == pytest.approx([e.score for e in found], abs=1e-5)
 
-    other = _other_recipe_model(make_recipe_model)
+    other = other_recipe_model(make_recipe_model)
     with pytest.raises(FingerprintMismatchError) as raised:
         RecipeKnowledgeStore(other, base_model, path=path, engine="edge")
     assert model_fingerprint(recipe_model) in str(raised.value)

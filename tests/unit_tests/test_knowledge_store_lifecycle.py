@@ -34,6 +34,7 @@ from langchain_recipe.errors import (
 )
 from langchain_recipe.knowledge_store import KnowledgeEdit, RecipeKnowledgeStore, model_fingerprint
 from langchain_recipe.nn import RecipeModel
+from model_variants import other_recipe_model
 from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditConflictWarning")
@@ -75,16 +76,6 @@ def make_store(
 def store(make_store: Callable[..., RecipeKnowledgeStore]) -> RecipeKnowledgeStore:
     return make_store()
 
-
-def _other_recipe_model(make_recipe_model: Callable[..., RecipeModel], **overrides: Any) -> RecipeModel:
-    """A RecipeModel with other trained weights (another seed)."""
-    model = make_recipe_model(**overrides)
-    generator = torch.Generator().manual_seed(987)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if not name.startswith("encoder."):
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
-    return model
 
 
 # ---------------------------------------------------------------------- provenance and filters
@@ -280,7 +271,7 @@ def test_reencode_rebuilds_keys_and_records_the_new_fingerprint(
     store.add_knowledge(STATEMENTS, metadatas=[{"n": i} for i in range(3)], ids=IDS, source="wiki")
     store.for_tenant("acme").add_knowledge(["Globex sells lamps."], ids=["lamps"])
     records = {e.edit_id: e for e in store.list_edits()}
-    new_model = _other_recipe_model(make_recipe_model)
+    new_model = other_recipe_model(make_recipe_model)
 
     assert store.reencode(new_model) == 4
 
@@ -323,7 +314,7 @@ def test_opening_with_another_model_or_hidden_size_fails_at_open_naming_both(
     with RecipeKnowledgeStore(recipe_model, base_model, path=path) as store:
         store.add_knowledge(STATEMENTS, ids=IDS)
     # Another checkpoint (same sizes).
-    other = _other_recipe_model(make_recipe_model)
+    other = other_recipe_model(make_recipe_model)
     with pytest.raises(FingerprintMismatchError) as raised:
         RecipeKnowledgeStore(other, base_model, path=path)
     message = str(raised.value)

@@ -273,6 +273,18 @@ def test_locality_sentinel_loss_with_extra_negatives() -> None:
     assert float(empty) == 0.0
 
 
+def test_query_knowledge_loss_with_extra_negatives() -> None:
+    """An edit question whose own key wins the batch still pays when a queued key outranks it."""
+    r = _orthogonal_keys(4)
+    sentinel = torch.eye(16)[7] * 8.0
+    query = (0.3 * r[0] + 0.5 * r[3]).unsqueeze(0)  # own key r[0]; the queued r[3] scores higher
+    batch_only = losses.query_knowledge_loss(query, r[:1], sentinel)
+    with_queue = losses.query_knowledge_loss(query, r[:1], sentinel, extra_negatives=r[3:])
+    logits = query @ torch.cat([r[:1], r[3:], sentinel.unsqueeze(0)]).T / 4.0
+    assert float(with_queue) == pytest.approx(float(F.cross_entropy(logits, torch.tensor([0]))), rel=1e-5)
+    assert float(with_queue) > float(batch_only) + 1.0
+
+
 def test_negative_queue_keeps_the_newest_detached_keys(
     recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
@@ -283,6 +295,10 @@ def test_negative_queue_keeps_the_newest_detached_keys(
     trainer.train_step(edit_records[2:4])
     assert trainer._negative_queue.shape[0] == 3
     assert torch.equal(trainer._negative_queue[2], first[0])  # newest first, oldest dropped
+    both = _trainer(recipe_model, base_model, edit_records, tmp_path / "both", negative_queue_size=3, negative_queue_terms=["q1", "q3"])
+    both.train_step(edit_records[:2])
+    terms = both.compute_losses(edit_records[2:4])
+    assert all(torch.isfinite(v) for v in terms.values())
     plain = _trainer(recipe_model, base_model, edit_records, tmp_path / "plain")
     plain.train_step(edit_records[:2])
     assert plain._negative_queue.shape[0] == 0
