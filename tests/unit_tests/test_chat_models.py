@@ -247,6 +247,29 @@ def test_output_tokens_never_exceed_max_tokens_with_eos(
             assert llm.invoke(query).usage_metadata["output_tokens"] <= MAX_TOKENS
 
 
+def test_min_new_tokens_of_the_generation_config_is_honoured(llm: RecipeChatModel) -> None:
+    """generation_config.min_new_tokens suppresses end-of-sequence tokens until that many new
+    tokens exist (as transformers' generate does); recipe bench relies on it for equal-length
+    answers."""
+    config = llm.base_model.model.generation_config
+    saved = (config.eos_token_id, config.min_new_tokens)
+    try:
+        # Every token but the last of the vocabulary ends a sequence: an answer stops after its
+        # first token (the tiny LM's greedy first token is not that one)...
+        config.eos_token_id = list(range(llm.base_model.model.config.vocab_size - 1))
+        stopped = llm.invoke(QUERY, max_tokens=6)
+        assert stopped.usage_metadata["output_tokens"] == 1
+        assert stopped.response_metadata["finish_reason"] == "stop"
+        # ...unless min_new_tokens asks for more (the one other token fills them).
+        config.min_new_tokens = 4
+        forced = llm.invoke(QUERY, max_tokens=6)
+        assert forced.usage_metadata["output_tokens"] >= 4
+        batch = llm.generate_batch([QUERY, OTHER_QUERY], max_tokens=6)
+        assert all(m.usage_metadata["output_tokens"] >= 4 for m in batch)
+    finally:
+        config.eos_token_id, config.min_new_tokens = saved
+
+
 # ---------------------------------------------------------------------- the retrieval query
 def test_retrieval_sees_only_the_last_human_message(
     llm: RecipeChatModel, store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch
