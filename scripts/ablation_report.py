@@ -24,6 +24,7 @@ RUNS = {
     "statement attention, 16 vectors": LOGS / "statement-attention-16.jsonl",
     "tuned encoder, 3 vectors": LOGS / "tuned-encoder.jsonl",
     "8 vectors + negative queue (1024 keys in L_q3)": LOGS / "negative-queue-8.jsonl",
+    "8 vectors + negative queue in L_q1 and L_q3": LOGS / "negative-queue-q1-8.jsonl",
 }
 COLUMNS = [
     ("zsre/recipe", "reliability"),
