@@ -32,7 +32,7 @@ integration: setup
 	$(BIN)/python -m pytest tests/integration_tests
 
 train: setup
-	$(BIN)/recipe train --output-dir runs/smollm2-135m --max-steps 600 --stop-at-step 100 --max-minutes 240 --model-config-json '{"num_prompt_tokens": 8}' --export langchain_recipe/checkpoints/smollm2-135m-instruct
+	$(BIN)/recipe train --output-dir runs/smollm2-135m --max-steps 600 --stop-at-step 300 --max-minutes 240 --model-config-json '{"num_prompt_tokens": 8}' --export langchain_recipe/checkpoints/smollm2-135m-instruct
 
 clean:
 	rm -rf $(VENV) recipe_store .pytest_cache
