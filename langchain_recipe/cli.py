@@ -147,7 +147,9 @@ def demo(
     console.rule("[bold]langchain-recipe demo: lifelong knowledge editing with RECIPE")
     started = time.perf_counter()
     with console.status("Loading SmolLM2-135M-Instruct, the RecipeModel and the store..."):
-        store = RecipeKnowledgeStore(path=store_path, collection_name="zsre_demo")
+        # The demo's store holds demo data only: after an upgrade of the shipped RecipeModel it is
+        # rebuilt from its statements instead of refusing to open (FingerprintMismatchError).
+        store = RecipeKnowledgeStore(path=store_path, collection_name="zsre_demo", on_mismatch="reencode")
     console.print(f"Loaded in {time.perf_counter() - started:.1f} s. Store: {store_path.resolve()} ({len(store)} edits stored)")
 
     try:
