@@ -442,14 +442,15 @@ class RecipeChatModel(BaseChatModel):
         cache = getattr(output, cache_name)
         logits = output.logits[:, -1, :].float()
         # generation_config.min_new_tokens, as transformers' generate() honours it: end-of-sequence
-        # tokens are suppressed until a row has that many new tokens.
+        # tokens are suppressed until a row has that many new tokens. Every unfinished row gains one
+        # token per step, so the step number is each live row's count.
         min_new_tokens = int(getattr(model.generation_config, "min_new_tokens", None) or 0)
-        end_ids = torch.tensor(sorted(ends), dtype=torch.long)
+        end_ids = sorted(ends)
+        step = 0
         while True:
-            if min_new_tokens and len(end_ids):
-                young = torch.tensor([len(row.tokens) < min_new_tokens for row in rows])
-                if bool(young.any()):
-                    logits[young.nonzero().squeeze(-1).unsqueeze(-1).to(logits.device), end_ids.to(logits.device)] = float("-inf")
+            if step < min_new_tokens and end_ids:
+                logits[:, end_ids] = float("-inf")
+            step += 1
             if temperature > 0:
                 next_tokens = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1).squeeze(-1)
             else:

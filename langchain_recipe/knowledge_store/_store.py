@@ -120,7 +120,6 @@ class _Shared:
         # store rely on what it knows of the collection: the tenants that wrote, and the float32
         # key index that replaces local mode's float64 per-query scan (see _key_index.py).
         self.sole_writer = self.is_local and owns_client
-        self.use_key_index = self.sole_writer
         self.key_index: KeyIndex | None = None
 
     def set_models(self, recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
@@ -171,7 +170,7 @@ class RecipeKnowledgeStore(VectorStore):
         collection_name: the Qdrant collection.
         engine: ``"qdrant"`` (default): qdrant-client, embedded or a server. ``"edge"``:
             qdrant-edge-py, Qdrant's Rust engine in this process (real payload indexes, HNSW
-            after ``store.client.optimize(collection_name)``; through the store, retrieval
+            after :meth:`optimize`; through the store, retrieval
             was 4-5x faster than qdrant-client's embedded mode at 1k and 10k edits, 19x for
             batches of 32 at 10k, see docs/qdrant.md), on disk with ``path=``, or without a
             path in a temporary folder removed at :meth:`close`. Nothing in an edge folder is
@@ -711,7 +710,7 @@ class RecipeKnowledgeStore(VectorStore):
     ) -> None:
         """Encode (outside the lock), then check conflicts and upsert under the lock."""
         keys, prompts, query_keys = self._encode_with_queries(statements)
-        sentinel_scores = self.recipe_model.similarity(query_keys, self._sentinel_key.unsqueeze(0)).squeeze(-1)
+        sentinel_scores = self._sentinel_scores(query_keys)
         with self._lock:
             previous = {e.edit_id: e for e in self.get_edits(ids)}
             conflicts = self._conflicts(ids, statements, keys, query_keys, sentinel_scores)
@@ -1012,8 +1011,11 @@ class RecipeKnowledgeStore(VectorStore):
         """Query representations `(num_queries, knowledge_dim)` and their sentinel scores
         ``s(q, Θ)`` `(num_queries,)` (RECIPE §3.3)."""
         query_keys = self.recipe_model.encode_queries(list(queries)).float().cpu()
-        sentinel_scores = self.recipe_model.similarity(query_keys, self._sentinel_key.unsqueeze(0)).squeeze(-1)
-        return query_keys, sentinel_scores
+        return query_keys, self._sentinel_scores(query_keys)
+
+    def _sentinel_scores(self, query_keys: torch.Tensor) -> torch.Tensor:
+        """``s(q, Θ)`` of query representations `(num_queries, knowledge_dim)`: shape `(num_queries,)`."""
+        return self.recipe_model.similarity(query_keys, self._sentinel_key.unsqueeze(0)).squeeze(-1)
 
     def _prompt_of(self, point: Any) -> torch.Tensor:
         if self.prompt_storage == MULTIVECTOR:
@@ -1093,7 +1095,7 @@ class RecipeKnowledgeStore(VectorStore):
         multivector = self.prompt_storage == MULTIVECTOR
         payload_selector: Any = True if with_prompt and not multivector else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
         vectors: Any = [PROMPT_FIELD] if with_prompt and multivector else False
-        if self._shared.use_key_index and filter is None:
+        if self._shared.sole_writer and filter is None:
             with self._lock:
                 index = self._loaded_key_index()
                 hits = index.search(query_keys, k, tenant=self.tenant, score_thresholds=score_thresholds, exclude=exclude)

@@ -221,9 +221,18 @@ class RecipeModel(nn.Module):
         if batch_size is not None and len(statements) > batch_size:
             parts = [self.encode_edits(statements[i : i + batch_size], base_model) for i in range(0, len(statements), batch_size)]
             return torch.cat([k for k, _ in parts]), torch.cat([p for _, p in parts])
-        keys = self.encode_knowledge(statements)
+        keys, prompts, _ = self._encode_edit_batch(statements, base_model, with_queries=False)
+        return keys, prompts
+
+    def _encode_edit_batch(
+        self, statements: Sequence[str], base_model: BaseLanguageModel, *, with_queries: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Keys, prompts and (``with_queries``) query representations of one batch, from one
+        encoder pass."""
+        pooled = self._pooled(statements)
+        keys = self.knowledge_head(pooled)
         embeds, mask = self.statement_embeddings(statements, base_model)
-        return keys, self.encode_prompts(keys, embeds, mask)
+        return keys, self.encode_prompts(keys, embeds, mask), self.query_head(pooled) if with_queries else None
 
     def encode_edits_with_queries(
         self, statements: Sequence[str], base_model: BaseLanguageModel, *, batch_size: int = 32
@@ -252,10 +261,7 @@ class RecipeModel(nn.Module):
         parts = []
         for start in range(0, len(order), batch_size):
             chunk = [statements[i] for i in order[start : start + batch_size]]
-            pooled = self._pooled(chunk)
-            keys = self.knowledge_head(pooled)
-            embeds, mask = self.statement_embeddings(chunk, base_model)
-            parts.append((keys, self.encode_prompts(keys, embeds, mask), self.query_head(pooled)))
+            parts.append(self._encode_edit_batch(chunk, base_model, with_queries=True))
         keys, prompts, query_keys = (torch.cat([part[n] for part in parts]) for n in range(3))
         inverse = torch.empty(len(order), dtype=torch.long)
         inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))

@@ -37,6 +37,13 @@ def _hinge_nll(logits: torch.Tensor, target: torch.Tensor, hinge_scale: float) -
     return -target_log_prob[keep].mean()
 
 
+def _with_extra_negatives(r: torch.Tensor, extra_negatives: torch.Tensor | None) -> torch.Tensor:
+    """``r`` followed by the extra negatives (if any), shape `(num_keys, knowledge_dim)`."""
+    if extra_negatives is None or extra_negatives.shape[0] == 0:
+        return r
+    return torch.cat([r, extra_negatives.to(r.dtype)])
+
+
 def query_knowledge_loss(
     u: torch.Tensor,
     r: torch.Tensor,
@@ -57,8 +64,7 @@ def query_knowledge_loss(
             `(num_negatives, knowledge_dim)` (e.g. detached keys of earlier batches; not in the
             paper).
     """
-    negatives = [] if extra_negatives is None or extra_negatives.shape[0] == 0 else [extra_negatives.to(r.dtype)]
-    logits = temperature * _scaled(u, torch.cat([r, *negatives, r_sentinel.unsqueeze(0)]))
+    logits = temperature * _scaled(u, torch.cat([_with_extra_negatives(r, extra_negatives), r_sentinel.unsqueeze(0)]))
     return F.cross_entropy(logits, torch.arange(u.shape[0], device=u.device))
 
 
@@ -99,7 +105,7 @@ def locality_sentinel_loss(
             `(num_negatives, knowledge_dim)` (e.g. detached keys of earlier batches; not in the
             paper, whose negatives are the batch's own edits).
     """
-    negatives = r if extra_negatives is None or extra_negatives.shape[0] == 0 else torch.cat([r, extra_negatives.to(r.dtype)])
+    negatives = _with_extra_negatives(r, extra_negatives)
     logits = temperature * _scaled(w, torch.cat([negatives, r_sentinel.unsqueeze(0)]))
     target = torch.full((w.shape[0],), negatives.shape[0], dtype=torch.long, device=w.device)
     return _hinge_nll(logits, target, hinge_scale)

@@ -89,7 +89,7 @@ def index_pair(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> Any:
     """(store with the key index, store on the same client and collection searching with Qdrant)."""
     owner = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model)
     reader = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, client=owner.client)
-    assert owner._shared.use_key_index and not reader._shared.use_key_index
+    assert owner._shared.sole_writer and not reader._shared.sole_writer
     yield owner, reader
     owner.close()
 
