@@ -46,11 +46,6 @@ __all__ = [
     "text_rag_answers",
 ]
 
-TEXT_RAG_TEMPLATE = "{statement}\n{question}"
-"""How the text-RAG baseline puts the retrieved statement before the question (one user message):
-:func:`~langchain_recipe.injection.prepend_statement_text`, the chat model's ``injection="text"``."""
-
-
 @dataclass
 class SuiteSettings:
     """What the CPU suite measures and how often.
@@ -183,7 +178,8 @@ def exact_new_tokens(model: Any, count: int) -> Iterator[None]:
 def text_rag_answers(store: Any, bare: Any, questions: Sequence[str], max_tokens: int) -> tuple[list[Any], list[Any]]:
     """The text-RAG baseline: the same retrieval and knowledge-sentinel gate as RECIPE
     (``store.retrieve_prompts``), then the accepted edit's statement *text* is put before the
-    question (:data:`TEXT_RAG_TEMPLATE`) and the bare LM answers through the same chat-model
+    question (:func:`~langchain_recipe.injection.prepend_statement_text`, the chat model's
+    ``injection="text"`` format) and the bare LM answers through the same chat-model
     generation path.
 
     Args:

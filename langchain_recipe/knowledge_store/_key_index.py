@@ -47,11 +47,6 @@ class KeyIndex:
     def __len__(self) -> int:
         return len(self._point_ids)
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the key matrix (its allocated capacity)."""
-        return self._keys.numel() * self._keys.element_size() + self._tenant_codes.numel() * 4
-
     def _code(self, tenant: str) -> int:
         return self._codes.setdefault(tenant, len(self._codes))
 

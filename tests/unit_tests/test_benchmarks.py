@@ -16,7 +16,6 @@ from langchain_recipe.benchmarks.gpu import GpuBenchmarkSettings, main as gpu_ma
 from langchain_recipe.benchmarks.measure import Samples, interleaved, paired_ratio, percentile
 from langchain_recipe.benchmarks.report import render_markdown, write_report
 from langchain_recipe.benchmarks.suite import (
-    TEXT_RAG_TEMPLATE,
     evaluate_targets,
     exact_new_tokens,
     store_query_request,
@@ -25,6 +24,7 @@ from langchain_recipe.benchmarks.suite import (
 )
 from langchain_recipe.benchmarks.synthetic import SyntheticEdits, qdrant_edge_available
 from langchain_recipe.chat_models import RecipeChatModel
+from langchain_recipe.injection import prepend_statement_text
 from langchain_recipe.knowledge_store import (
     KEY_VECTOR,
     MULTIVECTOR,
@@ -204,7 +204,7 @@ def test_text_rag_prepends_the_accepted_statement(
     bare = _bare(base_model, 4)
     messages, edits = text_rag_answers(knowledge_store, bare, [QUERY, other], max_tokens=4)
     assert [e.edit_id if e else None for e in edits] == [IDS[0], None]
-    expected = bare.generate_batch([TEXT_RAG_TEMPLATE.format(statement=STATEMENTS[0], question=QUERY), other], max_tokens=4)
+    expected = bare.generate_batch([prepend_statement_text(STATEMENTS[0], QUERY), other], max_tokens=4)
     assert [m.content for m in messages] == [m.content for m in expected]
     prompt_tokens = [m.usage_metadata["input_tokens"] for m in messages]
     plain = bare.generate_batch([QUERY], max_tokens=4)[0].usage_metadata["input_tokens"]
