@@ -30,6 +30,7 @@ __all__ = [
     "cache_dir",
     "default_recipe_model_path",
     "fingerprint_model",
+    "fingerprints_match",
     "load_base_model",
     "resolve_encoder_path",
 ]
@@ -111,22 +112,46 @@ def to_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu"
         raise InvalidInputError(msg) from None
 
 
-def fingerprint_model(model: torch.nn.Module) -> str:
-    """A short, dtype-independent fingerprint of a causal LM's input embeddings.
+_FINGERPRINT_ROWS = 256
+_FINGERPRINT_BITS = 64
+FINGERPRINT_TOLERANCE_BITS = 8
+"""Fingerprints that differ in at most this many of their 64 bits name the same base LM."""
 
-    Hashes the shape and the first 256 rows of the input embedding matrix rounded to 3
-    significant digits, so the same weights in fp32, bf16 or fp16 give the same fingerprint
-    and another model (or another size) gives a different one.
+
+def fingerprint_model(model: torch.nn.Module) -> str:
+    """A short fingerprint of a causal LM's input embeddings that survives a change of dtype.
+
+    A 64-bit SimHash (Charikar, STOC 2002): bit ``i`` is the sign of the first 256 rows of the
+    input embedding matrix (flattened, float32) projected on a fixed pseudo-random direction
+    ``i``, XOR-ed with a hash of the matrix's shape. Rounding the weights to bfloat16 or float16
+    (or de-quantising a GGUF file) moves each projection by about 0.1 % of its spread, so at most
+    a bit or two flip; another model flips about half of them. Compare fingerprints with
+    :func:`fingerprints_match`, not ``==``.
 
     Returns:
         16 hexadecimal characters.
     """
     weight = model.get_input_embeddings().weight.detach()
-    rows = weight[:256].float().cpu()
-    rounded = torch.round(rows * 1e3).to(torch.int32)
-    digest = hashlib.sha256(str(tuple(weight.shape)).encode())
-    digest.update(rounded.numpy().tobytes())
-    return digest.hexdigest()[:16]
+    rows = weight[:_FINGERPRINT_ROWS].float().cpu().flatten()
+    generator = torch.Generator().manual_seed(0)
+    bits = 0
+    for start in range(0, _FINGERPRINT_BITS, 16):  # 16 directions at a time bounds the memory
+        directions = torch.randn(16, rows.numel(), generator=generator)
+        for offset, positive in enumerate((directions @ rows > 0).tolist()):
+            bits |= int(positive) << (start + offset)
+    shape = int.from_bytes(hashlib.sha256(str(tuple(weight.shape)).encode()).digest()[:8], "big")
+    return f"{bits ^ shape:016x}"
+
+
+def fingerprints_match(first: str | None, second: str | None) -> bool:
+    """Whether two :func:`fingerprint_model` fingerprints name the same base LM: they differ in
+    at most :data:`FINGERPRINT_TOLERANCE_BITS` of their 64 bits (the same weights in another
+    dtype differ in 0 to 2; another model in about 32)."""
+    try:
+        distance = (int(first or "", 16) ^ int(second or "", 16)).bit_count()
+    except ValueError:
+        return False
+    return distance <= FINGERPRINT_TOLERANCE_BITS
 
 
 @dataclass(eq=False)
@@ -227,8 +252,10 @@ def load_base_model(
         dtype: weight dtype; ``"auto"`` (default) is bfloat16 on CUDA and float32 on CPU (see
             :func:`to_dtype`).
         **from_pretrained_kwargs: passed to ``AutoModelForCausalLM.from_pretrained`` (for
-            example ``device_map`` or ``revision``). ``trust_remote_code`` is honoured only if
-            you pass it yourself.
+            example ``device_map`` or ``revision``). Weights load from safetensors only
+            (``use_safetensors=True``; pass ``use_safetensors=False`` to accept a pickled
+            ``pytorch_model.bin`` you trust); ``trust_remote_code`` is honoured only if you pass
+            it yourself.
 
     Returns:
         A shared :class:`BaseLanguageModel`; the same object for the same arguments.
@@ -251,7 +278,8 @@ def load_base_model(
             return _loaded[key]
         source: str | Path = _gguf_to_folder(folder, gguf_file) if gguf_file else name
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **from_pretrained_kwargs)
+        # safetensors only unless asked otherwise: a pickled pytorch_model.bin can run code when loaded.
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **{"use_safetensors": True, **from_pretrained_kwargs})
         if "device_map" not in from_pretrained_kwargs:
             model.to(device)
         model.eval()

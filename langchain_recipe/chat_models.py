@@ -26,6 +26,7 @@ from langchain_core.runnables.config import get_config_list, run_in_executor
 from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
+from langchain_recipe._validation import check_unicode
 from langchain_recipe.base_models import DEFAULT_BASE_MODEL, BaseLanguageModel, load_base_model
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import prepend_continuous_prompts, prepend_statement_text
@@ -83,7 +84,10 @@ def _conversation(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     if not messages:
         msg = "RecipeChatModel needs at least one message."
         raise InvalidInputError(msg)
-    return [{"role": _ROLES.get(m.type, "user"), "content": _text(m)} for m in messages]
+    return [
+        {"role": _ROLES.get(m.type, "user"), "content": check_unicode(_text(m), f"Message {index} ({m.type})")}
+        for index, m in enumerate(messages)
+    ]
 
 
 def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -96,13 +96,19 @@ def read_json_lines(path: str | Path) -> Iterator[tuple[str, object]]:
     lines are skipped.
 
     Raises:
-        InvalidInputError: a line is not valid JSON (the message names the file and line).
+        InvalidInputError: a line is not UTF-8 or not valid JSON (the message names the file and
+            line).
     """
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with Path(path).open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                msg = f"{where} is not UTF-8 text ({error}); convert the file to UTF-8."
+                raise InvalidInputError(msg) from None
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 yield where, json.loads(line)
             except json.JSONDecodeError as error:

@@ -7,12 +7,14 @@ can catch them all with one ``except`` clause. Each message says what is wrong a
 from __future__ import annotations
 
 __all__ = [
+    "BaseModelMismatchError",
     "CheckpointError",
     "DependencyMissingError",
     "EditConflictError",
     "EditConflictWarning",
     "FingerprintMismatchError",
     "InvalidInputError",
+    "QueryTruncatedWarning",
     "RecipeError",
     "StoreError",
     "StoreLockedError",
@@ -25,6 +27,10 @@ class RecipeError(Exception):
 
 class InvalidInputError(RecipeError, ValueError):
     """An argument (a statement, an id, a record, a config value) is malformed."""
+
+
+class BaseModelMismatchError(InvalidInputError):
+    """A RecipeModel was trained for another base LM (another hidden size or other input embeddings)."""
 
 
 class CheckpointError(RecipeError):
@@ -63,3 +69,7 @@ class EditConflictWarning(UserWarning):
 
 class DependencyMissingError(RecipeError, ImportError):
     """An optional package (the bundled model or encoder, matplotlib, ...) is not installed."""
+
+
+class QueryTruncatedWarning(UserWarning):
+    """A query was longer than the query encoder reads; retrieval saw only its beginning."""

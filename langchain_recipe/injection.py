@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from langchain_recipe.errors import InvalidInputError
+
 __all__ = ["PrefixedInputs", "position_ids_from_mask", "prepend_continuous_prompts", "prepend_statement_text"]
 
 IGNORE_INDEX = -100
@@ -99,22 +101,23 @@ def prepend_continuous_prompts(
         mask are unchanged, so the LM's outputs equal the bare LM's.
 
     Raises:
-        ValueError: shapes disagree, or ``padding_side`` is neither "left" nor "right".
+        InvalidInputError: shapes disagree, a prompt holds NaN or infinite values, or
+            ``padding_side`` is neither "left" nor "right" (a ``ValueError`` too).
     """
     if padding_side not in ("left", "right"):
         msg = f"padding_side must be 'left' or 'right', not {padding_side!r}."
-        raise ValueError(msg)
+        raise InvalidInputError(msg)
     batch_size, _, hidden_size = token_embeds.shape
     if attention_mask.shape != token_embeds.shape[:2]:
         msg = f"attention_mask shape {tuple(attention_mask.shape)} does not match token_embeds {tuple(token_embeds.shape[:2])}."
-        raise ValueError(msg)
+        raise InvalidInputError(msg)
     if prompts is None:
         rows: list[torch.Tensor | None] = [None] * batch_size
     else:
         rows = list(prompts)
         if len(rows) != batch_size:
             msg = f"Got {len(rows)} prompts for a batch of {batch_size} rows."
-            raise ValueError(msg)
+            raise InvalidInputError(msg)
     mask = attention_mask.bool()
     sequences: list[torch.Tensor] = []
     row_labels: list[torch.Tensor] = []
@@ -128,7 +131,10 @@ def prepend_continuous_prompts(
         else:
             if prompt.dim() != 2 or prompt.shape[1] != hidden_size:
                 msg = f"Prompt of row {i} has shape {tuple(prompt.shape)}; expected (n, {hidden_size})."
-                raise ValueError(msg)
+                raise InvalidInputError(msg)
+            if not torch.isfinite(prompt).all():
+                msg = f"Prompt of row {i} holds NaN or infinite values; it would turn the LM's output into NaN."
+                raise InvalidInputError(msg)
             n = prompt.shape[0]
             sequence = torch.cat([prompt.to(device=real.device, dtype=real.dtype), real], dim=0)
         prompt_lengths.append(n)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from langchain_core.documents import Document
 
+from langchain_recipe._validation import check_text
 from langchain_recipe.errors import InvalidInputError, StoreError
 
 if TYPE_CHECKING:
@@ -241,29 +243,53 @@ class RetrievedEdit:
 
 # ---------------------------------------------------------------------- input validation
 def check_statements(statements: Sequence[str]) -> list[str]:
-    """Non-empty strings, stripped; a bare string is refused (it would be split into characters)."""
-    if isinstance(statements, str):
+    """Non-empty strings of valid UTF-8, stripped; a bare string is refused (it would be split
+    into characters). See :func:`~langchain_recipe._validation.check_text`."""
+    if isinstance(statements, (str, bytes)):
         msg = "Pass a list of statements, not a single string (e.g. add_knowledge([statement]))."
         raise InvalidInputError(msg)
-    checked = []
-    for index, statement in enumerate(statements):
-        if not isinstance(statement, str) or not statement.strip():
-            msg = f"Statement {index} is {statement!r}; every statement must be a non-empty string."
-            raise InvalidInputError(msg)
-        checked.append(statement.strip())
-    return checked
+    return [check_text(statement, f"Statement {index}").strip() for index, statement in enumerate(statements)]
+
+
+def _non_string_keys(value: Any, path: str = "metadata") -> str | None:
+    """The path of the first dict key in ``value`` that is not a string (JSON would turn it
+    into one, so the metadata would not come back unchanged), or ``None``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path}[{key!r}]"
+            found = _non_string_keys(item, f"{path}[{key!r}]")
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_string_keys(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def check_metadata(metadata: Any) -> dict[str, Any]:
-    """A JSON-serialisable dict (a copy)."""
+    """A dict that JSON represents exactly (a copy): string keys, no NaN or infinity, valid UTF-8.
+
+    Raises:
+        InvalidInputError: ``metadata`` is not a dict or would not come back unchanged from Qdrant.
+    """
     if not isinstance(metadata, dict):
         msg = f"Metadata must be a dict, got {type(metadata).__name__}."
         raise InvalidInputError(msg)
     try:
-        json.dumps(metadata)
-    except (TypeError, ValueError) as error:
-        msg = f"Metadata {metadata!r} is not JSON-serialisable: {error}"
-        raise InvalidInputError(msg) from error
+        json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
+        msg = (
+            f"Metadata {metadata!r} is not JSON-serialisable ({error}); use strings, numbers (not NaN or "
+            "infinity), booleans, None, lists and dicts."
+        )
+        raise InvalidInputError(msg) from None
+    bad_key = _non_string_keys(metadata)
+    if bad_key:
+        msg = f"Metadata key {bad_key} is not a string; JSON would turn it into one. Use string keys."
+        raise InvalidInputError(msg)
     return dict(metadata)
 
 
@@ -271,12 +297,13 @@ def check_ids(ids: Any, count: int) -> list[str]:
     """Unique non-empty string ids, one per statement (random UUIDs when ``None``)."""
     if ids is None:
         return [str(uuid.uuid4()) for _ in range(count)]
-    if isinstance(ids, str):
+    if isinstance(ids, (str, bytes)):
         msg = "Pass a list of ids, not a single string (e.g. ids=[edit_id])."
         raise InvalidInputError(msg)
-    ids = list(ids)
-    if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
-        msg = "Edit ids must be unique non-empty strings."
+    ids = [check_text(i, f"Edit id {index}") for index, i in enumerate(ids)]
+    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if duplicates:
+        msg = f"Edit ids must be unique within a call; {duplicates[:5]} appear more than once. Nothing was written."
         raise InvalidInputError(msg)
     return ids
 

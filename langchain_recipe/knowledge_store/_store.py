@@ -29,12 +29,15 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from pydantic import SecretStr
 
-from langchain_recipe.base_models import BaseLanguageModel, default_recipe_model_path, load_base_model
+from langchain_recipe._validation import check_text
+from langchain_recipe.base_models import BaseLanguageModel, default_recipe_model_path, fingerprints_match, load_base_model
 from langchain_recipe.errors import (
+    CheckpointError,
     EditConflictError,
     EditConflictWarning,
     FingerprintMismatchError,
     InvalidInputError,
+    QueryTruncatedWarning,
     StoreError,
     StoreLockedError,
 )
@@ -82,6 +85,12 @@ _CONFLICT_CANDIDATES = 3
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+def _same_setting(name: str, stored: Any, ours: Any) -> bool:
+    """Whether a collection's recorded model setting is the one given: base-LM fingerprints match
+    up to a few bits (the same weights in another dtype), the rest exactly."""
+    return fingerprints_match(stored, ours) if name == "base_model_fingerprint" else stored == ours
 
 
 def _is_local(client: Any) -> bool:
@@ -442,7 +451,7 @@ class RecipeKnowledgeStore(VectorStore):
             )
             raise FingerprintMismatchError(msg)
         ours = self._shared.describe()
-        differing = [k for k in ours if k != "base_model_name" and stored.get(k) != ours[k]]
+        differing = [k for k in ours if k != "base_model_name" and not _same_setting(k, stored.get(k), ours[k])]
         if not differing:
             return
         if on_mismatch == "reencode":
@@ -709,7 +718,15 @@ class RecipeKnowledgeStore(VectorStore):
         updated: dict[str, str | None] | None = None,
     ) -> None:
         """Encode (outside the lock), then check conflicts and upsert under the lock."""
+        self.recipe_model.check_statement_lengths(statements, self.base_model)
         keys, prompts, query_keys = self._encode_with_queries(statements)
+        if not (torch.isfinite(keys).all() and torch.isfinite(prompts).all()):
+            msg = (
+                "The RecipeModel turned these statements into NaN or infinite keys or continuous prompts; its "
+                "weights are broken (a diverged training run or a corrupted checkpoint). Load a good checkpoint. "
+                "Nothing was written."
+            )
+            raise CheckpointError(msg)
         sentinel_scores = self._sentinel_scores(query_keys)
         with self._lock:
             previous = {e.edit_id: e for e in self.get_edits(ids)}
@@ -1010,7 +1027,18 @@ class RecipeKnowledgeStore(VectorStore):
     def encode_queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Query representations `(num_queries, knowledge_dim)` and their sentinel scores
         ``s(q, Θ)`` `(num_queries,)` (RECIPE §3.3)."""
-        query_keys = self.recipe_model.encode_queries(list(queries)).float().cpu()
+        queries = [check_text(query, f"Query {index}") for index, query in enumerate(queries)]
+        truncated = self.recipe_model.truncated_queries(queries)
+        if truncated:
+            warnings.warn(
+                f"{len(truncated)} quer{'y is' if len(truncated) == 1 else 'ies are'} longer than the "
+                f"{self.recipe_model.config.encoder_max_length} encoder tokens the query encoder reads (query "
+                f"{truncated[0]}: {queries[truncated[0]][:60]!r}...); retrieval sees only the beginning. Ask "
+                "shorter questions, or put the question first.",
+                QueryTruncatedWarning,
+                stacklevel=3,
+            )
+        query_keys = self.recipe_model.encode_queries(queries).float().cpu()
         return query_keys, self._sentinel_scores(query_keys)
 
     def _sentinel_scores(self, query_keys: torch.Tensor) -> torch.Tensor:
@@ -1231,7 +1259,11 @@ class RecipeKnowledgeStore(VectorStore):
             InvalidInputError: a line is not a JSON object with a non-empty ``statement`` string
                 (the message gives the line number). Nothing is written then.
         """
-        text = Path(source).read_text(encoding="utf-8") if isinstance(source, (str, Path)) else source.read()
+        try:
+            text = Path(source).read_text(encoding="utf-8") if isinstance(source, (str, Path)) else source.read()
+        except UnicodeDecodeError as error:
+            msg = f"The JSONL is not UTF-8 text ({error}); export_jsonl writes UTF-8, so the file was changed or is another file."
+            raise InvalidInputError(msg) from None
         records = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -1241,9 +1273,10 @@ class RecipeKnowledgeStore(VectorStore):
             except json.JSONDecodeError as error:
                 msg = f"Line {number} of the JSONL is not valid JSON: {error}."
                 raise InvalidInputError(msg) from None
-            if not isinstance(record, dict) or not isinstance(record.get("statement"), str) or not record["statement"].strip():
-                msg = f"Line {number} of the JSONL has no non-empty 'statement' string."
+            if not isinstance(record, dict):
+                msg = f"Line {number} of the JSONL is not a JSON object."
                 raise InvalidInputError(msg)
+            record["statement"] = check_text(record.get("statement"), f"The 'statement' of line {number} of the JSONL").strip()
             record.setdefault("id", str(uuid.uuid4()))
             record["metadata"] = check_metadata(record.get("metadata") or {})
             for name in ("source", "author"):
@@ -1256,6 +1289,7 @@ class RecipeKnowledgeStore(VectorStore):
             by_tenant.setdefault(record["tenant"], []).append(record)
         for group in by_tenant.values():  # validate everything before writing anything
             check_ids([r["id"] for r in group], len(group))  # unique non-empty strings per tenant
+        self.recipe_model.check_statement_lengths([r["statement"] for r in records], self.base_model)
         for tenant, group in by_tenant.items():
             view = self.for_tenant(tenant)
             for start in range(0, len(group), _ENCODE_BATCH * 8):
@@ -1266,7 +1300,7 @@ class RecipeKnowledgeStore(VectorStore):
                     chunk = [r for r in part if r.get("author") == who]
                     view._write(
                         [r["id"] for r in chunk],
-                        check_statements([r["statement"] for r in chunk]),
+                        [r["statement"] for r in chunk],
                         [r["metadata"] for r in chunk],
                         sources=[r.get("source") for r in chunk],
                         author=who,

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from langchain_recipe.config import PromptEncoderType, RecipeConfig
-from langchain_recipe.errors import CheckpointError, InvalidInputError
+from langchain_recipe.errors import BaseModelMismatchError, CheckpointError, InvalidInputError
 from langchain_recipe.nn.knowledge_encoder import RepresentationHead, format_retrieval_text, pool_hidden_states
 from langchain_recipe.nn.knowledge_sentinel import KnowledgeSentinel
 from langchain_recipe.nn.prompt_encoder import MLPPromptEncoder, StatementAttentionPromptEncoder
@@ -59,7 +59,8 @@ class RecipeModel(nn.Module):
             from langchain_recipe.base_models import resolve_encoder_path
 
             path = resolve_encoder_path(config.encoder_name_or_path)
-            encoder = encoder if encoder is not None else AutoModel.from_pretrained(path)
+            # safetensors only: a pickled pytorch_model.bin can run code when loaded.
+            encoder = encoder if encoder is not None else AutoModel.from_pretrained(path, use_safetensors=True)
             encoder_tokenizer = encoder_tokenizer if encoder_tokenizer is not None else AutoTokenizer.from_pretrained(path)
         if encoder.config.hidden_size != config.encoder_hidden_size:
             msg = (
@@ -186,18 +187,62 @@ class RecipeModel(nn.Module):
         return self.prompt_encoder(keys, statement_embeds, statement_mask)
 
     def check_base_model(self, base_model: BaseLanguageModel) -> None:
-        """Make sure the continuous prompts fit ``base_model``.
+        """Make sure the continuous prompts fit ``base_model``: the same hidden size and, when the
+        config records one, input embeddings with a matching fingerprint
+        (:func:`~langchain_recipe.base_models.fingerprints_match`, which ignores the dtype).
 
         Raises:
-            InvalidInputError: ``base_model``'s hidden size differs from ``lm_hidden_size``.
+            BaseModelMismatchError: ``base_model``'s hidden size differs from ``lm_hidden_size``, or
+                its input embeddings are not those of the base LM this model was trained for.
         """
+        from langchain_recipe.base_models import fingerprints_match
+
         if base_model.hidden_size != self.config.lm_hidden_size:
             msg = (
                 f"This RecipeModel makes prompts of size {self.config.lm_hidden_size} but the base "
                 f"LM {base_model.name!r} has hidden size {base_model.hidden_size}; use a RecipeModel "
                 "trained for this base LM."
             )
-            raise InvalidInputError(msg)
+            raise BaseModelMismatchError(msg)
+        expected = self.config.base_model_fingerprint
+        if expected and not fingerprints_match(expected, base_model.fingerprint):
+            msg = (
+                f"This RecipeModel was trained for the base LM {self.config.base_model_name or '(unnamed)'!r} "
+                f"(embedding fingerprint {expected}), but {base_model.name!r} has other input embeddings "
+                f"(fingerprint {base_model.fingerprint}); its continuous prompts would be noise there. Load "
+                "the base LM it was trained for, or train a RecipeModel for this one (`recipe train`)."
+            )
+            raise BaseModelMismatchError(msg)
+
+    def check_statement_lengths(self, statements: Sequence[str], base_model: BaseLanguageModel) -> None:
+        """Refuse knowledge statements longer than the encoders read.
+
+        The knowledge encoder reads ``encoder_max_length`` encoder tokens and the
+        statement-attention prompt encoder the last ``max_statement_tokens`` base-LM tokens;
+        a longer statement would be cut silently, and its edit would miss part of the fact.
+
+        Raises:
+            InvalidInputError: a statement is too long (its index, its length and the limit are
+                named). Split it into shorter statements, one fact each.
+        """
+        limits = [("knowledge encoder", self.encoder_tokenizer, self.config.encoder_max_length, True)]
+        if self.config.prompt_encoder_type == PromptEncoderType.STATEMENT_ATTENTION:
+            limits.append(("base LM", base_model.tokenizer, self.config.max_statement_tokens, False))
+        for name, tokenizer, limit, special in limits:
+            for index, count in _token_counts(tokenizer, statements, limit, special=special).items():
+                if count > limit:
+                    msg = (
+                        f"Statement {index} is {count} {name} tokens long ({statements[index][:60]!r}...); this "
+                        f"RecipeModel reads at most {limit}, so its edit would miss part of it. Split it into "
+                        "shorter statements, one fact each. Nothing was written."
+                    )
+                    raise InvalidInputError(msg)
+
+    def truncated_queries(self, queries: Sequence[str]) -> list[int]:
+        """Indices of the queries longer than ``encoder_max_length`` encoder tokens (special
+        tokens included), which :meth:`encode_queries` truncates."""
+        limit = self.config.encoder_max_length
+        return [i for i, count in _token_counts(self.encoder_tokenizer, queries, limit, special=True).items() if count > limit]
 
     def encode_edits(
         self, statements: Sequence[str], base_model: BaseLanguageModel, *, batch_size: int | None = None
@@ -328,6 +373,10 @@ class RecipeModel(nn.Module):
         except (SafetensorError, OSError) as error:
             msg = f"{weights_path} cannot be read ({error}); the file is corrupted or incomplete, re-download or re-train it."
             raise CheckpointError(msg) from error
+        broken = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+        if broken:
+            msg = f"{weights_path} holds NaN or infinite weights in {broken[:5]}; the training diverged or the file is corrupted. Re-train it or use another checkpoint."
+            raise CheckpointError(msg)
         model = cls(config, encoder=encoder, encoder_tokenizer=encoder_tokenizer)
         expected = set(model.trained_state_dict())
         if set(state) != expected:
@@ -340,3 +389,16 @@ class RecipeModel(nn.Module):
             msg = f"{weights_path} does not fit its config: {error}"
             raise CheckpointError(msg) from error
         return model.to(device)
+
+
+def _token_counts(tokenizer: Any, texts: Sequence[str], limit: int, *, special: bool) -> dict[int, int]:
+    """Token counts of the texts that might exceed ``limit`` tokens, by index. A token covers
+    at least one byte of UTF-8, so shorter texts are not tokenized; ``special`` counts the
+    encoder's special tokens and its text format (:func:`format_retrieval_text`)."""
+    reserve = 2 if special else 1  # the encoder's [CLS]/[SEP]; a SentencePiece word-start piece
+    candidates = [i for i, text in enumerate(texts) if len(text.encode("utf-8")) + reserve > limit]
+    if not candidates:
+        return {}
+    inputs = [format_retrieval_text(texts[i]) if special else texts[i] for i in candidates]
+    tokenized = tokenizer(inputs, add_special_tokens=special, verbose=False)["input_ids"]
+    return {i: len(ids) for i, ids in zip(candidates, tokenized)}

@@ -22,6 +22,7 @@ from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError, StoreError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit, model_fingerprint
 from langchain_recipe.nn import RecipeModel
+from facts import store_snapshot
 from model_variants import other_recipe_model
 from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
@@ -55,14 +56,6 @@ def knowledge_store(
 def _filled(store: RecipeKnowledgeStore) -> RecipeKnowledgeStore:
     store.add_knowledge(STORE_STATEMENTS, metadatas=[{"n": i} for i in range(len(STORE_IDS))], ids=STORE_IDS)
     return store
-
-
-def _snapshot(store: RecipeKnowledgeStore) -> list[tuple[Any, ...]]:
-    """Everything a user can read back: ids, statements, metadata, timestamps and stored vectors."""
-    points = store._retrieve_points([d.id for d in store.list()], with_vectors=True)
-    return sorted(
-        (p.payload["edit_id"], p.payload["statement"], repr(p.payload), repr(p.vector["key"])) for p in points
-    )
 
 
 def _stored_key(store: RecipeKnowledgeStore, edit_id: str) -> torch.Tensor:
@@ -163,12 +156,12 @@ def test_update_knowledge_replaces_statement_keeping_id_and_created_at(
 
 def test_update_of_an_unknown_id_raises(knowledge_store: RecipeKnowledgeStore) -> None:
     _filled(knowledge_store)
-    before = _snapshot(knowledge_store)
+    before = store_snapshot(knowledge_store)
 
     with pytest.raises(InvalidInputError, match="missing"):
         knowledge_store.update_knowledge("missing", "Some statement.")
 
-    assert _snapshot(knowledge_store) == before
+    assert store_snapshot(knowledge_store) == before
 
 
 def test_delete_returns_the_count_and_removes(knowledge_store: RecipeKnowledgeStore) -> None:
@@ -311,6 +304,9 @@ def test_gate_is_per_query_in_a_batch(knowledge_store: RecipeKnowledgeStore, for
 
 
 # ---------------------------------------------------------------------- bad input
+LONG_STATEMENT = "The longest river of the imaginary land of Zembla " + "and its many tributaries " * 12 + "is the Zemba."
+"""Beyond the tiny encoder's 32 tokens and the prompt encoder's 16 base-LM tokens: refused."""
+
 BAD_CALLS: dict[str, Callable[[RecipeKnowledgeStore], Any]] = {
     "empty statement": lambda s: s.add_knowledge([""]),
     "whitespace statement": lambda s: s.add_knowledge(["   \n"]),
@@ -333,7 +329,25 @@ BAD_CALLS: dict[str, Callable[[RecipeKnowledgeStore], Any]] = {
     "update non-string statement": lambda s: s.update_knowledge("acme", 42),
     "update non-JSON metadata": lambda s: s.update_knowledge("acme", "New.", metadata={"when": datetime(2024, 1, 1)}),
     "update non-dict metadata": lambda s: s.update_knowledge("acme", "New.", metadata="oops"),
+    "unicode whitespace statement": lambda s: s.add_knowledge(["\u3000\u00a0\t"]),
+    "huge statement": lambda s: s.add_knowledge([LONG_STATEMENT], ids=["long"]),
+    "valid then huge": lambda s: s.add_knowledge(["A valid new statement.", LONG_STATEMENT], ids=["new", "long"]),
+    "bytes statement": lambda s: s.add_knowledge([b"The Moon is made of rock."]),
+    "non-UTF-8 statement": lambda s: s.add_knowledge([b"The Moon is \xff rock.".decode("utf-8", "surrogateescape")]),
+    "bytes ids": lambda s: s.add_knowledge(["One."], ids=[b"x"]),
+    "whitespace id": lambda s: s.add_knowledge(["One."], ids=["  "]),
+    "non-UTF-8 id": lambda s: s.add_knowledge(["One."], ids=["x\udcff"]),
+    "NaN metadata": lambda s: s.add_knowledge(["One."], metadatas=[{"score": float("nan")}]),
+    "infinite metadata": lambda s: s.add_knowledge(["One."], metadatas=[{"score": float("inf")}]),
+    "non-string metadata key": lambda s: s.add_knowledge(["One."], metadatas=[{"tags": {1: "a"}}]),
+    "non-UTF-8 metadata": lambda s: s.add_knowledge(["One."], metadatas=[{"note": "x\udcff"}]),
+    "update huge statement": lambda s: s.update_knowledge("acme", LONG_STATEMENT),
+    "update bytes statement": lambda s: s.update_knowledge("acme", b"New."),
     "search k=0": lambda s: s.search("Who?", k=0),
+    "search empty query": lambda s: s.search(""),
+    "search bytes query": lambda s: s.search(b"Who?"),
+    "search non-UTF-8 query": lambda s: s.search("Who \udcff?"),
+    "retrieve non-UTF-8 query": lambda s: s.retrieve_prompts(["Fine?", "Who \udcff?"]),
     "search_batch bare string": lambda s: s.search_batch("Who?"),
     "search non-string query": lambda s: s.search(3),
 }
@@ -342,12 +356,12 @@ BAD_CALLS: dict[str, Callable[[RecipeKnowledgeStore], Any]] = {
 @pytest.mark.parametrize("call", BAD_CALLS.values(), ids=BAD_CALLS.keys())
 def test_bad_input_raises_and_changes_nothing(knowledge_store: RecipeKnowledgeStore, call: Callable[[RecipeKnowledgeStore], Any]) -> None:
     _filled(knowledge_store)
-    before = _snapshot(knowledge_store)
+    before = store_snapshot(knowledge_store)
 
     with pytest.raises(InvalidInputError):
         call(knowledge_store)
 
-    assert _snapshot(knowledge_store) == before
+    assert store_snapshot(knowledge_store) == before
     assert len(knowledge_store) == len(STORE_IDS)
     # The store still reads back fine (no half-written or corrupted point).
     assert len(knowledge_store.list()) == len(STORE_IDS)
