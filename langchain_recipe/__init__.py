@@ -10,12 +10,14 @@ from langchain_recipe.base_models import BaseLanguageModel, load_base_model
 from langchain_recipe.chat_models import RecipeChatModel
 from langchain_recipe.config import RecipeConfig, TrainingConfig
 from langchain_recipe.errors import (
+    BaseModelMismatchError,
     CheckpointError,
     DependencyMissingError,
     EditConflictError,
     EditConflictWarning,
     FingerprintMismatchError,
     InvalidInputError,
+    QueryTruncatedWarning,
     RecipeError,
     StoreError,
     StoreLockedError,
@@ -29,12 +31,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseLanguageModel",
+    "BaseModelMismatchError",
     "CheckpointError",
     "DependencyMissingError",
     "EditConflictError",
     "EditConflictWarning",
     "FingerprintMismatchError",
     "InvalidInputError",
+    "QueryTruncatedWarning",
     "KnowledgeEdit",
     "RecipeChatModel",
     "RecipeConfig",
