@@ -1,13 +1,14 @@
 """Agent tools that keep a knowledge store's facts current: add, update, forget and look up facts.
 
 Each tool is a LangChain ``BaseTool`` with a pydantic input schema (sizes limited, so a runaway
-planner cannot write a novel into the store), a description written for the planner LLM, and a
+planner cannot write a novel into the store; ``add_fact`` also stops at ``max_facts`` facts, so
+it cannot flood it), a description written for the planner LLM, and a
 short plain-text answer it can read. Mistakes the planner can fix (an unknown id, an id that is
 already taken) come back as text starting with ``Error:`` instead of an exception, so the agent
 loop goes on (``handle_tool_error=True``).
 
 The tools use only the store's public API (``add_knowledge``, ``update_knowledge``, ``delete``,
-``get_by_ids``, ``search``), so any object with that API works, e.g. a tenant-bound store.
+``get_by_ids``, ``search``, ``len()``), so any object with that API works, e.g. a tenant-bound store.
 
 Example:
     .. code-block:: python
@@ -37,6 +38,7 @@ __all__ = [
     "ForgetFactTool",
     "LookupFactsInput",
     "LookupFactsTool",
+    "DEFAULT_MAX_FACTS",
     "RecipeToolkit",
     "UpdateFactInput",
     "UpdateFactTool",
@@ -50,6 +52,8 @@ MAX_SUBJECT_CHARS = 300
 """Longest lookup subject or question a tool accepts (characters)."""
 MAX_LOOKUP_RESULTS = 20
 """Most facts one lookup returns."""
+DEFAULT_MAX_FACTS = 10_000
+"""Most facts ``add_fact`` lets a store (tenant) hold, so a looping agent cannot flood it."""
 
 _STATEMENT = Field(
     min_length=1,
@@ -134,8 +138,16 @@ class AddFactTool(_FactTool):
         "self-contained sentence, and optionally a short id. Returns the fact's id."
     )
     args_schema: type[BaseModel] = AddFactInput
+    max_facts: int | None = Field(default=DEFAULT_MAX_FACTS, ge=1)
+    """Refuse to add when the store (this tenant) already holds this many facts; ``None``: no limit."""
 
     def _run(self, statement: str, fact_id: str | None = None, **kwargs: Any) -> str:
+        if self.max_facts is not None and len(self.store) >= self.max_facts:
+            msg = (
+                f"Error: the store already holds {len(self.store)} facts, the most these tools may keep "
+                f"(max_facts={self.max_facts}). Update or forget facts instead of adding new ones."
+            )
+            raise ToolException(msg)
         if fact_id is not None:
             existing = self._statement_of(fact_id)
             if existing is not None:
@@ -230,11 +242,13 @@ class RecipeToolkit(BaseToolkit):
 
     store: Any
     """The knowledge store the tools read and write."""
+    max_facts: int | None = Field(default=DEFAULT_MAX_FACTS, ge=1)
+    """Most facts ``add_fact`` lets the store (this tenant) hold; ``None``: no limit."""
 
     def get_tools(self) -> list[BaseTool]:
         """``add_fact``, ``update_fact``, ``forget_fact`` and ``lookup_facts``, in that order."""
         return [
-            AddFactTool(store=self.store),
+            AddFactTool(store=self.store, max_facts=self.max_facts),
             UpdateFactTool(store=self.store),
             ForgetFactTool(store=self.store),
             LookupFactsTool(store=self.store),

@@ -718,7 +718,7 @@ class RecipeKnowledgeStore(VectorStore):
         updated: dict[str, str | None] | None = None,
     ) -> None:
         """Encode (outside the lock), then check conflicts and upsert under the lock."""
-        self.recipe_model.check_statement_lengths(statements, self.base_model)
+        self.recipe_model.check_statements(statements, self.base_model)
         keys, prompts, query_keys = self._encode_with_queries(statements)
         if not (torch.isfinite(keys).all() and torch.isfinite(prompts).all()):
             msg = (
@@ -1289,7 +1289,7 @@ class RecipeKnowledgeStore(VectorStore):
             by_tenant.setdefault(record["tenant"], []).append(record)
         for group in by_tenant.values():  # validate everything before writing anything
             check_ids([r["id"] for r in group], len(group))  # unique non-empty strings per tenant
-        self.recipe_model.check_statement_lengths([r["statement"] for r in records], self.base_model)
+        self.recipe_model.check_statements([r["statement"] for r in records], self.base_model)
         for tenant, group in by_tenant.items():
             view = self.for_tenant(tenant)
             for start in range(0, len(group), _ENCODE_BATCH * 8):

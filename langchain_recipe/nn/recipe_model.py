@@ -214,17 +214,29 @@ class RecipeModel(nn.Module):
             )
             raise BaseModelMismatchError(msg)
 
-    def check_statement_lengths(self, statements: Sequence[str], base_model: BaseLanguageModel) -> None:
-        """Refuse knowledge statements longer than the encoders read.
+    def check_statements(self, statements: Sequence[str], base_model: BaseLanguageModel) -> None:
+        """Refuse knowledge statements that this model cannot turn into a faithful edit.
 
-        The knowledge encoder reads ``encoder_max_length`` encoder tokens and the
-        statement-attention prompt encoder the last ``max_statement_tokens`` base-LM tokens;
-        a longer statement would be cut silently, and its edit would miss part of the fact.
+        * Too long: the knowledge encoder reads ``encoder_max_length`` encoder tokens and the
+          statement-attention prompt encoder the last ``max_statement_tokens`` base-LM tokens;
+          a longer statement would be cut silently, and its edit would miss part of the fact.
+        * Holding one of the base LM's control tokens (e.g. ``<|im_start|>``): the tokenizer
+          would read it as a turn marker, not as text, so a statement injected as text could
+          open a system turn. A statement is data; it never steers the conversation's format.
 
         Raises:
-            InvalidInputError: a statement is too long (its index, its length and the limit are
-                named). Split it into shorter statements, one fact each.
+            InvalidInputError: a statement is too long or holds a control token (its index, and
+                its length and the limit or the token, are named).
         """
+        control = sorted(token.content for token in base_model.tokenizer.added_tokens_decoder.values() if token.special)
+        for index, statement in enumerate(statements):
+            found = [token for token in control if token in statement]
+            if found:
+                msg = (
+                    f"Statement {index} ({statement[:60]!r}) holds the base LM's control token(s) {found[:3]}, which "
+                    "the tokenizer reads as conversation markers, not text. Remove them. Nothing was written."
+                )
+                raise InvalidInputError(msg)
         limits = [("knowledge encoder", self.encoder_tokenizer, self.config.encoder_max_length, True)]
         if self.config.prompt_encoder_type == PromptEncoderType.STATEMENT_ATTENTION:
             limits.append(("base LM", base_model.tokenizer, self.config.max_statement_tokens, False))

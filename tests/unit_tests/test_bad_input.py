@@ -100,13 +100,13 @@ def test_statement_limits_name_the_statement_its_length_and_the_limit(
     attention = make_recipe_model()
     twenty_words = " ".join(["word"] * 20)  # 20 base-LM tokens: past max_statement_tokens (16)
     with pytest.raises(InvalidInputError, match=r"Statement 1 is 20 base LM tokens long .*at most 16"):
-        attention.check_statement_lengths(["Fine.", twenty_words], base_model)
+        attention.check_statements(["Fine.", twenty_words], base_model)
     # The MLP prompt encoder never reads the statement's LM tokens: only the encoder limit counts.
-    make_recipe_model(prompt_encoder_type="mlp").check_statement_lengths(["Fine.", twenty_words], base_model)
+    make_recipe_model(prompt_encoder_type="mlp").check_statements(["Fine.", twenty_words], base_model)
     with pytest.raises(InvalidInputError, match=r"Statement 0 is 42 knowledge encoder tokens long .*at most 32"):
-        attention.check_statement_lengths([" ".join(["word"] * 40)], base_model)
+        attention.check_statements([" ".join(["word"] * 40)], base_model)
     # Characters that take several bytes are counted as tokens, not guessed from the length.
-    attention.check_statement_lengths(["é" * 15], base_model)  # 15 characters, 30 bytes, 1 token
+    attention.check_statements(["é" * 15], base_model)  # 15 characters, 30 bytes, 1 token
 
 
 # ---------------------------------------------------------------------- models and checkpoints

@@ -39,6 +39,9 @@ class PublicApiOnly:
     def search(self, *args: Any, **kwargs: Any) -> Any:
         return self._store.search(*args, **kwargs)
 
+    def __len__(self) -> int:
+        return len(self._store)
+
 
 @pytest.fixture(params=["store", "wrapped"])
 def store(request: pytest.FixtureRequest, knowledge_store: RecipeKnowledgeStore) -> Any:
@@ -172,3 +175,15 @@ def test_a_tool_call_gives_a_tool_message(tools: dict[str, BaseTool]) -> None:
 
 async def test_tools_are_async_too(tools: dict[str, BaseTool]) -> None:
     assert (await tools["lookup_facts"].ainvoke({"subject": QUERY, "k": 1})).startswith("Stored facts closest to")
+
+
+def test_add_fact_stops_at_max_facts(store: Any, knowledge_store: RecipeKnowledgeStore) -> None:
+    add_fact = {tool.name: tool for tool in RecipeToolkit(store=store, max_facts=len(IDS) + 1).get_tools()}["add_fact"]
+
+    first = add_fact.invoke({"statement": "The Moon orbits the Earth.", "fact_id": "moon"})
+    flood = add_fact.invoke({"statement": "Mars has two moons.", "fact_id": "mars"})
+
+    assert first.startswith("Added fact 'moon'")
+    assert flood.startswith("Error: the store already holds 5 facts") and "max_facts=5" in flood
+    assert len(knowledge_store) == len(IDS) + 1
+    assert knowledge_store.get_by_ids(["mars"]) == []
