@@ -174,16 +174,21 @@ def _set_schema_version(path: Path, engine: str, collection_name: str, version: 
         client.close()
 
 
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [(99, "schema version 99; this langchain-recipe reads up to 2. Upgrade langchain-recipe"), (1, "schema version 1, from an earlier")],
+    ids=["newer", "older"],
+)
 @pytest.mark.parametrize("engine", ["qdrant", "edge"])
-def test_a_store_folder_from_a_newer_schema_is_refused_and_kept(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path, engine: str
+def test_a_store_folder_from_another_schema_is_refused_and_kept(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path, engine: str, version: int, message: str
 ) -> None:
     path = tmp_path / "store"
     with RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path, engine=engine) as store:
         store.add_knowledge(STATEMENTS, ids=IDS)
         before, name = store_snapshot(store), store.collection_name
-    _set_schema_version(path, engine, name, 99)
-    with pytest.raises(StoreError, match="schema version 99; this langchain-recipe reads up to 2. Upgrade langchain-recipe"):
+    _set_schema_version(path, engine, name, version)
+    with pytest.raises(StoreError, match=message):
         RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path, engine=engine)
     # Nothing was changed (and the folder is not left locked): with the version put back, every
     # edit is still there.
