@@ -44,7 +44,8 @@ class RecipeConfig(BaseModel):
     encoder_hidden_size: int = Field(384, gt=0)
     """Hidden size of the encoder's last layer (384 for all-MiniLM-L6-v2, 768 for roberta-base)."""
     encoder_max_length: int = Field(128, gt=0)
-    """Longest statement or query, in encoder tokens; longer inputs are truncated."""
+    """Longest statement or query, in encoder tokens. The knowledge store refuses longer
+    statements and truncates longer queries with a ``QueryTruncatedWarning`` (docs/reliability.md)."""
     train_encoder: bool = False
     """Whether the encoder's own weights are trained. Off by default: the frozen pretrained encoder
     already retrieves well, and only the heads, sentinel and prompt encoder are then stored."""
@@ -72,7 +73,8 @@ class RecipeConfig(BaseModel):
     """Scale of the statement-attention prompt encoder's learned output, about the base LM's
     input-embedding standard deviation (0.136 for SmolLM2-135M)."""
     max_statement_tokens: int = Field(64, gt=0)
-    """Longest knowledge statement, in base-LM tokens, that the prompt encoder reads."""
+    """Longest knowledge statement, in base-LM tokens, that the statement-attention prompt encoder
+    reads; the knowledge store refuses longer statements."""
     base_model_name: str = ""
     """Name of the base LM this model was trained for (informational)."""
     base_model_fingerprint: str = ""
