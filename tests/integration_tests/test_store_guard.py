@@ -33,7 +33,7 @@ def test_default_store_refuses_another_checkpoint_or_hidden_size_at_open(base_mo
     )
     other_lm = BaseLanguageModel(model=LlamaForCausalLM(config).eval(), tokenizer=base_model.tokenizer, name="other-64")
     other_recipe = RecipeModel(
-        recipe_model.config.model_copy(update={"lm_hidden_size": 64}),
+        recipe_model.config.model_copy(update={"lm_hidden_size": 64, "base_model_fingerprint": other_lm.fingerprint, "base_model_name": "other-64"}),
         encoder=recipe_model.encoder,
         encoder_tokenizer=recipe_model.encoder_tokenizer,
     )
