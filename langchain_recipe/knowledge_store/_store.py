@@ -1276,7 +1276,7 @@ class RecipeKnowledgeStore(VectorStore):
             if not isinstance(record, dict):
                 msg = f"Line {number} of the JSONL is not a JSON object."
                 raise InvalidInputError(msg)
-            record["statement"] = check_text(record.get("statement"), f"The 'statement' of line {number} of the JSONL").strip()
+            record["statement"] = check_text(record.get("statement"), f"Line {number} of the JSONL: the 'statement'").strip()
             record.setdefault("id", str(uuid.uuid4()))
             record["metadata"] = check_metadata(record.get("metadata") or {})
             for name in ("source", "author"):
