@@ -68,10 +68,28 @@ def edit_point_id(edit_id: str, tenant: str = DEFAULT_TENANT) -> str:
     """The Qdrant point id (a UUID string) of a user's edit id in a tenant; deterministic (UUID v5).
 
     The default tenant maps ``edit_id`` alone, so ids are stable for single-tenant stores; other
-    tenants map ``[tenant, edit_id]``, so two tenants may use the same edit id.
+    tenants map ``[tenant, edit_id]`` written as JSON, so two tenants may use the same edit id.
+    A default-tenant id that is itself such a JSON pair (``'["acme", "x"]'``) maps
+    ``["default", edit_id]`` instead, or it would be tenant ``acme``'s point for ``"x"``: the
+    mapping is injective over ``(tenant, edit_id)`` pairs.
     """
-    name = edit_id if tenant == DEFAULT_TENANT else json.dumps([tenant, edit_id])
+    if tenant == DEFAULT_TENANT and not _is_tenant_pair(edit_id):
+        name = edit_id
+    else:
+        name = json.dumps([tenant, edit_id])
     return str(uuid.uuid5(_ID_NAMESPACE, name))
+
+
+def _is_tenant_pair(edit_id: str) -> bool:
+    """Whether ``edit_id`` is exactly ``json.dumps([a, b])`` for two strings: the name that
+    :func:`edit_point_id` hashes for a non-default tenant."""
+    if not edit_id.startswith('["'):
+        return False
+    try:
+        value = json.loads(edit_id)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value) and json.dumps(value) == edit_id
 
 
 def model_fingerprint(model: RecipeModel) -> str:
@@ -83,10 +101,20 @@ def model_fingerprint(model: RecipeModel) -> str:
     return digest.hexdigest()[:16]
 
 
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (no lone surrogate, e.g. from undecodable bytes
+    read with ``errors="surrogateescape"``): what Qdrant payloads and point ids need."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_tenant(tenant: Any) -> str:
-    """Validate a tenant name (a non-empty string of at most 128 characters)."""
-    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_LENGTH:
-        msg = f"Tenant {tenant!r} is not valid; use a non-empty string of at most {MAX_TENANT_LENGTH} characters."
+    """Validate a tenant name (a non-empty UTF-8 string of at most 128 characters)."""
+    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_LENGTH or not is_utf8(tenant):
+        msg = f"Tenant {tenant!r} is not valid; use a non-empty string of at most {MAX_TENANT_LENGTH} characters (UTF-8)."
         raise InvalidInputError(msg)
     return tenant
 
@@ -294,7 +322,7 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
 
 
 def check_ids(ids: Any, count: int) -> list[str]:
-    """Unique non-empty string ids, one per statement (random UUIDs when ``None``)."""
+    """Unique non-empty UTF-8 string ids, one per statement (random UUIDs when ``None``)."""
     if ids is None:
         return [str(uuid.uuid4()) for _ in range(count)]
     if isinstance(ids, (str, bytes)):
@@ -304,6 +332,10 @@ def check_ids(ids: Any, count: int) -> list[str]:
     duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
         msg = f"Edit ids must be unique within a call; {duplicates[:5]} appear more than once. Nothing was written."
+        raise InvalidInputError(msg)
+    bad = next((i for i in ids if not is_utf8(i)), None)
+    if bad is not None:
+        msg = f"Edit id {bad!r} is not valid UTF-8 (it holds a lone surrogate); decode the bytes it came from properly."
         raise InvalidInputError(msg)
     return ids
 
