@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from langchain_core.documents import Document
 
-from langchain_recipe._validation import check_text
+from langchain_recipe._validation import check_text, check_unicode
 from langchain_recipe.errors import InvalidInputError, StoreError
 
 if TYPE_CHECKING:
@@ -102,8 +102,8 @@ def model_fingerprint(model: RecipeModel) -> str:
 
 
 def is_utf8(text: str) -> bool:
-    """Whether ``text`` can be written as UTF-8 (no lone surrogate, e.g. from undecodable bytes
-    read with ``errors="surrogateescape"``): what Qdrant payloads and point ids need."""
+    """Whether ``text`` encodes as UTF-8 (no lone surrogate): only such an id can be stored, so
+    reads skip any other as unknown (writes refuse it, see :func:`check_ids`)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -113,10 +113,10 @@ def is_utf8(text: str) -> bool:
 
 def check_tenant(tenant: Any) -> str:
     """Validate a tenant name (a non-empty UTF-8 string of at most 128 characters)."""
-    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_LENGTH or not is_utf8(tenant):
-        msg = f"Tenant {tenant!r} is not valid; use a non-empty string of at most {MAX_TENANT_LENGTH} characters (UTF-8)."
+    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_LENGTH:
+        msg = f"Tenant {tenant!r} is not valid; use a non-empty string of at most {MAX_TENANT_LENGTH} characters."
         raise InvalidInputError(msg)
-    return tenant
+    return check_unicode(tenant, f"Tenant {tenant!r}")
 
 
 # ---------------------------------------------------------------------- continuous prompt codec
@@ -322,7 +322,7 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
 
 
 def check_ids(ids: Any, count: int) -> list[str]:
-    """Unique non-empty UTF-8 string ids, one per statement (random UUIDs when ``None``)."""
+    """Unique non-empty string ids, one per statement (random UUIDs when ``None``)."""
     if ids is None:
         return [str(uuid.uuid4()) for _ in range(count)]
     if isinstance(ids, (str, bytes)):
@@ -332,10 +332,6 @@ def check_ids(ids: Any, count: int) -> list[str]:
     duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
         msg = f"Edit ids must be unique within a call; {duplicates[:5]} appear more than once. Nothing was written."
-        raise InvalidInputError(msg)
-    bad = next((i for i in ids if not is_utf8(i)), None)
-    if bad is not None:
-        msg = f"Edit id {bad!r} is not valid UTF-8 (it holds a lone surrogate); decode the bytes it came from properly."
         raise InvalidInputError(msg)
     return ids
 

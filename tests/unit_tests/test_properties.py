@@ -376,7 +376,7 @@ def test_a_json_looking_default_id_is_not_overwritten_by_another_tenant(
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(entries=st.lists(st.tuples(tenant_names, edit_ids), min_size=1, max_size=6, unique=True), data=st.data())
+@given(entries=st.lists(st.tuples(tenant_names, edit_ids.filter(str.strip)), min_size=1, max_size=6, unique=True), data=st.data())
 def test_ids_come_back_unchanged_in_every_tenant(
     recipe_model: RecipeModel, base_model: BaseLanguageModel, entries: list[tuple[str, str]], data: st.DataObject
 ) -> None:
@@ -434,12 +434,18 @@ any_text = st.lists(st.characters() | st.characters(categories=["Cs"]), min_size
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ids=st.lists(any_text, min_size=1, max_size=4, unique=True), tenant=st.sampled_from([DEFAULT_TENANT, "acme"]))
+@given(
+    ids=st.lists(edit_ids, min_size=1, max_size=3, unique=True),
+    extra=st.none() | any_text,
+    tenant=st.sampled_from([DEFAULT_TENANT, "acme"]),
+)
 def test_any_id_is_stored_exactly_or_refused_with_nothing_written(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, ids: list[str], tenant: str
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, ids: list[str], extra: str | None, tenant: str
 ) -> None:
-    """An id Qdrant can hold comes back unchanged; one it cannot (not UTF-8) is an
-    ``InvalidInputError`` naming it, the batch writes nothing, and reads skip it as unknown."""
+    """An id the store can hold comes back unchanged; one it cannot (not UTF-8, or only
+    whitespace) is an ``InvalidInputError`` naming it, the batch writes nothing, and reads skip
+    it as unknown."""
+    ids = list(dict.fromkeys([*ids, *([] if extra is None else [extra])]))
     assume("kept" not in ids)
     store = _store(recipe_model, base_model)
     view = store.for_tenant(tenant)
@@ -448,14 +454,14 @@ def test_any_id_is_stored_exactly_or_refused_with_nothing_written(
         statements = [f"Fact number {n} is kept in the store." for n in range(len(ids))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EditConflictWarning)
-            valid = all(_utf8(i) for i in ids)
+            valid = all(_utf8(i) and i.strip() for i in ids)
             event("stored" if valid else "refused")
             if valid:
                 assert view.add_knowledge(statements, ids=ids) == ids
                 assert [d.id for d in view.get_by_ids(ids)] == ids
                 assert len(view) == len(set(ids) | {"kept"})
             else:
-                with pytest.raises(InvalidInputError, match="not valid UTF-8"):
+                with pytest.raises(InvalidInputError, match="Edit id"):
                     view.add_knowledge(statements, ids=ids)
                 assert [e.edit_id for e in view.list_edits()] == ["kept"]
                 assert view.get_by_ids(ids) == []  # unknown: skipped, never an encoding error
