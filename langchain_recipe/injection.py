@@ -8,8 +8,9 @@ works unmodified:
 * row i becomes ``[P_i ; E_i]``: its prompt vectors (``n_i`` of them, possibly 0) followed by
   the embeddings of its real tokens, then the batch is re-padded (left padding by default);
 * the attention mask is 1 on prompt and real-token positions, 0 on padding;
-* position ids are ``cumsum(mask) - 1`` (padding clamped to 0): the prompt takes positions
-  ``0..n_i-1`` and the tokens follow it, as in the reference implementation for RoPE models.
+* position ids are ``cumsum(mask) - 1`` clamped at 0 (left padding sits at 0): the prompt takes
+  positions ``0..n_i-1`` and the tokens follow it, as in the reference implementation for RoPE
+  models.
 """
 
 from __future__ import annotations

@@ -125,11 +125,12 @@ class KeyIndex:
             return [[] for _ in range(query_keys.shape[0])]
         scores = query_keys.to(torch.float32) @ self._keys[:size].T  # (num_queries, size)
         invalid = torch.zeros(size, dtype=torch.bool)
-        if tenant is not None and len(self._codes) > 1:
+        if tenant is not None:
             code = self._codes.get(tenant)
-            if code is None:
+            if code is None:  # a tenant that never wrote here owns no row
                 return [[] for _ in range(query_keys.shape[0])]
-            invalid |= self._tenant_codes[:size] != code
+            if len(self._codes) > 1:  # one tenant ever: every row is its own, no mask needed
+                invalid |= self._tenant_codes[:size] != code
         for point_id in exclude:
             row = self._rows.get(point_id)
             if row is not None:

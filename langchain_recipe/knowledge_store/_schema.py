@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from langchain_core.documents import Document
 
-from langchain_recipe._validation import check_text
+from langchain_recipe._validation import check_text, check_unicode
 from langchain_recipe.errors import InvalidInputError, StoreError
 
 if TYPE_CHECKING:
@@ -68,10 +68,28 @@ def edit_point_id(edit_id: str, tenant: str = DEFAULT_TENANT) -> str:
     """The Qdrant point id (a UUID string) of a user's edit id in a tenant; deterministic (UUID v5).
 
     The default tenant maps ``edit_id`` alone, so ids are stable for single-tenant stores; other
-    tenants map ``[tenant, edit_id]``, so two tenants may use the same edit id.
+    tenants map ``[tenant, edit_id]`` written as JSON, so two tenants may use the same edit id.
+    A default-tenant id that is itself such a JSON pair (``'["acme", "x"]'``) maps
+    ``["default", edit_id]`` instead, or it would be tenant ``acme``'s point for ``"x"``: the
+    mapping is injective over ``(tenant, edit_id)`` pairs.
     """
-    name = edit_id if tenant == DEFAULT_TENANT else json.dumps([tenant, edit_id])
+    if tenant == DEFAULT_TENANT and not _is_tenant_pair(edit_id):
+        name = edit_id
+    else:
+        name = json.dumps([tenant, edit_id])
     return str(uuid.uuid5(_ID_NAMESPACE, name))
+
+
+def _is_tenant_pair(edit_id: str) -> bool:
+    """Whether ``edit_id`` is exactly ``json.dumps([a, b])`` for two strings: the name that
+    :func:`edit_point_id` hashes for a non-default tenant."""
+    if not edit_id.startswith('["'):
+        return False
+    try:
+        value = json.loads(edit_id)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value) and json.dumps(value) == edit_id
 
 
 def model_fingerprint(model: RecipeModel) -> str:
@@ -83,12 +101,22 @@ def model_fingerprint(model: RecipeModel) -> str:
     return digest.hexdigest()[:16]
 
 
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogate): only such an id can be stored, so
+    reads skip any other as unknown (writes refuse it, see :func:`check_ids`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_tenant(tenant: Any) -> str:
-    """Validate a tenant name (a non-empty string of at most 128 characters)."""
+    """Validate a tenant name (a non-empty UTF-8 string of at most 128 characters)."""
     if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_LENGTH:
         msg = f"Tenant {tenant!r} is not valid; use a non-empty string of at most {MAX_TENANT_LENGTH} characters."
         raise InvalidInputError(msg)
-    return tenant
+    return check_unicode(tenant, f"Tenant {tenant!r}")
 
 
 # ---------------------------------------------------------------------- continuous prompt codec

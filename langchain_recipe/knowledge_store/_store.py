@@ -62,6 +62,7 @@ from langchain_recipe.knowledge_store._schema import (
     decode_prompt_payload,
     edit_point_id,
     encode_prompt_payload,
+    is_utf8,
     model_fingerprint,
     scaled_key,
 )
@@ -945,7 +946,7 @@ class RecipeKnowledgeStore(VectorStore):
 
         if isinstance(ids, str):
             ids = [ids]
-        ids = [i for i in ids if isinstance(i, str)]
+        ids = [i for i in ids if isinstance(i, str) and is_utf8(i)]  # no other id can be stored
         if not ids:
             return []
         payload: Any = True if with_prompt else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
