@@ -11,6 +11,7 @@ sentinel (RECIPE §3.3): Qdrant's ``score_threshold`` pre-filters (inclusive) an
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -552,6 +553,15 @@ class RecipeKnowledgeStore(VectorStore):
                 return method(*args, **kwargs)
         return method(*args, **kwargs)
 
+    def _local_lock(self) -> Any:
+        """The store lock for embedded stores, else a no-op context.
+
+        An embedded store leaves the tenant filter out while its tenant is the only one that
+        wrote (:meth:`_filter`); a read that builds such a filter must keep the lock until it has
+        read, or another tenant's first write in between would show up in this tenant's results.
+        """
+        return self._lock if self._shared.is_local else contextlib.nullcontext()
+
     def _filter(self, metadata: dict[str, Any] | Any | None = None, **provenance: str | None) -> Any:
         """This tenant, plus equality on metadata keys (a list value matches any of it) and
         provenance fields; a qdrant ``models.Filter`` is combined as is."""
@@ -589,7 +599,8 @@ class RecipeKnowledgeStore(VectorStore):
 
     def count(self, *, filter: dict[str, Any] | Any | None = None) -> int:  # noqa: A002
         """How many edits this tenant holds (matching ``filter`` if given)."""
-        return self._read(self.client.count, self.collection_name, count_filter=self._filter(filter), exact=True).count
+        with self._local_lock():
+            return self._read(self.client.count, self.collection_name, count_filter=self._filter(filter), exact=True).count
 
     # ------------------------------------------------------------------ writing
     @staticmethod
@@ -729,7 +740,7 @@ class RecipeKnowledgeStore(VectorStore):
             raise CheckpointError(msg)
         sentinel_scores = self._sentinel_scores(query_keys)
         with self._lock:
-            previous = {e.edit_id: e for e in self.get_edits(ids)}
+            previous = self._previous_edits(ids)
             conflicts = self._conflicts(ids, statements, keys, query_keys, sentinel_scores)
             if policy == "refuse" and any(conflicts):
                 index = next(i for i, found in enumerate(conflicts) if found)
@@ -776,6 +787,34 @@ class RecipeKnowledgeStore(VectorStore):
             )
         if replaced:
             logger.info("Replaced %d conflicting edit(s) in tenant %r: %s", len(replaced), self.tenant, replaced)
+
+    def _previous_edits(self, ids: list[str]) -> dict[str, KnowledgeEdit]:
+        """The stored edits of these ids in this tenant (call under the lock); refuses ids whose
+        Qdrant point holds another tenant's edit.
+
+        Point ids are UUID v5 names of ``edit_id`` (default tenant) or ``[tenant, edit_id]``
+        (:func:`edit_point_id`), so a default-tenant id spelled like ``'["acme", "ceo"]'`` names
+        tenant ``acme``'s point of ``"ceo"``; an upsert there would overwrite that tenant's edit.
+
+        Raises:
+            InvalidInputError: such an id (the message names neither the other tenant nor its edit).
+        """
+        from qdrant_client import models
+
+        owners = {edit_point_id(i, self.tenant): i for i in ids}
+        points = self._read(
+            self.client.retrieve, self.collection_name, list(owners), with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
+        )
+        for point in points:
+            payload = point.payload or {}
+            edit_id = owners.get(str(point.id))
+            if payload.get("tenant", DEFAULT_TENANT) != self.tenant or payload.get("edit_id") != edit_id:
+                msg = (
+                    f"The edit id {edit_id!r} is reserved in tenant {self.tenant!r}: it names the storage point of an "
+                    "edit in another tenant. Nothing was written; choose another id (e.g. without brackets and quotes)."
+                )
+                raise InvalidInputError(msg)
+        return {p.payload["edit_id"]: KnowledgeEdit.from_payload(p.payload) for p in points}
 
     def _conflicts(
         self,
@@ -979,15 +1018,16 @@ class RecipeKnowledgeStore(VectorStore):
 
         records: list[KnowledgeEdit] = []
         offset = None
-        query_filter = self._filter(filter, **provenance)
         payload: Any = True if with_prompt else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
-        while True:
-            points, offset = self._read(
-                self.client.scroll, self.collection_name, scroll_filter=query_filter, limit=_SCROLL_PAGE, offset=offset, with_payload=payload
-            )
-            records.extend(KnowledgeEdit.from_payload(p.payload) for p in points)
-            if offset is None or (limit is not None and len(records) >= limit):
-                return records[:limit] if limit is not None else records
+        with self._local_lock():  # the filter and every page under one hold (see _local_lock)
+            query_filter = self._filter(filter, **provenance)
+            while True:
+                points, offset = self._read(
+                    self.client.scroll, self.collection_name, scroll_filter=query_filter, limit=_SCROLL_PAGE, offset=offset, with_payload=payload
+                )
+                records.extend(KnowledgeEdit.from_payload(p.payload) for p in points)
+                if offset is None or (limit is not None and len(records) >= limit):
+                    return records[:limit] if limit is not None else records
 
     def list_edits(
         self,
@@ -1141,6 +1181,22 @@ class RecipeKnowledgeStore(VectorStore):
                 ]
                 for row in hits
             ]
+        with self._local_lock():
+            return self._query_points(query_keys, k, score_thresholds, filter, exclude, payload_selector, vectors)
+
+    def _query_points(
+        self,
+        query_keys: torch.Tensor,
+        k: int,
+        score_thresholds: torch.Tensor | None,
+        filter: Any,  # noqa: A002
+        exclude: Sequence[str],
+        payload_selector: Any,
+        vectors: Any,
+    ) -> list[list[Any]]:
+        """One batched Qdrant query of this tenant's points (see :meth:`_search_points`)."""
+        from qdrant_client import models
+
         query_filter = self._filter(filter)
         if exclude:
             query_filter = query_filter or models.Filter()
