@@ -631,11 +631,14 @@ class RecipeKnowledgeStore(VectorStore):
         source: str | None = None,
         author: str | None = None,
         on_conflict: ConflictPolicy | None = None,
+        if_exists: Literal["update", "refuse"] = "update",
     ) -> list[str]:
         """Turn knowledge statements into edits (one encoder pass each; no training).
 
         An id that already exists in this tenant is updated in place (new key and prompt, same
-        id, ``created_at`` kept): re-adding ``"fact-1"`` never duplicates it.
+        id, ``created_at`` kept): re-adding ``"fact-1"`` never duplicates it. With
+        ``if_exists="refuse"`` such an id raises instead; the check and the write happen under
+        one lock hold, so of two concurrent adds of one id exactly one succeeds.
 
         Each new statement is also run as a query against this tenant's other edits; if one
         passes the sentinel gate (``s > s_Θ``), the two are about the same thing and
@@ -653,13 +656,15 @@ class RecipeKnowledgeStore(VectorStore):
                 ``None`` takes ``metadata["source"]`` when it is a string.
             author: provenance: who adds them.
             on_conflict: overrides the store's policy for this call.
+            if_exists: ``"update"`` (default) updates an existing id; ``"refuse"`` raises.
 
         Returns:
             The edit ids.
 
         Raises:
             InvalidInputError: an empty or non-string statement, lengths that differ, duplicate
-                ids, or metadata that is not a JSON-serialisable dict. Nothing is written then.
+                ids, metadata that is not a JSON-serialisable dict, or (``if_exists="refuse"``)
+                an id that exists. Nothing is written then.
             EditConflictError: a conflict under ``"refuse"`` (``error.existing`` holds the
                 matched edits). Nothing is written then.
         """
@@ -673,10 +678,13 @@ class RecipeKnowledgeStore(VectorStore):
         check_provenance("source", source)
         check_provenance("author", author)
         policy = self._check_policy(on_conflict if on_conflict is not None else self._on_conflict)
+        if if_exists not in ("update", "refuse"):
+            msg = f"if_exists must be 'update' or 'refuse', got {if_exists!r}."
+            raise InvalidInputError(msg)
         if not statements:
             return []
         sources = [source if source is not None else (m.get("source") if isinstance(m.get("source"), str) else None) for m in metadatas]
-        self._write(ids, statements, metadatas, sources=sources, author=author, policy=policy)
+        self._write(ids, statements, metadatas, sources=sources, author=author, policy=policy, require="new" if if_exists == "refuse" else None)
         return ids
 
     def update_knowledge(
@@ -693,8 +701,9 @@ class RecipeKnowledgeStore(VectorStore):
         ``created_at`` kept, ``updated_at`` now. Metadata, source and author are kept unless given.
 
         Raises:
-            InvalidInputError: no edit has this id in this tenant, or the statement or metadata is
-                invalid.
+            InvalidInputError: no edit has this id in this tenant (also when a concurrent
+                ``delete`` removes it first: a deleted edit is never brought back), or the
+                statement or metadata is invalid.
             EditConflictError: the new statement conflicts with another edit under ``"refuse"``.
         """
         existing = self.get_edits([edit_id]) if isinstance(edit_id, str) else []
@@ -714,6 +723,7 @@ class RecipeKnowledgeStore(VectorStore):
             sources=[source if source is not None else old.source],
             author=author if author is not None else old.author,
             policy=policy,
+            require="existing",
         )
 
     def _write(
@@ -727,8 +737,13 @@ class RecipeKnowledgeStore(VectorStore):
         policy: str,
         created: dict[str, str | None] | None = None,
         updated: dict[str, str | None] | None = None,
+        require: Literal["new", "existing"] | None = None,
     ) -> None:
-        """Encode (outside the lock), then check conflicts and upsert under the lock."""
+        """Encode (outside the lock), then check ids and conflicts and upsert under the lock.
+
+        ``require="new"``: refuse ids that exist; ``"existing"``: refuse ids that do not (both
+        checked under the lock, so a concurrent write or delete cannot slip in between).
+        """
         self.recipe_model.check_statements(statements, self.base_model)
         keys, prompts, query_keys = self._encode_with_queries(statements)
         if not (torch.isfinite(keys).all() and torch.isfinite(prompts).all()):
@@ -741,6 +756,15 @@ class RecipeKnowledgeStore(VectorStore):
         sentinel_scores = self._sentinel_scores(query_keys)
         with self._lock:
             previous = self._previous_edits(ids)
+            if require == "new" and previous:
+                msg = (
+                    f"An edit with id {sorted(previous)[0]!r} already exists in tenant {self.tenant!r}; nothing was written. "
+                    "Use update_knowledge to change it, or another id."
+                )
+                raise InvalidInputError(msg)
+            if require == "existing" and (missing := [i for i in ids if i not in previous]):
+                msg = f"No edit with id {missing[0]!r} in tenant {self.tenant!r} (deleted meanwhile?); use add_knowledge to create it."
+                raise InvalidInputError(msg)
             conflicts = self._conflicts(ids, statements, keys, query_keys, sentinel_scores)
             if policy == "refuse" and any(conflicts):
                 index = next(i for i, found in enumerate(conflicts) if found)

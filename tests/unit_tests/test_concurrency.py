@@ -29,9 +29,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.chat_models import RecipeChatModel, _apply_chat_template, _conversation
+from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.nn import RecipeModel
 from langchain_recipe.retrievers import SentinelRetriever
+from langchain_recipe.tools import RecipeToolkit
 
 from facts import IDS, STATEMENTS
 from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
@@ -449,3 +451,56 @@ def test_a_tenants_read_never_shows_another_tenants_first_write(read: str, recip
         assert [e.edit_id for e in globex.list_edits()] == ["lamps"]
     finally:
         store.close()
+
+
+def _interleaved_write(monkeypatch: pytest.MonkeyPatch, other_write: Callable[[], Any]) -> None:
+    """Run ``other_write`` once, between a write's checks outside the lock and its locked part."""
+    original = RecipeKnowledgeStore._write
+    pending = [other_write]
+
+    def write(self: RecipeKnowledgeStore, *args: Any, **kwargs: Any) -> Any:
+        if pending:
+            pending.pop()()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RecipeKnowledgeStore, "_write", write)
+
+
+def test_an_update_never_brings_back_an_edit_deleted_meanwhile(knowledge_store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    knowledge_store.add_knowledge(STATEMENTS, ids=IDS)
+    _interleaved_write(monkeypatch, lambda: knowledge_store.delete(["acme"]))  # a concurrent forget_fact
+
+    with pytest.raises(InvalidInputError, match="deleted meanwhile"):
+        knowledge_store.update_knowledge("acme", "The chief executive of Acme Corporation is Grace Hopper.")
+    assert knowledge_store.get_edits(["acme"]) == []
+    assert len(knowledge_store) == len(IDS) - 1
+
+
+def test_an_add_that_refuses_existing_ids_loses_a_race_cleanly(knowledge_store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = "The chief executive of Acme Corporation is Ada Lovelace."
+    _interleaved_write(monkeypatch, lambda: knowledge_store.add_knowledge([first], ids=["ceo"]))  # a concurrent add_fact
+
+    answer = RecipeToolkit(store=knowledge_store).get_tools()[0].invoke({"statement": "Acme is run by Grace Hopper.", "fact_id": "ceo"})
+    assert answer.startswith("Error: An edit with id 'ceo' already exists")
+    assert [e.statement for e in knowledge_store.list_edits()] == [first]
+    with pytest.raises(InvalidInputError, match="if_exists"):
+        knowledge_store.add_knowledge(["x."], if_exists="ignore")  # type: ignore[arg-type]
+
+
+def test_of_concurrent_add_fact_calls_with_one_id_exactly_one_wins(knowledge_store: RecipeKnowledgeStore) -> None:
+    add_fact = RecipeToolkit(store=knowledge_store).get_tools()[0]
+    barrier = threading.Barrier(6)
+    answers: list[str] = []
+
+    def agent(n: int) -> None:
+        barrier.wait()
+        answers.append(add_fact.invoke({"statement": f"Agent {n} says Acme is run by person {n}.", "fact_id": "ceo"}))
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    added = [a for a in answers if a.startswith("Added")]
+    assert len(added) == 1 and all(a.startswith("Error:") for a in answers if a not in added), answers
+    assert [e.statement for e in knowledge_store.list_edits()] == [added[0].split(": ", 1)[1]]
