@@ -415,5 +415,6 @@ def _token_counts(tokenizer: Any, texts: Sequence[str], limit: int, *, special: 
     if not candidates:
         return {}
     inputs = [format_retrieval_text(texts[i]) if special else texts[i] for i in candidates]
-    tokenized = tokenizer(inputs, add_special_tokens=special, verbose=False)["input_ids"]
+    with tokenizer_lock(tokenizer):
+        tokenized = tokenizer(inputs, add_special_tokens=special, verbose=False)["input_ids"]
     return {i: len(ids) for i, ids in zip(candidates, tokenized)}

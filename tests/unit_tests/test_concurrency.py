@@ -87,6 +87,12 @@ class PrefillRecorder:
             self.calls.append({"ids": ids.detach().clone()})
 
 
+def _intruder_update(j: int, round_: int) -> str:
+    """The statement an intruder writes over its edit ``IDS[j]`` in a round (within the tiny
+    RecipeModel's ``max_statement_tokens``)."""
+    return INTRUDER_STATEMENTS[j].replace(".", f" {round_}.")
+
+
 def _request(n: int) -> list[BaseMessage]:
     """Request ``n``: a unique system prompt (to find its row) and a question (what is retrieved)."""
     return [SystemMessage(f"Request number {n}."), HumanMessage(QUESTIONS[n % len(QUESTIONS)])]
@@ -210,7 +216,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
         try:
             for round_ in range(INTRUDER_ROUNDS):
                 j = (worker + round_) % len(IDS)
-                intruders.update_knowledge(IDS[j], f"{INTRUDER_STATEMENTS[j]} (round {round_})")
+                intruders.update_knowledge(IDS[j], _intruder_update(j, round_))
                 intruders.add_knowledge([STATEMENTS[j]], ids=[f"copy-{worker}-{round_}"])  # the readers' very statement
                 intruders.delete([f"copy-{worker}-{round_}"])
                 intruders.add_knowledge([f"Intruder {worker} fact {round_}."], ids=[f"x-{worker}-{round_}"])
@@ -316,7 +322,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
     for w in range(INTRUDER_THREADS):
         for r in range(INTRUDER_ROUNDS):
             j = (w + r) % len(IDS)
-            updates[IDS[j]].add(f"{INTRUDER_STATEMENTS[j]} (round {r})")
+            updates[IDS[j]].add(_intruder_update(j, r))
     want_intruders = {
         **{f"x-{w}-{r}": f"Intruder {w} fact {r}." for w in range(INTRUDER_THREADS) for r in range(INTRUDER_ROUNDS)},
         **{f"a-{r}": f"Intruder async fact {r}." for r in range(INTRUDER_ROUNDS) if r % 2 == 0},
@@ -402,11 +408,13 @@ def test_query_encoding_and_chat_templates_on_one_tokenizer_from_many_threads(re
 
 def test_every_serving_path_encodes_under_the_tokenizer_lock(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
     from langchain_recipe.base_models import tokenizer_lock
+    from langchain_recipe.nn.recipe_model import _token_counts
 
     calls = {
         "queries": lambda: recipe_model.encode_queries(["Hi."]),
         "statements": lambda: recipe_model.statement_embeddings(["Hi."], base_model),
         "chat template": lambda: _apply_chat_template(base_model, [{"role": "user", "content": "Hi."}]),
+        "length check": lambda: _token_counts(base_model.tokenizer, [LONG_QUERY], 8, special=False),
     }
     for name, call in calls.items():
         done = threading.Event()
