@@ -16,6 +16,7 @@ import importlib.util
 import logging
 import os
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "from_pretrained_safetensors",
     "load_base_model",
     "resolve_encoder_path",
+    "tokenizer_lock",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,24 @@ _DTYPES = {
 
 _loaded: dict[tuple[str, str, str, str], BaseLanguageModel] = {}
 _load_lock = threading.Lock()
+_tokenizer_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_tokenizer_locks_guard = threading.Lock()
+
+
+def tokenizer_lock(tokenizer: Any) -> threading.Lock:
+    """The lock to hold while a Hugging Face tokenizer encodes text (one lock per tokenizer object).
+
+    A fast tokenizer sets padding and truncation on its shared Rust tokenizer before encoding and
+    encodes without the GIL, so two threads encoding with different settings (the query encoder's
+    ``truncation=True, max_length=...`` and a chat template's none) get each other's settings:
+    truncated prompts, "Unable to create tensor" errors or "Already borrowed". Every encoding on
+    a serving path (queries, statements, chat templates) holds this lock; decoding needs none.
+    """
+    with _tokenizer_locks_guard:
+        lock = _tokenizer_locks.get(tokenizer)
+        if lock is None:
+            lock = _tokenizer_locks[tokenizer] = threading.Lock()
+        return lock
 
 
 def default_recipe_model_path() -> Path:

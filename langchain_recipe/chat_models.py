@@ -27,7 +27,7 @@ from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_recipe._validation import check_unicode
-from langchain_recipe.base_models import DEFAULT_BASE_MODEL, BaseLanguageModel, load_base_model
+from langchain_recipe.base_models import DEFAULT_BASE_MODEL, BaseLanguageModel, load_base_model, tokenizer_lock
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import prepend_continuous_prompts, prepend_statement_text
 from langchain_recipe.knowledge_store import RetrievedEdit
@@ -133,7 +133,8 @@ def _apply_chat_template(lm: BaseLanguageModel, conversation: list[dict[str, str
         raise InvalidInputError(msg)
 
     def apply(turns: list[dict[str, str]]) -> torch.Tensor:
-        encoded = tokenizer.apply_chat_template(turns, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        with tokenizer_lock(tokenizer):
+            encoded = tokenizer.apply_chat_template(turns, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         return encoded["input_ids"]
 
     try:

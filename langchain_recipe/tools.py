@@ -155,7 +155,7 @@ class AddFactTool(_FactTool):
                 raise ToolException(msg)
         try:
             (new_id,) = self.store.add_knowledge(
-                [statement], metadatas=[{"source": "agent"}], ids=None if fact_id is None else [fact_id]
+                [statement], metadatas=[{"source": "agent"}], ids=None if fact_id is None else [fact_id], if_exists="refuse"
             )
         except RecipeError as error:
             raise ToolException(f"Error: {error}") from error

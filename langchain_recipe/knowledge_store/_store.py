@@ -11,6 +11,7 @@ sentinel (RECIPE §3.3): Qdrant's ``score_threshold`` pre-filters (inclusive) an
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -553,6 +554,15 @@ class RecipeKnowledgeStore(VectorStore):
                 return method(*args, **kwargs)
         return method(*args, **kwargs)
 
+    def _local_lock(self) -> Any:
+        """The store lock for embedded stores, else a no-op context.
+
+        An embedded store leaves the tenant filter out while its tenant is the only one that
+        wrote (:meth:`_filter`); a read that builds such a filter must keep the lock until it has
+        read, or another tenant's first write in between would show up in this tenant's results.
+        """
+        return self._lock if self._shared.is_local else contextlib.nullcontext()
+
     def _filter(self, metadata: dict[str, Any] | Any | None = None, **provenance: str | None) -> Any:
         """This tenant, plus equality on metadata keys (a list value matches any of it) and
         provenance fields; a qdrant ``models.Filter`` is combined as is."""
@@ -590,7 +600,8 @@ class RecipeKnowledgeStore(VectorStore):
 
     def count(self, *, filter: dict[str, Any] | Any | None = None) -> int:  # noqa: A002
         """How many edits this tenant holds (matching ``filter`` if given)."""
-        return self._read(self.client.count, self.collection_name, count_filter=self._filter(filter), exact=True).count
+        with self._local_lock():
+            return self._read(self.client.count, self.collection_name, count_filter=self._filter(filter), exact=True).count
 
     # ------------------------------------------------------------------ writing
     @staticmethod
@@ -621,11 +632,14 @@ class RecipeKnowledgeStore(VectorStore):
         source: str | None = None,
         author: str | None = None,
         on_conflict: ConflictPolicy | None = None,
+        if_exists: Literal["update", "refuse"] = "update",
     ) -> list[str]:
         """Turn knowledge statements into edits (one encoder pass each; no training).
 
         An id that already exists in this tenant is updated in place (new key and prompt, same
-        id, ``created_at`` kept): re-adding ``"fact-1"`` never duplicates it.
+        id, ``created_at`` kept): re-adding ``"fact-1"`` never duplicates it. With
+        ``if_exists="refuse"`` such an id raises instead; the check and the write happen under
+        one lock hold, so of two concurrent adds of one id exactly one succeeds.
 
         Each new statement is also run as a query against this tenant's other edits; if one
         passes the sentinel gate (``s > s_Θ``), the two are about the same thing and
@@ -643,13 +657,15 @@ class RecipeKnowledgeStore(VectorStore):
                 ``None`` takes ``metadata["source"]`` when it is a string.
             author: provenance: who adds them.
             on_conflict: overrides the store's policy for this call.
+            if_exists: ``"update"`` (default) updates an existing id; ``"refuse"`` raises.
 
         Returns:
             The edit ids.
 
         Raises:
             InvalidInputError: an empty or non-string statement, lengths that differ, duplicate
-                ids, or metadata that is not a JSON-serialisable dict. Nothing is written then.
+                ids, metadata that is not a JSON-serialisable dict, or (``if_exists="refuse"``)
+                an id that exists. Nothing is written then.
             EditConflictError: a conflict under ``"refuse"`` (``error.existing`` holds the
                 matched edits). Nothing is written then.
         """
@@ -663,10 +679,13 @@ class RecipeKnowledgeStore(VectorStore):
         check_provenance("source", source)
         check_provenance("author", author)
         policy = self._check_policy(on_conflict if on_conflict is not None else self._on_conflict)
+        if if_exists not in ("update", "refuse"):
+            msg = f"if_exists must be 'update' or 'refuse', got {if_exists!r}."
+            raise InvalidInputError(msg)
         if not statements:
             return []
         sources = [source if source is not None else (m.get("source") if isinstance(m.get("source"), str) else None) for m in metadatas]
-        self._write(ids, statements, metadatas, sources=sources, author=author, policy=policy)
+        self._write(ids, statements, metadatas, sources=sources, author=author, policy=policy, require="new" if if_exists == "refuse" else None)
         return ids
 
     def update_knowledge(
@@ -683,8 +702,9 @@ class RecipeKnowledgeStore(VectorStore):
         ``created_at`` kept, ``updated_at`` now. Metadata, source and author are kept unless given.
 
         Raises:
-            InvalidInputError: no edit has this id in this tenant, or the statement or metadata is
-                invalid.
+            InvalidInputError: no edit has this id in this tenant (also when a concurrent
+                ``delete`` removes it first: a deleted edit is never brought back), or the
+                statement or metadata is invalid.
             EditConflictError: the new statement conflicts with another edit under ``"refuse"``.
         """
         existing = self.get_edits([edit_id]) if isinstance(edit_id, str) else []
@@ -704,6 +724,7 @@ class RecipeKnowledgeStore(VectorStore):
             sources=[source if source is not None else old.source],
             author=author if author is not None else old.author,
             policy=policy,
+            require="existing",
         )
 
     def _write(
@@ -717,8 +738,13 @@ class RecipeKnowledgeStore(VectorStore):
         policy: str,
         created: dict[str, str | None] | None = None,
         updated: dict[str, str | None] | None = None,
+        require: Literal["new", "existing"] | None = None,
     ) -> None:
-        """Encode (outside the lock), then check conflicts and upsert under the lock."""
+        """Encode (outside the lock), then check ids and conflicts and upsert under the lock.
+
+        ``require="new"``: refuse ids that exist; ``"existing"``: refuse ids that do not (both
+        checked under the lock, so a concurrent write or delete cannot slip in between).
+        """
         self.recipe_model.check_statements(statements, self.base_model)
         keys, prompts, query_keys = self._encode_with_queries(statements)
         if not (torch.isfinite(keys).all() and torch.isfinite(prompts).all()):
@@ -730,7 +756,16 @@ class RecipeKnowledgeStore(VectorStore):
             raise CheckpointError(msg)
         sentinel_scores = self._sentinel_scores(query_keys)
         with self._lock:
-            previous = {e.edit_id: e for e in self.get_edits(ids)}
+            previous = self._previous_edits(ids)
+            if require == "new" and previous:
+                msg = (
+                    f"An edit with id {sorted(previous)[0]!r} already exists in tenant {self.tenant!r}; nothing was written. "
+                    "Use update_knowledge to change it, or another id."
+                )
+                raise InvalidInputError(msg)
+            if require == "existing" and (missing := [i for i in ids if i not in previous]):
+                msg = f"No edit with id {missing[0]!r} in tenant {self.tenant!r} (deleted meanwhile?); use add_knowledge to create it."
+                raise InvalidInputError(msg)
             conflicts = self._conflicts(ids, statements, keys, query_keys, sentinel_scores)
             if policy == "refuse" and any(conflicts):
                 index = next(i for i, found in enumerate(conflicts) if found)
@@ -777,6 +812,34 @@ class RecipeKnowledgeStore(VectorStore):
             )
         if replaced:
             logger.info("Replaced %d conflicting edit(s) in tenant %r: %s", len(replaced), self.tenant, replaced)
+
+    def _previous_edits(self, ids: list[str]) -> dict[str, KnowledgeEdit]:
+        """The stored edits of these ids in this tenant (call under the lock); refuses ids whose
+        Qdrant point holds another tenant's edit.
+
+        Point ids are UUID v5 names of ``edit_id`` (default tenant) or ``[tenant, edit_id]``
+        (:func:`edit_point_id`), so a default-tenant id spelled like ``'["acme", "ceo"]'`` names
+        tenant ``acme``'s point of ``"ceo"``; an upsert there would overwrite that tenant's edit.
+
+        Raises:
+            InvalidInputError: such an id (the message names neither the other tenant nor its edit).
+        """
+        from qdrant_client import models
+
+        owners = {edit_point_id(i, self.tenant): i for i in ids}
+        points = self._read(
+            self.client.retrieve, self.collection_name, list(owners), with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
+        )
+        for point in points:
+            payload = point.payload or {}
+            edit_id = owners.get(str(point.id))
+            if payload.get("tenant", DEFAULT_TENANT) != self.tenant or payload.get("edit_id") != edit_id:
+                msg = (
+                    f"The edit id {edit_id!r} is reserved in tenant {self.tenant!r}: it names the storage point of an "
+                    "edit in another tenant. Nothing was written; choose another id (e.g. without brackets and quotes)."
+                )
+                raise InvalidInputError(msg)
+        return {p.payload["edit_id"]: KnowledgeEdit.from_payload(p.payload) for p in points}
 
     def _conflicts(
         self,
@@ -980,15 +1043,16 @@ class RecipeKnowledgeStore(VectorStore):
 
         records: list[KnowledgeEdit] = []
         offset = None
-        query_filter = self._filter(filter, **provenance)
         payload: Any = True if with_prompt else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
-        while True:
-            points, offset = self._read(
-                self.client.scroll, self.collection_name, scroll_filter=query_filter, limit=_SCROLL_PAGE, offset=offset, with_payload=payload
-            )
-            records.extend(KnowledgeEdit.from_payload(p.payload) for p in points)
-            if offset is None or (limit is not None and len(records) >= limit):
-                return records[:limit] if limit is not None else records
+        with self._local_lock():  # the filter and every page under one hold (see _local_lock)
+            query_filter = self._filter(filter, **provenance)
+            while True:
+                points, offset = self._read(
+                    self.client.scroll, self.collection_name, scroll_filter=query_filter, limit=_SCROLL_PAGE, offset=offset, with_payload=payload
+                )
+                records.extend(KnowledgeEdit.from_payload(p.payload) for p in points)
+                if offset is None or (limit is not None and len(records) >= limit):
+                    return records[:limit] if limit is not None else records
 
     def list_edits(
         self,
@@ -1142,6 +1206,22 @@ class RecipeKnowledgeStore(VectorStore):
                 ]
                 for row in hits
             ]
+        with self._local_lock():
+            return self._query_points(query_keys, k, score_thresholds, filter, exclude, payload_selector, vectors)
+
+    def _query_points(
+        self,
+        query_keys: torch.Tensor,
+        k: int,
+        score_thresholds: torch.Tensor | None,
+        filter: Any,  # noqa: A002
+        exclude: Sequence[str],
+        payload_selector: Any,
+        vectors: Any,
+    ) -> list[list[Any]]:
+        """One batched Qdrant query of this tenant's points (see :meth:`_search_points`)."""
+        from qdrant_client import models
+
         query_filter = self._filter(filter)
         if exclude:
             query_filter = query_filter or models.Filter()

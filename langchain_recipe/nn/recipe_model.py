@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from langchain_recipe.base_models import tokenizer_lock
 from langchain_recipe.config import PromptEncoderType, RecipeConfig
 from langchain_recipe.errors import BaseModelMismatchError, CheckpointError, InvalidInputError
 from langchain_recipe.nn.knowledge_encoder import RepresentationHead, format_retrieval_text, pool_hidden_states
@@ -124,9 +125,11 @@ class RecipeModel(nn.Module):
         return queries @ keys.T / math.sqrt(self.config.knowledge_dim)
 
     def _pooled(self, texts: Sequence[str]) -> torch.Tensor:
-        batch = self.encoder_tokenizer(
-            [format_retrieval_text(text) for text in texts], padding=True, truncation=True, max_length=self.config.encoder_max_length, return_tensors="pt"
-        ).to(self.device)
+        with tokenizer_lock(self.encoder_tokenizer):
+            batch = self.encoder_tokenizer(
+                [format_retrieval_text(text) for text in texts], padding=True, truncation=True, max_length=self.config.encoder_max_length, return_tensors="pt"
+            )
+        batch = batch.to(self.device)
         with torch.set_grad_enabled(self.config.train_encoder and torch.is_grad_enabled()):
             hidden = self.encoder(**batch).last_hidden_state
         return pool_hidden_states(hidden, batch["attention_mask"])
@@ -157,10 +160,11 @@ class RecipeModel(nn.Module):
             on this model's device) and `(batch_size, statement_len)`.
         """
         tokenizer = base_model.tokenizer
-        ids = [
-            tokenizer(s, add_special_tokens=False)["input_ids"][-self.config.max_statement_tokens :] or [tokenizer.pad_token_id]
-            for s in statements
-        ]
+        with tokenizer_lock(tokenizer):
+            ids = [
+                tokenizer(s, add_special_tokens=False)["input_ids"][-self.config.max_statement_tokens :] or [tokenizer.pad_token_id]
+                for s in statements
+            ]
         length = max(len(i) for i in ids)
         input_ids = torch.full((len(ids), length), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(ids), length), dtype=torch.long)
@@ -411,5 +415,6 @@ def _token_counts(tokenizer: Any, texts: Sequence[str], limit: int, *, special: 
     if not candidates:
         return {}
     inputs = [format_retrieval_text(texts[i]) if special else texts[i] for i in candidates]
-    tokenized = tokenizer(inputs, add_special_tokens=special, verbose=False)["input_ids"]
+    with tokenizer_lock(tokenizer):
+        tokenized = tokenizer(inputs, add_special_tokens=special, verbose=False)["input_ids"]
     return {i: len(ids) for i, ids in zip(candidates, tokenized)}
