@@ -817,9 +817,11 @@ class RecipeKnowledgeStore(VectorStore):
         """The stored edits of these ids in this tenant (call under the lock); refuses ids whose
         Qdrant point holds another tenant's edit.
 
-        Point ids are UUID v5 names of ``edit_id`` (default tenant) or ``[tenant, edit_id]``
-        (:func:`edit_point_id`), so a default-tenant id spelled like ``'["acme", "ceo"]'`` names
-        tenant ``acme``'s point of ``"ceo"``; an upsert there would overwrite that tenant's edit.
+        :func:`edit_point_id` maps every ``(tenant, edit_id)`` pair to its own point, so this is
+        an integrity guard: a point that holds another tenant's edit can only come from another
+        writer (or an earlier build's mapping, where a default-tenant id spelled
+        ``'["acme", "ceo"]'`` named tenant ``acme``'s point of ``"ceo"``), and an upsert there
+        would overwrite that tenant's edit.
 
         Raises:
             InvalidInputError: such an id (the message names neither the other tenant nor its edit).

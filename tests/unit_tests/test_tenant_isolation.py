@@ -178,26 +178,39 @@ def test_the_tools_of_one_tenant_cannot_read_change_or_delete_anothers_edits(
     ]
 
 
-def test_an_edit_id_naming_another_tenants_point_is_refused(store: RecipeKnowledgeStore) -> None:
-    # Point ids are UUID v5 of the edit id (default tenant) or of '["tenant", "edit_id"]'
-    # (others): a default-tenant id spelled like the latter names acme's point.
+def test_an_edit_id_spelled_like_another_tenants_point_name_stays_in_its_tenant(store: RecipeKnowledgeStore) -> None:
+    # Other tenants' point ids are UUID v5 of '["tenant", "edit_id"]'; a default-tenant id spelled
+    # that way gets its own point (edit_point_id), so it can neither read nor overwrite acme's edit.
     acme = store.for_tenant("acme")
     before = _snapshot(acme)
     crafted = '["acme", "acme"]'
-    with pytest.raises(InvalidInputError, match="reserved in tenant 'default'") as raised:
-        store.add_knowledge(["Hijacked."], ids=[crafted])
-    assert "Ada Lovelace" not in str(raised.value)  # the message does not leak acme's edit
-    answer = RecipeToolkit(store=store).get_tools()[0].invoke({"statement": "Hijacked.", "fact_id": crafted})
-    assert answer.startswith("Error:") and "reserved" in answer
+    store.add_knowledge(["Hijacked."], ids=[crafted])
+    answer = RecipeToolkit(store=store).get_tools()[0].invoke({"statement": "Hijacked again.", "fact_id": '["acme", "zephyr"]'})
+    assert answer.startswith("Added fact")
     assert _snapshot(acme) == before
-    assert len(store) == 0
+    assert sorted(e.edit_id for e in store.list_edits()) == sorted([crafted, '["acme", "zephyr"]'])
 
     # The other way round: the default tenant wrote the crafted id first.
     store.add_knowledge(["Default fact."], ids=['["zeta", "x"]'])
-    with pytest.raises(InvalidInputError, match="reserved in tenant 'zeta'"):
-        store.for_tenant("zeta").add_knowledge(["Zeta fact."], ids=["x"])
-    assert [e.statement for e in store.list_edits()] == ["Default fact."]
-    assert len(store.for_tenant("zeta")) == 0
+    store.for_tenant("zeta").add_knowledge(["Zeta fact."], ids=["x"])
+    assert store.get_by_ids(['["zeta", "x"]'])[0].page_content == "Default fact."
+    assert [e.statement for e in store.for_tenant("zeta").list_edits()] == ["Zeta fact."]
+
+
+def test_a_point_that_holds_another_tenants_edit_is_never_overwritten(store: RecipeKnowledgeStore) -> None:
+    """Integrity guard: should a point id ever hold another tenant's edit (a store written by
+    another program, or an older mapping), a write to that id is refused, and says nothing of it."""
+    from langchain_recipe.knowledge_store._schema import edit_point_id
+
+    acme = store.for_tenant("acme")
+    (point,) = acme._retrieve_points(["acme"], with_vectors=True)
+    foreign = point.model_copy(update={"id": edit_point_id("planted")})  # acme's edit at default's point for "planted"
+    store.client.upsert(store.collection_name, points=[foreign])
+    with pytest.raises(InvalidInputError, match="reserved in tenant 'default'") as raised:
+        store.add_knowledge(["Overwrite it."], ids=["planted"])
+    assert "Ada Lovelace" not in str(raised.value)  # the message does not leak acme's edit
+    (kept,) = store.client.retrieve(store.collection_name, [edit_point_id("planted")], with_payload=True)
+    assert kept.payload["tenant"] == "acme" and kept.payload["statement"] == point.payload["statement"]
 
 
 def test_a_chat_model_per_tenant_on_one_store_answers_each_with_its_own_edit(
