@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "reliability.md"
 # `tests/.../test_x.py::test_name` with an optional `[case]`, or a bare `[case]` of the last named test.
-REFERENCE = re.compile(r"`(?:(tests/[\w/]+\.py)::(\w+))?(?:\[([^\]`]+)\])?`")
+REFERENCE = re.compile(r"`(?:(tests/[\w/]+\.py)::(\w+))?(?:\[([^\]`\"']+)\])?`")
 
 
 def _references(text: str) -> list[tuple[str, str, str | None]]:
