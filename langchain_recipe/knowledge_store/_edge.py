@@ -450,17 +450,22 @@ class EdgeClient:
 
         edge = _edge()
         translated = []
+        # The store sends one filter object for a whole batch (with every new point of a large
+        # add excluded, for its conflict check): translate each distinct filter once.
+        filters: dict[int, Any] = {}
         for request in requests:
             vector = request.query.nearest if isinstance(request.query, models.NearestQuery) else request.query
             if not isinstance(vector, list):
                 msg = f"The edge engine adapter runs nearest-vector queries only, got {type(request.query).__name__}."
                 raise InvalidInputError(msg)
+            if id(request.filter) not in filters:
+                filters[id(request.filter)] = self._filter(request.filter)
             translated.append(
                 edge.QueryRequest(
                     limit=request.limit if request.limit is not None else 10,
                     offset=request.offset,
                     query=edge.Query.Nearest(vector, using=request.using),
-                    filter=self._filter(request.filter),
+                    filter=filters[id(request.filter)],
                     with_payload=self._with_payload(request.with_payload if request.with_payload is not None else False),
                     with_vector=self._with_vector(request.with_vector if request.with_vector is not None else False),
                     score_threshold=request.score_threshold,
