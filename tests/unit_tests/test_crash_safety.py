@@ -45,6 +45,8 @@ from langchain_recipe.knowledge_store._schema import scaled_key
 from langchain_recipe.nn import RecipeModel
 from model_variants import other_recipe_model
 
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the crash worker forks its writers (POSIX only)")
+
 BATCH_SIZE = 600
 """Statements in the killed add: three upsert requests (256 + 256 + 88 points)."""
 REPLACE_BATCH_SIZE = 300
