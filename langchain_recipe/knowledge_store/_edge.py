@@ -12,6 +12,11 @@ Folder layout (``path``)::
     <path>/.recipe-edge.lock          held by the one client that has the folder open
     <path>/<collection>/              one EdgeShard per collection (segments, WAL, config)
     <path>/<collection>.metadata.json the collection's metadata (fingerprints, dimensions)
+    <path>/.<collection>.unfinished-* a shard being created or deleted (removed at the next create)
+
+A shard is created in an ``.unfinished-`` folder and renamed into place once complete, and
+renamed out of place before it is deleted, so a process killed in the middle leaves either the
+whole shard or none (qdrant-edge cannot load, nor create over, a half-written shard folder).
 
 Nothing in the folder is pickled: segments are Qdrant's binary formats and the metadata is JSON.
 """
@@ -35,6 +40,7 @@ __all__ = ["LOCK_FILE", "EdgeClient"]
 
 LOCK_FILE = ".recipe-edge.lock"
 _METADATA_SUFFIX = ".metadata.json"
+_UNFINISHED = ".unfinished-"
 # Qdrant's defaults for the fields that HnswConfigDiff may leave unset (m = 0 turns the graph off).
 _HNSW_DEFAULTS = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10_000}
 
@@ -128,6 +134,15 @@ class EdgeClient:
 
     def _shard_dir(self, collection_name: str) -> Path:
         return self.path / self._check_name(collection_name)
+
+    def _unfinished_dir(self, collection_name: str) -> Path:
+        """A fresh scratch folder name for creating or deleting the collection's shard."""
+        return self.path / f".{self._check_name(collection_name)}{_UNFINISHED}{uuid.uuid4().hex}"
+
+    def _remove_unfinished(self, collection_name: str) -> None:
+        """Remove what a process killed while creating or deleting the shard left behind."""
+        for leftover in self.path.glob(f".{self._check_name(collection_name)}{_UNFINISHED}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def _metadata_file(self, collection_name: str) -> Path:
         return self.path / f"{self._check_name(collection_name)}{_METADATA_SUFFIX}"
@@ -243,14 +258,17 @@ class EdgeClient:
             if self.collection_exists(collection_name):
                 msg = f"Collection {collection_name!r} already exists in {self.path}."
                 raise StoreError(msg)
+            self._remove_unfinished(collection_name)
             self._write_metadata(collection_name, dict(metadata or {}))
+            target, scratch = self._shard_dir(collection_name), self._unfinished_dir(collection_name)
             try:
-                self._shards[collection_name] = edge.EdgeShard.create(
-                    str(self._shard_dir(collection_name)), edge.EdgeConfig(vectors=vectors, on_disk_payload=on_disk_payload)
-                )
+                # Complete (and closed) before it takes the collection's name: see the module docstring.
+                edge.EdgeShard.create(str(scratch), edge.EdgeConfig(vectors=vectors, on_disk_payload=on_disk_payload)).close()
+                scratch.rename(target)
+                self._shards[collection_name] = edge.EdgeShard.load(str(target))
             except BaseException:
                 self._metadata_file(collection_name).unlink(missing_ok=True)
-                shutil.rmtree(self._shard_dir(collection_name), ignore_errors=True)
+                shutil.rmtree(scratch, ignore_errors=True)
                 raise
         return True
 
@@ -274,7 +292,12 @@ class EdgeClient:
             if shard is not None:
                 shard.close()
             existed = self.collection_exists(collection_name)
-            shutil.rmtree(self._shard_dir(collection_name), ignore_errors=True)
+            target = self._shard_dir(collection_name)
+            if target.exists():
+                # Out of place first (one rename), then removed: see the module docstring.
+                scratch = self._unfinished_dir(collection_name)
+                target.rename(scratch)
+                shutil.rmtree(scratch, ignore_errors=True)
             self._metadata_file(collection_name).unlink(missing_ok=True)
         return existed
 
@@ -450,17 +473,22 @@ class EdgeClient:
 
         edge = _edge()
         translated = []
+        # The store sends one filter object for a whole batch (with every new point of a large
+        # add excluded, for its conflict check): translate each distinct filter once.
+        filters: dict[int, Any] = {}
         for request in requests:
             vector = request.query.nearest if isinstance(request.query, models.NearestQuery) else request.query
             if not isinstance(vector, list):
                 msg = f"The edge engine adapter runs nearest-vector queries only, got {type(request.query).__name__}."
                 raise InvalidInputError(msg)
+            if id(request.filter) not in filters:
+                filters[id(request.filter)] = self._filter(request.filter)
             translated.append(
                 edge.QueryRequest(
                     limit=request.limit if request.limit is not None else 10,
                     offset=request.offset,
                     query=edge.Query.Nearest(vector, using=request.using),
-                    filter=self._filter(request.filter),
+                    filter=filters[id(request.filter)],
                     with_payload=self._with_payload(request.with_payload if request.with_payload is not None else False),
                     with_vector=self._with_vector(request.with_vector if request.with_vector is not None else False),
                     score_threshold=request.score_threshold,

@@ -184,6 +184,21 @@ def test_conflict_replace_removes_the_old_edit(store: RecipeKnowledgeStore, forc
     assert store.get_edits(["acme-2"])[0].replaces == ["acme"]
 
 
+def test_statements_of_one_batch_that_match_each_other_are_kept_and_recorded(
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
+    force_gate(store, accept=STATEMENTS)  # each statement, as a query, passes the gate for the others
+
+    store.add_knowledge(STATEMENTS, ids=IDS, on_conflict="replace")  # within a batch: kept, never replaced
+
+    edits = {e.edit_id: e for e in store.get_edits(IDS)}
+    assert len(store) == 3
+    assert edits["acme"].conflicts_with == []
+    assert edits["zephyr"].conflicts_with == ["acme"]
+    assert sorted(edits["oskar"].conflicts_with) == ["acme", "zephyr"]
+    assert all(e.replaces == [] for e in edits.values())
+
+
 def test_conflict_refuse_raises_with_the_existing_edit_and_writes_nothing(
     store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
 ) -> None:
