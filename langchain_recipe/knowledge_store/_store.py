@@ -652,7 +652,9 @@ class RecipeKnowledgeStore(VectorStore):
         Args:
             statements: e.g. ``["The CEO of Acme is Ada Lovelace."]``.
             metadatas: one JSON-serialisable dict per statement (optional), returned unchanged.
-            ids: one unique string id per statement (optional; random UUIDs otherwise).
+            ids: one unique string id per statement (optional; random UUIDs otherwise). Give
+                them when a call may be retried (after a crash or a timeout): a retry then
+                writes each edit again in place, where random ids would add it twice.
             source: provenance: where the statements come from (e.g. a URL or document name).
                 ``None`` takes ``metadata["source"]`` when it is a string.
             author: provenance: who adds them.
