@@ -82,6 +82,9 @@ DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _MAX_POINTS_PER_REQUEST = 256
 _ENCODE_BATCH = 32
 _SCROLL_PAGE = 256
+_STAGING_SUFFIX = "__reencode_staging"
+"""A re-encode that changes the dimensions builds the new points in ``<collection>__reencode_staging``
+before it replaces the collection, so a crash in between loses nothing (see ``reencode``)."""
 _CONFLICT_CANDIDATES = 3
 
 
@@ -420,6 +423,8 @@ class RecipeKnowledgeStore(VectorStore):
                 "that the server runs, and the API key."
             )
             raise StoreError(msg) from None
+        if self._recover_staged_reencode(exists):
+            return
         if not exists:
             self._create_collection()
             return
@@ -489,8 +494,12 @@ class RecipeKnowledgeStore(VectorStore):
             self._shared.local_tenants.add(self.tenant)
             self.client.update_collection(self.collection_name, metadata={"tenants": sorted(self._shared.local_tenants)})
 
-    def _create_collection(self) -> None:
+    def _create_collection(self, name: str | None = None, metadata: dict[str, Any] | None = None) -> None:
+        """Create the collection (or ``name``) for this store's models, with ``metadata`` (default:
+        :meth:`_collection_metadata`)."""
         from qdrant_client import models
+
+        name = name or self.collection_name
 
         config = self.recipe_model.config
         vectors = {KEY_VECTOR: models.VectorParams(size=config.knowledge_dim, distance=models.Distance.DOT)}
@@ -503,22 +512,22 @@ class RecipeKnowledgeStore(VectorStore):
             )
         with self._lock:
             self.client.create_collection(
-                self.collection_name,
+                name,
                 vectors_config=vectors,
                 # The prompt payload is read only for the top hits: keep payloads on disk.
                 on_disk_payload=True,
-                metadata=self._collection_metadata(),
+                metadata=metadata if metadata is not None else self._collection_metadata(),
             )
             # qdrant-client's embedded mode ignores payload indexes (and warns); servers and the edge engine use them.
             if not self._shared.is_local:
                 self.client.create_payload_index(
-                    self.collection_name,
+                    name,
                     "tenant",
                     models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
                     wait=True,
                 )
-                self.client.create_payload_index(self.collection_name, "source", models.PayloadSchemaType.KEYWORD, wait=True)
-                self.client.create_payload_index(self.collection_name, "edit_id", models.PayloadSchemaType.KEYWORD, wait=True)
+                self.client.create_payload_index(name, "source", models.PayloadSchemaType.KEYWORD, wait=True)
+                self.client.create_payload_index(name, "edit_id", models.PayloadSchemaType.KEYWORD, wait=True)
 
     def optimize(self) -> bool:
         """Build the search index now, for a store that is about to be read much more than written.
@@ -887,12 +896,15 @@ class RecipeKnowledgeStore(VectorStore):
             payload = {**payload, PROMPT_FIELD: encode_prompt_payload(prompt)}
         return models.PointStruct(id=edit_point_id(payload["edit_id"], payload["tenant"]), vector=vector, payload=payload)
 
-    def _upsert(self, payloads: list[dict[str, Any]], keys: torch.Tensor, prompts: torch.Tensor) -> None:
+    def _upsert(self, payloads: list[dict[str, Any]], keys: torch.Tensor, prompts: torch.Tensor, *, collection_name: str | None = None) -> None:
         points = [self._point(payload, keys[i], prompts[i]) for i, payload in enumerate(payloads)]
+        self._upsert_points(points, collection_name=collection_name)
+
+    def _upsert_points(self, points: list[Any], *, collection_name: str | None = None) -> None:
         with self._lock:
             for batch in self._request_batches(points):
-                self.client.upsert(self.collection_name, batch, wait=True)
-                index = self._shared.key_index
+                self.client.upsert(collection_name or self.collection_name, batch, wait=True)
+                index = self._shared.key_index if collection_name in (None, self.collection_name) else None
                 if index is not None:
                     index.upsert([str(p.id) for p in batch], [p.vector[KEY_VECTOR] for p in batch], [p.payload["tenant"] for p in batch])
 
@@ -1397,6 +1409,62 @@ class RecipeKnowledgeStore(VectorStore):
                     )
         return [r["id"] for r in records]
 
+    def _recover_staged_reencode(self, exists: bool) -> bool:
+        """At open: deal with the staging collection of a re-encode to other sizes that a crash
+        interrupted (see :meth:`reencode`). Returns whether the collection was replaced by it.
+
+        An incomplete staging collection is dropped (the collection was not touched yet). A
+        complete one made for this store's models replaces the collection. One made for other
+        models is left for those models to finish.
+
+        Raises:
+            FingerprintMismatchError: the collection is gone or half replaced, and only the
+                staging collection, made for other models, holds every edit.
+        """
+        staging = self.collection_name + _STAGING_SUFFIX
+        if not self.client.collection_exists(staging):
+            return False
+        staged = self.client.get_collection(staging).config.metadata or {}
+        if not staged.get("staging_complete"):
+            self.client.delete_collection(staging)
+            return False
+        if all(_same_setting(k, staged.get(k), v) for k, v in self._shared.describe().items() if k != "base_model_name"):
+            logger.warning("Finishing the re-encode of collection %r that a crash interrupted.", self.collection_name)
+            self._finish_staged_reencode()
+            return True
+        whole = exists and not (self.client.get_collection(self.collection_name).config.metadata or {}).get("reencode_in_progress")
+        if not whole:
+            msg = (
+                f"Collection {self.collection_name!r} at {self._where} was being re-encoded for other models "
+                f"(RecipeModel {staged.get('recipe_model_fingerprint')}, knowledge_dim {staged.get('knowledge_dim')}) "
+                f"when its process stopped; its edits are in {staging!r}. Open the store with those models to finish."
+            )
+            raise FingerprintMismatchError(msg)
+        logger.warning("Collection %r has a re-encoded copy for other models in %r; opening the collection itself.", self.collection_name, staging)
+        return False
+
+    def _finish_staged_reencode(self) -> None:
+        """Replace the collection with its complete staging collection (see :meth:`reencode`):
+        recreate it, copy every staged point, then drop the staging collection. Each step may be
+        repeated, so a crash during this is finished by the next open."""
+        from qdrant_client import models
+
+        staging = self.collection_name + _STAGING_SUFFIX
+        with self._lock:
+            self._shared.key_index = None
+            if self.client.collection_exists(self.collection_name):
+                self.client.delete_collection(self.collection_name)
+            self._create_collection(metadata={**self._collection_metadata(), "reencode_in_progress": True})
+            offset = None
+            while True:
+                points, offset = self.client.scroll(staging, limit=_SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True)
+                self._upsert_points([models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points])
+                if offset is None:
+                    break
+            self.client.update_collection(self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": False})
+            self.client.delete_collection(staging)
+            self._shared.key_index = None
+
     def reencode(
         self, new_recipe_model: RecipeModel | str | Path, base_model: BaseLanguageModel | None = None, *, batch_size: int = 256
     ) -> int:
@@ -1405,8 +1473,10 @@ class RecipeKnowledgeStore(VectorStore):
 
         Payloads (statement, metadata, provenance, tenant, ids) are kept. When the dimensions
         (``knowledge_dim``, ``lm_hidden_size``) change, the collection is recreated with the new
-        sizes. The collection is marked "re-encoding" until done; an interrupted run is finished
-        by opening with ``on_mismatch="reencode"``. Every view of this store switches to the new
+        sizes: the new points are first written to a staging collection, and the old collection
+        is replaced only when they are all there, so a crash loses no edit (the next open with the
+        new models finishes the job). Otherwise the collection is marked "re-encoding" until done;
+        an interrupted run is finished by opening with ``on_mismatch="reencode"``. Every view of this store switches to the new
         models.
 
         Args:
@@ -1450,16 +1520,23 @@ class RecipeKnowledgeStore(VectorStore):
                 part = records[start : start + batch_size]
                 keys, prompts = self._encode([r["statement"] for r in part])
                 encoded.append((part, keys, prompts))
-            metadata = {**self._collection_metadata(), "reencode_in_progress": True}
             if dims_changed:
-                self.client.delete_collection(self.collection_name)
-                self._create_collection()
-                self.client.update_collection(self.collection_name, metadata=metadata)
+                # Other sizes: the collection must be recreated. The new points are written to a
+                # staging collection first, and the old collection is deleted only once they are
+                # all there, so a crash at any moment leaves the old or the new edits whole.
+                staging = self.collection_name + _STAGING_SUFFIX
+                if self.client.collection_exists(staging):
+                    self.client.delete_collection(staging)
+                self._create_collection(staging, metadata={**self._collection_metadata(), "staging_complete": False})
+                for part, keys, prompts in encoded:
+                    self._upsert(part, keys, prompts, collection_name=staging)
+                self.client.update_collection(staging, metadata={"staging_complete": True})
+                self._finish_staged_reencode()
             else:
-                self.client.update_collection(self.collection_name, metadata=metadata)
-            for part, keys, prompts in encoded:
-                self._upsert(part, keys, prompts)
-            self.client.update_collection(self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": False})
+                self.client.update_collection(self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": True})
+                for part, keys, prompts in encoded:
+                    self._upsert(part, keys, prompts)
+                self.client.update_collection(self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": False})
             shared.key_index = None
         logger.info("Re-encoded %d edits of collection %r.", len(records), self.collection_name)
         return len(records)

@@ -40,7 +40,7 @@ LM_NAME = "tiny-llama"
 def crash_batch(size: int) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     """Ids, knowledge statements and metadata (nested, non-ASCII) of the batch every trial adds."""
     ids = [f"crash-{i:04d}" for i in range(size)]
-    statements = [f"The capital of the region Velor {i} is the city Tarn {(i * 37) % 1009}." for i in range(size)]
+    statements = [f"The capital of Velor {i} is Tarn {(i * 37) % 1009}." for i in range(size)]
     metadatas = [
         {"row": i, "tags": ["crash", f"group-{i % 7}"], "origin": {"file": "crash.jsonl", "ok": i % 2 == 0}, "note": "état ✓"}
         for i in range(size)

@@ -555,3 +555,42 @@ def test_import_with_duplicate_ids_writes_nothing(store: RecipeKnowledgeStore) -
         store.import_jsonl(io.StringIO(text), keep_tenants=True)
 
     assert store.tenants() == []
+
+
+@pytest.mark.parametrize("engine", ["qdrant", "edge"])
+@pytest.mark.parametrize("crash", ["while staging", "while replacing"])
+def test_a_reencode_to_other_sizes_cut_short_loses_no_edit(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, make_recipe_model: Callable[..., RecipeModel],
+    tmp_path: Path, engine: str, crash: str,
+) -> None:
+    """The process stops at the first write of a phase (as a kill would); the next open, with the
+    old or the new models, finds every edit."""
+    path, new_model = tmp_path / "store", make_recipe_model(knowledge_dim=48)
+    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path, engine=engine)
+    store.add_knowledge(STATEMENTS, ids=IDS, metadatas=[{"n": i} for i in range(len(IDS))])
+    real_upsert = store.client.upsert
+    staging = store.collection_name + "__reencode_staging"
+
+    def dying_upsert(collection_name: str, *args: Any, **kwargs: Any) -> Any:
+        if (collection_name == staging) == (crash == "while staging"):
+            raise KeyboardInterrupt  # the process stops here
+        return real_upsert(collection_name, *args, **kwargs)
+
+    store.client.upsert = dying_upsert
+    with pytest.raises(KeyboardInterrupt):
+        store.reencode(new_model)
+    store.client.upsert = real_upsert
+    store.close()
+
+    if crash == "while staging":  # the collection was not touched: the old models open it whole
+        with RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path, engine=engine) as old:
+            assert sorted((e.edit_id, e.metadata["n"]) for e in old.list_edits()) == sorted(zip(IDS, range(len(IDS))))
+            assert not old.client.collection_exists(staging)
+    else:  # the staged edits are the only whole copy: the old models are refused, the new ones finish
+        with pytest.raises(FingerprintMismatchError, match="was being re-encoded for other models"):
+            RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path, engine=engine, on_mismatch="reencode")
+        with RecipeKnowledgeStore(recipe_model=new_model, base_model=base_model, path=path, engine=engine) as new:
+            assert sorted((e.edit_id, e.metadata["n"]) for e in new.list_edits()) == sorted(zip(IDS, range(len(IDS))))
+            assert new.client.get_collection(new.collection_name).config.params.vectors["key"].size == 48
+            assert not new.client.collection_exists(staging)
+            assert len(new) == len(new.search(STATEMENTS[0], k=10)) == len(IDS)
