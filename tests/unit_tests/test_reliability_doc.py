@@ -49,3 +49,5 @@ def test_each_bad_input_row_names_a_test_and_the_count_is_right() -> None:
     for row in rows:
         assert _references(row.split("|")[-2]), f"row without a test: {row[:80]}"
     assert f"| bad inputs tried (rows of the first table) | **{len(rows)}** | 0 |" in text
+    cases = [reference for row in rows for reference in _references(row.split("|")[-2])]
+    assert f"The {len(rows)} rows name **{len(cases)}** tests and cases of parametrized tests." in text
