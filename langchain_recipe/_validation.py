@@ -24,7 +24,7 @@ def check_text(text: Any, what: str) -> str:
         msg = f"{what} is bytes ({bytes(text[:40])!r}...); decode it to str first, e.g. data.decode('utf-8')."
         raise InvalidInputError(msg)
     if not isinstance(text, str) or not text.strip():
-        msg = f"{what} is {text!r}; it must be a non-empty string."
+        msg = f"{what} is {text!r}; it must be a string with some text in it (not empty, not only whitespace)."
         raise InvalidInputError(msg)
     return check_unicode(text, what)
 

@@ -1,7 +1,10 @@
 """Exceptions raised by langchain-recipe.
 
-Every error the library raises on purpose derives from :class:`RecipeError`, so an application
-can catch them all with one ``except`` clause. Each message says what is wrong and how to fix it.
+The store, retriever, chat model, tools, checkpoint loading and data loading raise a
+:class:`RecipeError` subclass for bad input or a broken state, so an application can catch them
+all with one ``except`` clause; each message says what is wrong and how to fix it. Config models
+raise pydantic's ``ValidationError`` and unsupported ``VectorStore`` methods ``NotImplementedError``,
+as their libraries do (docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ already taken) come back as text starting with ``Error:`` instead of an exceptio
 loop goes on (``handle_tool_error=True``).
 
 The tools use only the store's public API (``add_knowledge``, ``update_knowledge``, ``delete``,
-``get_by_ids``, ``search``, ``len()``), so any object with that API works, e.g. a tenant-bound store.
+``get_by_ids``, ``get_edits``, ``search``, ``len()``), so any object with that API works, e.g. a tenant-bound store.
 
 Example:
     .. code-block:: python
@@ -59,8 +59,9 @@ _STATEMENT = Field(
     min_length=1,
     max_length=MAX_STATEMENT_CHARS,
     description=(
-        "The fact as one self-contained declarative sentence that names its subject, "
-        "e.g. 'The CEO of Acme Corporation is Ada Lovelace.' (no pronouns like 'he' or 'it')."
+        "The fact as one short self-contained declarative sentence (at most about 40 words) that "
+        "names its subject, e.g. 'The CEO of Acme Corporation is Ada Lovelace.' (no pronouns like "
+        "'he' or 'it')."
     ),
 )
 _FACT_ID = Field(
@@ -159,7 +160,20 @@ class AddFactTool(_FactTool):
             )
         except RecipeError as error:
             raise ToolException(f"Error: {error}") from error
-        return f"Added fact {new_id!r}: {statement.strip()}"
+        return f"Added fact {new_id!r}: {statement.strip()}{self._conflict_note(new_id)}"
+
+    def _conflict_note(self, new_id: str) -> str:
+        """A note on the stored facts the new one is about the same thing as (they were kept), so
+        the planner can forget the outdated one; empty when there are none."""
+        records = self.store.get_edits([new_id])
+        kept = records[0].conflicts_with[:3] if records else []
+        if not kept:
+            return ""
+        facts = ", ".join(f"{i!r} ({self._statement_of(i)!r})" for i in kept)
+        return (
+            f"\nNote: stored fact(s) {facts} are about the same thing and were kept. If the new fact replaces "
+            "one, call forget_fact with its id (or use update_fact instead of add_fact next time)."
+        )
 
 
 class UpdateFactTool(_FactTool):

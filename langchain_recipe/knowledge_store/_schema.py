@@ -297,26 +297,26 @@ def _non_string_keys(value: Any, path: str = "metadata") -> str | None:
     return None
 
 
-def check_metadata(metadata: Any) -> dict[str, Any]:
+def check_metadata(metadata: Any, what: str = "Metadata") -> dict[str, Any]:
     """A dict that JSON represents exactly (a copy): string keys, no NaN or infinity, valid UTF-8.
 
     Raises:
         InvalidInputError: ``metadata`` is not a dict or would not come back unchanged from Qdrant.
     """
     if not isinstance(metadata, dict):
-        msg = f"Metadata must be a dict, got {type(metadata).__name__}."
+        msg = f"{what} must be a dict, got {type(metadata).__name__}."
         raise InvalidInputError(msg)
     try:
         json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
         msg = (
-            f"Metadata {metadata!r} is not JSON-serialisable ({error}); use strings, numbers (not NaN or "
+            f"{what} ({metadata!r}) is not JSON-serialisable ({error}); use strings, numbers (not NaN or "
             "infinity), booleans, None, lists and dicts."
         )
         raise InvalidInputError(msg) from None
     bad_key = _non_string_keys(metadata)
     if bad_key:
-        msg = f"Metadata key {bad_key} is not a string; JSON would turn it into one. Use string keys."
+        msg = f"{what}: the key {bad_key} is not a string; JSON would turn it into one. Use string keys."
         raise InvalidInputError(msg)
     return dict(metadata)
 

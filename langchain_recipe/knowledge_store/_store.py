@@ -686,7 +686,7 @@ class RecipeKnowledgeStore(VectorStore):
         if not (len(ids) == len(metadatas) == len(statements)):
             msg = f"Got {len(statements)} statements, {len(metadatas)} metadatas and {len(ids)} ids; they must match."
             raise InvalidInputError(msg)
-        metadatas = [check_metadata(m) for m in metadatas]
+        metadatas = [check_metadata(m, f"Metadata {i}") for i, m in enumerate(metadatas)]
         check_provenance("source", source)
         check_provenance("author", author)
         policy = self._check_policy(on_conflict if on_conflict is not None else self._on_conflict)
@@ -718,7 +718,8 @@ class RecipeKnowledgeStore(VectorStore):
                 statement or metadata is invalid.
             EditConflictError: the new statement conflicts with another edit under ``"refuse"``.
         """
-        existing = self.get_edits([edit_id]) if isinstance(edit_id, str) else []
+        check_text(edit_id, "The edit id")
+        existing = self.get_edits([edit_id])
         if not existing:
             msg = f"No edit with id {edit_id!r} in tenant {self.tenant!r}; use add_knowledge to create it."
             raise InvalidInputError(msg)
@@ -1089,6 +1090,9 @@ class RecipeKnowledgeStore(VectorStore):
             source: only edits with this provenance source.
             author: only edits by this author.
         """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            msg = f"limit must be None or an int of at least 0, got {limit!r}."
+            raise InvalidInputError(msg)
         return self._scroll(filter=filter, limit=limit, source=source, author=author)
 
     def list(  # noqa: A003
@@ -1143,7 +1147,7 @@ class RecipeKnowledgeStore(VectorStore):
             gated: keep only edits that pass the sentinel gate (``s > s_Θ``).
             filter: see :meth:`list_edits`.
         """
-        return self.search_batch([query], k=k, gated=gated, filter=filter)[0]
+        return self.search_batch([check_text(query, "The query")], k=k, gated=gated, filter=filter)[0]
 
     def search_batch(
         self, queries: Sequence[str], k: int = 1, *, gated: bool = False, filter: Any = None, with_prompt: bool = True  # noqa: A002
@@ -1153,12 +1157,12 @@ class RecipeKnowledgeStore(VectorStore):
         ``with_prompt=False`` skips reading continuous prompts (``prompt`` is then an empty
         tensor), for callers that need only statements and scores.
         """
-        if isinstance(queries, str) or any(not isinstance(q, str) for q in queries):
-            msg = "Queries must be a list of strings."
+        if isinstance(queries, (str, bytes)):
+            msg = "Pass a list of queries, not a single string (e.g. search_batch([query]))."
             raise InvalidInputError(msg)
         if not queries:
             return []
-        if not isinstance(k, int) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             msg = f"k must be a positive int, got {k!r}."
             raise InvalidInputError(msg)
         query_keys, sentinel_scores = self.encode_queries(queries)

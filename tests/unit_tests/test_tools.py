@@ -39,6 +39,9 @@ class PublicApiOnly:
     def search(self, *args: Any, **kwargs: Any) -> Any:
         return self._store.search(*args, **kwargs)
 
+    def get_edits(self, *args: Any, **kwargs: Any) -> Any:
+        return self._store.get_edits(*args, **kwargs)
+
     def __len__(self) -> int:
         return len(self._store)
 
@@ -65,7 +68,8 @@ def test_the_toolkit(tools: dict[str, BaseTool]) -> None:
     assert statement["maxLength"] == MAX_STATEMENT_CHARS
 
 
-def test_add_a_fact(tools: dict[str, BaseTool], knowledge_store: RecipeKnowledgeStore) -> None:
+def test_add_a_fact(tools: dict[str, BaseTool], knowledge_store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+    force_gate(knowledge_store, reject=[NEW, "Oskar Brandt lives in Porto."])  # about nothing stored
     answer = tools["add_fact"].invoke({"statement": f"  {NEW} ", "fact_id": "acme-2026"})
     generated = tools["add_fact"].invoke({"statement": "Oskar Brandt lives in Porto."})
 
@@ -187,3 +191,18 @@ def test_add_fact_stops_at_max_facts(store: Any, knowledge_store: RecipeKnowledg
     assert flood.startswith("Error: the store already holds 5 facts") and "max_facts=5" in flood
     assert len(knowledge_store) == len(IDS) + 1
     assert knowledge_store.get_by_ids(["mars"]) == []
+
+
+def test_add_fact_names_the_stored_facts_about_the_same_thing(
+    tools: dict[str, BaseTool], knowledge_store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
+    force_gate(knowledge_store, accept=[NEW])  # the new CEO statement passes the gate against stored facts
+
+    answer = tools["add_fact"].invoke({"statement": NEW, "fact_id": "acme-2026"})
+
+    first_line, note = answer.split("\n")
+    assert first_line == f"Added fact 'acme-2026': {NEW}"
+    kept = knowledge_store.get_edits(["acme-2026"])[0].conflicts_with
+    assert kept and note.startswith("Note: stored fact(s) ") and "forget_fact" in note
+    assert all(f"{i!r} ({knowledge_store.get_by_ids([i])[0].page_content!r})" in note for i in kept[:3])
+    assert len(knowledge_store) == len(IDS) + 1  # both kept: the planner decides
