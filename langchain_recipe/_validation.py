@@ -6,7 +6,7 @@ from typing import Any
 
 from langchain_recipe.errors import InvalidInputError
 
-__all__ = ["check_text", "check_unicode"]
+__all__ = ["check_text", "check_unicode", "is_utf8"]
 
 
 def check_text(text: Any, what: str) -> str:
@@ -46,3 +46,13 @@ def check_unicode(text: str, what: str) -> str:
         )
         raise InvalidInputError(msg) from None
     return text
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogate). Only such text can be stored, so
+    reads skip other ids as unknown where writes refuse them (:func:`check_unicode`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -101,16 +101,6 @@ def model_fingerprint(model: RecipeModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def is_utf8(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (no lone surrogate): only such an id can be stored, so
-    reads skip any other as unknown (writes refuse it, see :func:`check_ids`)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def check_tenant(tenant: Any) -> str:
     """Validate a tenant name (a non-empty UTF-8 string of at most 128 characters)."""
     if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_TENANT_LENGTH:

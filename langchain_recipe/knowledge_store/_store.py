@@ -30,7 +30,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from pydantic import SecretStr
 
-from langchain_recipe._validation import check_text
+from langchain_recipe._validation import check_text, is_utf8
 from langchain_recipe.base_models import BaseLanguageModel, default_recipe_model_path, fingerprints_match, load_base_model
 from langchain_recipe.errors import (
     CheckpointError,
@@ -63,7 +63,6 @@ from langchain_recipe.knowledge_store._schema import (
     decode_prompt_payload,
     edit_point_id,
     encode_prompt_payload,
-    is_utf8,
     model_fingerprint,
     scaled_key,
 )

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from langchain_recipe.base_models import tokenizer_lock
+from langchain_recipe.base_models import fingerprints_match, tokenizer_lock
 from langchain_recipe.config import PromptEncoderType, RecipeConfig
 from langchain_recipe.errors import BaseModelMismatchError, CheckpointError, InvalidInputError
 from langchain_recipe.nn.knowledge_encoder import RepresentationHead, format_retrieval_text, pool_hidden_states
@@ -198,8 +198,6 @@ class RecipeModel(nn.Module):
             BaseModelMismatchError: ``base_model``'s hidden size differs from ``lm_hidden_size``, or
                 its input embeddings are not those of the base LM this model was trained for.
         """
-        from langchain_recipe.base_models import fingerprints_match
-
         if base_model.hidden_size != self.config.lm_hidden_size:
             msg = (
                 f"This RecipeModel makes prompts of size {self.config.lm_hidden_size} but the base "
