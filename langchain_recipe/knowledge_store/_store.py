@@ -81,6 +81,8 @@ DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _MAX_POINTS_PER_REQUEST = 256
 _ENCODE_BATCH = 32
 _SCROLL_PAGE = 256
+_INDEXES = "payload_indexes"
+"""Collection metadata key: ``"pending"`` until the payload indexes exist, then ``"complete"``."""
 _STAGING_SUFFIX = "__reencode_staging"
 """A re-encode that changes the dimensions builds the new points in ``<collection>__reencode_staging``
 before it replaces the collection, so a crash in between loses nothing (see ``reencode``)."""
@@ -445,6 +447,8 @@ class RecipeKnowledgeStore(VectorStore):
                 "store folder) and add the statements again, or use a new collection_name."
             )
             raise StoreError(msg)
+        if stored.get(_INDEXES) == "pending":  # a crash cut the collection's creation short
+            self._create_payload_indexes()
         self._shared.prompt_storage = stored.get("prompt_storage", PAYLOAD_FP16)
         self._shared.local_tenants = set(stored.get("tenants") or [])
         if stored.get("reencode_in_progress"):
@@ -509,24 +513,34 @@ class RecipeKnowledgeStore(VectorStore):
                 multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
                 hnsw_config=models.HnswConfigDiff(m=0),  # stored, never searched
             )
+        metadata = metadata if metadata is not None else self._collection_metadata()
         with self._lock:
+            # qdrant-client's embedded mode ignores payload indexes (and warns); servers and the
+            # edge engine use them. "pending" until all three exist: a crash in between is
+            # mended at the next open (_create_payload_indexes).
+            indexed = not self._shared.is_local
             self.client.create_collection(
                 name,
                 vectors_config=vectors,
                 # The prompt payload is read only for the top hits: keep payloads on disk.
                 on_disk_payload=True,
-                metadata=metadata if metadata is not None else self._collection_metadata(),
+                metadata={**metadata, _INDEXES: "pending"} if indexed else metadata,
             )
-            # qdrant-client's embedded mode ignores payload indexes (and warns); servers and the edge engine use them.
-            if not self._shared.is_local:
-                self.client.create_payload_index(
-                    name,
-                    "tenant",
-                    models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-                    wait=True,
-                )
-                self.client.create_payload_index(name, "source", models.PayloadSchemaType.KEYWORD, wait=True)
-                self.client.create_payload_index(name, "edit_id", models.PayloadSchemaType.KEYWORD, wait=True)
+            if indexed:
+                self._create_payload_indexes(name)
+
+    def _create_payload_indexes(self, name: str | None = None) -> None:
+        """The payload indexes on tenant (Qdrant's multitenancy layout), source and edit id, then
+        the collection's mark that they exist."""
+        from qdrant_client import models
+
+        name = name or self.collection_name
+        self.client.create_payload_index(
+            name, "tenant", models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True), wait=True
+        )
+        self.client.create_payload_index(name, "source", models.PayloadSchemaType.KEYWORD, wait=True)
+        self.client.create_payload_index(name, "edit_id", models.PayloadSchemaType.KEYWORD, wait=True)
+        self.client.update_collection(name, metadata={_INDEXES: "complete"})
 
     def optimize(self) -> bool:
         """Build the search index now, for a store that is about to be read much more than written.
@@ -1312,6 +1326,18 @@ class RecipeKnowledgeStore(VectorStore):
         msg = (
             "RecipeKnowledgeStore scores are scaled dot products judged against a per-query knowledge "
             "sentinel, not a fixed relevance scale; use similarity_search_with_score or SentinelRetriever."
+        )
+        raise NotImplementedError(msg)
+
+    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any) -> list[Document]:
+        """Not supported: RECIPE answers a query with its single best edit, so there is nothing to diversify.
+
+        Raises:
+            NotImplementedError: always (as LangChain expects of a store without MMR).
+        """
+        msg = (
+            "RecipeKnowledgeStore does not do maximal marginal relevance: RECIPE injects a query's single best "
+            "edit. Use similarity_search, search(query, k=...) or SentinelRetriever."
         )
         raise NotImplementedError(msg)
 

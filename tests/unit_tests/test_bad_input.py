@@ -241,3 +241,10 @@ def test_every_error_is_a_recipe_error() -> None:
 
     classes = [c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, Exception)]
     assert all(issubclass(c, RecipeError) for c in classes if not issubclass(c, Warning))
+
+
+def test_unsupported_vectorstore_methods_say_what_to_use(filled: RecipeKnowledgeStore) -> None:
+    with pytest.raises(NotImplementedError, match="does not do maximal marginal relevance.*SentinelRetriever"):
+        filled.as_retriever(search_type="mmr").invoke(QUERY)
+    with pytest.raises(NotImplementedError, match="not a fixed relevance scale"):
+        filled.similarity_search_with_relevance_scores(QUERY)

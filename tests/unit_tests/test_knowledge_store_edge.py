@@ -309,3 +309,31 @@ def test_reads_run_in_parallel_with_writes(recipe_model: RecipeModel, base_model
             thread.join()
         assert errors == []
         assert len(store) == 3 + 15
+
+
+def test_payload_indexes_cut_short_at_creation_are_made_at_the_next_open(
+    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_recipe.knowledge_store._edge import EdgeClient
+
+    made: list[str] = []
+    real = EdgeClient.create_payload_index
+
+    def dies_at_the_second(self: EdgeClient, collection_name: str, field_name: str, *args: Any, **kwargs: Any) -> None:
+        if made:
+            raise KeyboardInterrupt  # the process stops here
+        made.append(field_name)
+        real(self, collection_name, field_name, *args, **kwargs)
+
+    monkeypatch.setattr(EdgeClient, "create_payload_index", dies_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        RecipeKnowledgeStore(recipe_model, base_model, path=tmp_path / "store", engine="edge")
+    monkeypatch.setattr(EdgeClient, "create_payload_index", real)
+
+    with RecipeKnowledgeStore(recipe_model, base_model, path=tmp_path / "store", engine="edge") as store:
+        shard = store.client._shard(store.collection_name)
+        assert made == ["tenant"]
+        assert {"tenant", "source", "edit_id"} <= set(shard.info().payload_schema)
+        assert store.client.get_collection(store.collection_name).config.metadata["payload_indexes"] == "complete"
+        store.add_knowledge(STATEMENTS[:1], ids=["acme"])
+        assert len(store) == 1
