@@ -15,14 +15,18 @@ REFERENCE = re.compile(r"`(?:(tests/[\w/]+\.py)::(\w+))?(?:\[([^\]`\"']+)\])?`")
 
 
 def _references(text: str) -> list[tuple[str, str, str | None]]:
-    """(file, test, case) for every test reference; a bare `[case]` belongs to the test before it."""
+    """(file, test, case) for every test reference; a bare `[case]` belongs to the test named
+    before it on the same line."""
     found: list[tuple[str, str, str | None]] = []
-    for match in REFERENCE.finditer(text):
-        path, name, case = match.groups()
-        if path:
-            found.append((path, name, case))
-        elif case and found:
-            found.append((found[-1][0], found[-1][1], case))
+    for line in text.splitlines():
+        last: tuple[str, str] | None = None
+        for match in REFERENCE.finditer(line):
+            path, name, case = match.groups()
+            if path:
+                last = (path, name)
+                found.append((path, name, case))
+            elif case and last:
+                found.append((*last, case))
     return found
 
 
