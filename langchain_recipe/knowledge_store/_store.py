@@ -93,10 +93,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _same_setting(name: str, stored: Any, ours: Any) -> bool:
-    """Whether a collection's recorded model setting is the one given: base-LM fingerprints match
-    up to a few bits (the same weights in another dtype), the rest exactly."""
-    return fingerprints_match(stored, ours) if name == "base_model_fingerprint" else stored == ours
+def _differing_settings(stored: dict[str, Any], ours: dict[str, Any]) -> list[str]:
+    """The model settings (:meth:`_Shared.describe`) a collection recorded otherwise than ``ours``:
+    base-LM fingerprints match up to a few bits (the same weights in another dtype), the rest
+    exactly; the base LM's name is informational."""
+
+    def same(name: str) -> bool:
+        if name == "base_model_fingerprint":
+            return fingerprints_match(stored.get(name), ours[name])
+        return stored.get(name) == ours[name]
+
+    return [name for name in ours if name != "base_model_name" and not same(name)]
 
 
 def _is_local(client: Any) -> bool:
@@ -461,7 +468,7 @@ class RecipeKnowledgeStore(VectorStore):
             )
             raise FingerprintMismatchError(msg)
         ours = self._shared.describe()
-        differing = [k for k in ours if k != "base_model_name" and not _same_setting(k, stored.get(k), ours[k])]
+        differing = _differing_settings(stored, ours)
         if not differing:
             return
         if on_mismatch == "reencode":
@@ -1457,7 +1464,7 @@ class RecipeKnowledgeStore(VectorStore):
         if not staged.get("staging_complete"):
             self.client.delete_collection(staging)
             return False
-        if all(_same_setting(k, staged.get(k), v) for k, v in self._shared.describe().items() if k != "base_model_name"):
+        if not _differing_settings(staged, self._shared.describe()):
             logger.warning("Finishing the re-encode of collection %r that a crash interrupted.", self.collection_name)
             self._finish_staged_reencode()
             return True
