@@ -321,7 +321,7 @@ def _parse_edit_counts(value: str) -> list[int | str]:
 
 @app.command("eval")
 def eval_(
-    dataset: Annotated[str, typer.Option(help="zsre, counterfact (their dev split) or a JSONL file of edits (see docs/evaluation.md).")] = "zsre",
+    dataset: Annotated[str, typer.Option(help="zsre, counterfact (their dev split), natural (the hand-written facts) or a JSONL file of edits (see docs/evaluation.md).")] = "zsre",
     edits: Annotated[str, typer.Option(help="Comma-separated N of the sequential protocol (chunks of N; 1 = single edit; 'all').")] = "1,10,100,all",
     output: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the PNG plots.")] = Path("eval_results"),
     methods: Annotated[str, typer.Option(help="Comma-separated methods: unedited, text_rag, recipe_no_sentinel, recipe, oracle.")] = "unedited,text_rag,recipe_no_sentinel,recipe",
@@ -332,7 +332,10 @@ def eval_(
     fixed_threshold: Annotated[float | None, typer.Option(help="Threshold of recipe_no_sentinel (default: the mean sentinel score over the evaluated questions).")] = None,
     exact_match: Annotated[bool, typer.Option(help="Also score greedy generation (exact match).")] = True,  # noqa: FBT002
     general_ability: Annotated[bool, typer.Option(help="Also measure perplexity and multiple-choice accuracy, bare vs edited.")] = True,  # noqa: FBT002
-    chat: Annotated[bool, typer.Option(help="Wrap questions in the chat template (default: raw text, as the paper).")] = False,  # noqa: FBT002
+    chat: Annotated[bool, typer.Option("--chat", help="Also measure what users see: greedy chat answers through RecipeChatModel with all edits stored (answer accuracy, paraphrase accuracy, unrelated unchanged) for the bare LM, the continuous prompt and the statement as text.")] = False,  # noqa: FBT002
+    chat_template: Annotated[bool, typer.Option("--chat-template", help="Teacher-forced scoring inside the chat template (default: raw text, as the paper).")] = False,  # noqa: FBT002
+    max_tokens: Annotated[int, typer.Option(help="New tokens per chat answer (--chat).")] = 32,
+    teacher_forced: Annotated[bool, typer.Option(help="Run the paper's teacher-forced protocol (--no-teacher-forced with --chat: chat answers only).")] = True,  # noqa: FBT002
     batch_size: Annotated[int, typer.Option(help="Rows per LM forward pass.")] = 16,
     dtype: Annotated[str, typer.Option(help="Base LM dtype: auto, float32, bfloat16.")] = "auto",
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
@@ -363,7 +366,7 @@ def eval_(
             exact_match=exact_match,
             general_ability=general_ability,
             fixed_threshold=fixed_threshold,
-            chat=chat,
+            chat=chat_template,
         )
         name, records = load_eval_edits(dataset)
     except (ValidationError, RecipeError) as error:
@@ -372,17 +375,42 @@ def eval_(
     with console.status("Loading the base LM and the RecipeModel..."):
         base_model = load_base_model(dtype=dtype)
         recipe_model = RecipeModel.from_pretrained(checkpoint or default_recipe_model_path(), device=base_model.device)
-    try:
-        evaluation = LifelongEvaluation(recipe_model, base_model, records, config, dataset=name)
-    except RecipeError as error:
-        console.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from error
-    report = evaluation.run()
-    report.timings["wall_including_loading"] = time.perf_counter() - started
+    if not teacher_forced and not chat:
+        console.print("[red]--no-teacher-forced leaves nothing to measure; add --chat.[/]")
+        raise typer.Exit(2)
     command = "recipe " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    written = write_report(report, output, command=command)
-    console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
-    console.print(f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s.")
+    if teacher_forced:
+        try:
+            evaluation = LifelongEvaluation(recipe_model, base_model, records, config, dataset=name)
+        except RecipeError as error:
+            console.print(f"[red]{error}[/]")
+            raise typer.Exit(2) from error
+        report = evaluation.run()
+        report.timings["wall_including_loading"] = time.perf_counter() - started
+        written = write_report(report, output, command=command)
+        console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
+        console.print(f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s.")
+    if chat:
+        _chat_answers(recipe_model, base_model, records, name, seed=seed, limit=limit, max_tokens=max_tokens, batch_size=batch_size, output=output, command=command)
+
+
+def _chat_answers(recipe_model, base_model, records: list, name: str, *, seed: int, limit: int | None, max_tokens: int, batch_size: int, output: Path, command: str) -> None:  # noqa: ANN001, PLR0913
+    """``recipe eval --chat``: the chat-answer evaluation on the same (shuffled, limited) edits."""
+    import random
+
+    from langchain_recipe.evaluation.chat_answers import evaluate_chat_answers, render_chat_markdown
+
+    chosen = list(records)
+    random.Random(seed).shuffle(chosen)
+    chosen = chosen[:limit] if limit else chosen
+    report = evaluate_chat_answers(recipe_model, base_model, chosen, dataset=name, max_tokens=max_tokens, batch_size=batch_size, progress=True)
+    output.mkdir(parents=True, exist_ok=True)
+    data = {**report.to_dict(), "command": command}
+    (output / "chat_answers.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    markdown = render_chat_markdown(report, command=command)
+    (output / "chat_answers.md").write_text(markdown, encoding="utf-8")
+    console.print(markdown, markup=False, highlight=False)
+    console.print(f"Wrote {output / 'chat_answers.json'} and {output / 'chat_answers.md'}.")
 
 
 def main() -> None:
