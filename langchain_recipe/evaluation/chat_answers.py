@@ -37,6 +37,7 @@ __all__ = [
     "CHAT_METHODS",
     "ChatAnswerReport",
     "ChatAnswerScores",
+    "ask_chat_questions",
     "evaluate_chat_answers",
     "render_chat_markdown",
     "states_fact",
@@ -136,7 +137,8 @@ def _answers(chat: Any, questions: Sequence[str], rows: Sequence[int], batch_siz
     # Similar lengths batch together (less padding); the answer of each row does not depend on its batch.
     order = sorted(rows, key=lambda i: len(questions[i]))
     found: dict[int, str] = {}
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress):
+    # disable=None: bars only on a terminal, so logs and captured output stay readable.
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=None if progress else True):
         chunk = order[start : start + batch_size]
         for i, message in zip(chunk, chat.generate_batch([questions[i] for i in chunk])):
             found[i] = message.content
@@ -174,44 +176,94 @@ def evaluate_chat_answers(
     Raises:
         InvalidInputError: no records, an unknown method, or ``max_tokens``/``batch_size`` < 1.
     """
-    from langchain_recipe.chat_models import RecipeChatModel
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
+    _check_arguments(records, methods, max_tokens, batch_size)
+    started = time.perf_counter()
+    store = RecipeKnowledgeStore(recipe_model, base_model, on_conflict="keep_both")
+    try:
+        ids = [f"edit-{i}" for i in range(len(records))]
+        with warnings.catch_warnings():
+            # Datasets hold several facts about one subject; conflicts are kept and not the point here.
+            warnings.simplefilter("ignore", EditConflictWarning)
+            for start in range(0, len(records), 256):
+                store.add_knowledge([r.statement for r in records[start : start + 256]], ids=ids[start : start + 256])
+        report = ask_chat_questions(store, records, ids, dataset=dataset, methods=methods, max_tokens=max_tokens, batch_size=batch_size, progress=progress)
+    finally:
+        store.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _check_arguments(records: Sequence[EditRecord], methods: Sequence[str], max_tokens: int, batch_size: int) -> None:
     unknown = set(methods) - set(CHAT_METHODS)
     if not records or unknown or max_tokens < 1 or batch_size < 1:
         msg = (
-            f"evaluate_chat_answers needs records, methods from {CHAT_METHODS} and max_tokens, batch_size >= 1 "
+            f"The chat-answer evaluation needs records, methods from {CHAT_METHODS} and max_tokens, batch_size >= 1 "
             f"(got {len(records)} records, unknown methods {sorted(unknown)}, max_tokens={max_tokens}, batch_size={batch_size})."
         )
+        raise InvalidInputError(msg)
+
+
+def ask_chat_questions(
+    store: Any,
+    records: Sequence[EditRecord],
+    ids: Sequence[str],
+    *,
+    dataset: str = "edits",
+    methods: Sequence[str] = CHAT_METHODS,
+    max_tokens: int = 32,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> ChatAnswerReport:
+    """Ask every record's question, paraphrase and unrelated question through the chat model on
+    a store that already holds the edits (``recipe demo`` uses its on-disk store).
+
+    Args:
+        store: a :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore` holding the edits.
+        records: the edits' records (questions and targets).
+        ids: each record's edit id in ``store`` ("own edit injected" compares with it).
+        dataset: name for the report.
+        methods: a subset of :data:`CHAT_METHODS` (``bare`` is always computed).
+        max_tokens: new tokens per greedy answer.
+        batch_size: answers generated together.
+        progress: show progress bars.
+
+    Returns:
+        A :class:`ChatAnswerReport`.
+
+    Raises:
+        InvalidInputError: no records, ``ids`` of another length, an unknown method, or
+            ``max_tokens``/``batch_size`` < 1.
+    """
+    from langchain_recipe.chat_models import RecipeChatModel
+    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+
+    _check_arguments(records, methods, max_tokens, batch_size)
+    if len(ids) != len(records):
+        msg = f"Got {len(ids)} edit ids for {len(records)} records; give one id per record."
         raise InvalidInputError(msg)
     started = time.perf_counter()
     size = len(records)
     questions = [r.prompt for r in records] + [r.rephrase for r in records] + [r.locality_prompt for r in records]
-    store = RecipeKnowledgeStore(recipe_model, base_model, on_conflict="keep_both")
-    empty = RecipeKnowledgeStore(recipe_model, base_model, collection_name="recipe_no_edits")
+    # An empty store over the same models: the chat model is then exactly the bare LM.
+    empty = RecipeKnowledgeStore(store.recipe_model, store.base_model, collection_name="recipe_no_edits")
     try:
-        ids = [f"edit-{i}" for i in range(size)]
-        with warnings.catch_warnings():
-            # Datasets hold several facts about one subject; conflicts are kept and not the point here.
-            warnings.simplefilter("ignore", EditConflictWarning)
-            for start in range(0, size, 256):
-                store.add_knowledge([r.statement for r in records[start : start + 256]], ids=ids[start : start + 256])
         retrieved = store.retrieve_prompts(questions)
         bare_chat = RecipeChatModel(knowledge_store=empty, max_tokens=max_tokens)
-        bare = _answers(bare_chat, questions, range(len(questions)), batch_size, "bare LM", progress)
-        injected = [i for i, edit in enumerate(retrieved) if edit is not None]
-        own = [edit is not None and edit.edit_id == ids[i % size] for i, edit in enumerate(retrieved[: 2 * size])]
-        answers: dict[str, dict[int, str]] = {"bare": bare}
-        added: dict[str, float] = {"bare": 0.0}
-        for method in (m for m in methods if m != "bare"):
-            chat = RecipeChatModel(knowledge_store=store, max_tokens=max_tokens, injection=method)
-            answers[method] = {**bare, **_answers(chat, questions, injected, batch_size, method, progress)}
-            added[method] = _added_positions(base_model, questions, retrieved, injected, method, recipe_model)
+        bare = _answers(bare_chat, questions, range(len(questions)), batch_size, "answering (bare LM)", progress)
     finally:
-        store.close()
         empty.close()
+    injected = [i for i, edit in enumerate(retrieved) if edit is not None]
+    own = [edit is not None and edit.edit_id == ids[i % size] for i, edit in enumerate(retrieved[: 2 * size])]
+    answers: dict[str, dict[int, str]] = {"bare": bare}
+    added: dict[str, float] = {"bare": 0.0}
+    for method in (m for m in methods if m != "bare"):
+        chat = RecipeChatModel(knowledge_store=store, max_tokens=max_tokens, injection=method)
+        answers[method] = {**bare, **_answers(chat, questions, injected, batch_size, f"answering ({method})", progress)}
+        added[method] = _added_positions(store.base_model, questions, retrieved, injected, method, store.recipe_model)
     scores = []
-    for method in ["bare", *[m for m in methods if m != "bare"]]:
+    for method in answers:
         said = answers[method]
         stated = [states_fact(said[i], records[i % size].target) for i in range(2 * size)]
         scores.append(
