@@ -42,6 +42,9 @@ def train(
     model_config_json: Annotated[
         str | None, typer.Option(help='Extra RecipeConfig fields as JSON, e.g. \'{"num_prompt_tokens": 8}\'.')
     ] = None,
+    init_from: Annotated[Path | None, typer.Option(help="Start from this RecipeModel folder (e.g. the shipped checkpoint) instead of a fresh model.")] = None,
+    teacher_answers: Annotated[Path | None, typer.Option(help="JSONL cache of teacher chat answers for the answer distillation term (generated there if missing).")] = None,
+    teacher_records: Annotated[int, typer.Option(help="Training edits per dataset whose teacher answers are generated.")] = 400,
     verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
 ) -> None:
     """Train a RecipeModel for the bundled SmolLM2 on ZsRE + CounterFact train (resumes if interrupted)."""
@@ -61,15 +64,30 @@ def train(
     config = TrainingConfig(max_minutes=max_minutes, max_steps=max_steps, seed=seed, **extra)
     torch.manual_seed(config.seed)
     base_model = load_base_model(dtype=config.lm_dtype)
-    model = RecipeModel(
-        RecipeConfig(
-            lm_hidden_size=base_model.hidden_size,
-            base_model_name=base_model.name,
-            base_model_fingerprint=base_model.fingerprint,
-            **(json.loads(model_config_json) if model_config_json else {}),
+    if init_from is not None:
+        model = RecipeModel.from_pretrained(init_from, device=base_model.device)
+    else:
+        model = RecipeModel(
+            RecipeConfig(
+                lm_hidden_size=base_model.hidden_size,
+                base_model_name=base_model.name,
+                base_model_fingerprint=base_model.fingerprint,
+                **(json.loads(model_config_json) if model_config_json else {}),
+            )
         )
-    )
     train_data = {name: load_edits(name, "train", skip_invalid=True) for name in config.datasets}
+    answers = None
+    if config.answer_distillation_weight > 0:
+        import random
+
+        from langchain_recipe.training.distillation import teacher_answers as make_teacher_answers
+
+        if teacher_answers is None:
+            raise typer.BadParameter("answer_distillation_weight > 0 needs --teacher-answers (a JSONL cache path).")
+        rng = random.Random(config.seed)
+        chosen = [r for name in config.datasets for r in rng.sample(train_data[name], min(teacher_records, len(train_data[name])))]
+        answers = make_teacher_answers(base_model, chosen, cache=teacher_answers, progress=verbose)
+        console.print(f"{len(answers)} teacher answers state their target (of {2 * len(chosen)} asked).")
     # Model selection uses the *last* dev edits, disjoint from the first 100 ZsRE dev edits that the
     # demo reports on.
     dev = {name: load_edits(name, "dev")[-config.eval_size :] for name in config.datasets}
@@ -81,7 +99,7 @@ def train(
             for method in ("recipe", "oracle")
         }
 
-    trainer = RecipeTrainer(model, base_model, config, train_data, output_dir, eval_fn=evaluate)
+    trainer = RecipeTrainer(model, base_model, config, train_data, output_dir, eval_fn=evaluate, teacher_answers=answers)
     checkpoint = trainer.train(progress=True)
     console.print(f"Checkpoint: {checkpoint} (step {trainer.step})")
     if export is not None:

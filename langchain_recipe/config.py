@@ -152,6 +152,19 @@ class TrainingConfig(BaseModel):
     chat_format_probability: float = Field(0.25, ge=0, le=1)
     """Share of training steps whose questions are wrapped in the base LM's chat template (so
     prompts work both on raw text, as in the paper's evaluation, and in chat, as served)."""
+    answer_distillation_weight: float = Field(0.0, ge=0)
+    """Weight of the chat-answer distillation term
+    (:func:`~langchain_recipe.training.distillation.answer_distillation_loss`): the LM with the
+    continuous prompt learns the greedy chat answers it gives with the statement as text, where
+    they state the new target. 0 = the paper's losses only. Needs teacher answers."""
+    answer_target_weight: float = Field(10.0, gt=0)
+    """Weight of the answer tokens that spell the new target in the distillation term, relative
+    to the other answer tokens."""
+    answer_batch_size: int = Field(8, gt=0)
+    """Teacher answers per step in the distillation term."""
+    train_retrieval: bool = True
+    """Whether the knowledge/query heads and the sentinel train (the contrastive terms L_q1-L_q3).
+    ``False`` trains the prompt encoder only, keeping retrieval exactly as it was."""
     lm_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     """Precision of the frozen base LM during training: ``auto`` is bf16 on CUDA, fp32 on CPU
     (bf16 is only faster on CPUs with native bf16 instructions)."""

@@ -30,6 +30,7 @@ from langchain_recipe.datasets import EditRecord
 from langchain_recipe.nn.recipe_model import RecipeModel
 from langchain_recipe.teacher_forcing import build_teacher_forced_batch, label_logits
 from langchain_recipe.training import losses
+from langchain_recipe.training.distillation import TeacherAnswer, answer_distillation_loss, build_answer_batch
 
 __all__ = ["RecipeTrainer", "StepResult"]
 
@@ -104,6 +105,13 @@ class RecipeTrainer:
         output_dir: where checkpoints and ``log.jsonl`` go.
         eval_fn: optional callable ``(model) -> dict`` run every ``config.eval_every`` steps;
             its result is logged.
+        teacher_answers: chat answers of the LM with the statement as text
+            (:func:`~langchain_recipe.training.distillation.teacher_answers`), used when
+            ``config.answer_distillation_weight > 0``.
+
+    Raises:
+        ValueError: a dataset has fewer than 2 edits, or the distillation weight is set without
+            teacher answers.
     """
 
     def __init__(
@@ -114,11 +122,16 @@ class RecipeTrainer:
         train_data: dict[str, list[EditRecord]],
         output_dir: str | Path,
         eval_fn: Callable[[RecipeModel], dict[str, Any]] | None = None,
+        teacher_answers: list[TeacherAnswer] | None = None,
     ) -> None:
         empty = [name for name, records in train_data.items() if len(records) < 2]
         if not train_data or empty:
             msg = f"Every training dataset needs at least 2 edits; too few in {empty or 'train_data'}."
             raise ValueError(msg)
+        if config.answer_distillation_weight > 0 and not teacher_answers:
+            msg = "answer_distillation_weight > 0 needs teacher answers (langchain_recipe.training.distillation.teacher_answers)."
+            raise ValueError(msg)
+        self.teacher_answers = list(teacher_answers or [])
         self.model = model
         self.base_model = base_model
         self.config = config
@@ -137,14 +150,15 @@ class RecipeTrainer:
     # ------------------------------------------------------------------ set-up
     def _parameter_groups(self) -> list[dict[str, Any]]:
         model, cfg = self.model, self.config
-        groups = [
-            {"name": "prompt_encoder", "params": list(model.prompt_encoder.parameters()), "lr": cfg.learning_rate},
-            {
-                "name": "heads_and_sentinel",
-                "params": [*model.knowledge_head.parameters(), *model.query_head.parameters(), *model.sentinel.parameters()],
-                "lr": cfg.head_learning_rate,
-            },
-        ]
+        groups = [{"name": "prompt_encoder", "params": list(model.prompt_encoder.parameters()), "lr": cfg.learning_rate}]
+        if cfg.train_retrieval:
+            groups.append(
+                {
+                    "name": "heads_and_sentinel",
+                    "params": [*model.knowledge_head.parameters(), *model.query_head.parameters(), *model.sentinel.parameters()],
+                    "lr": cfg.head_learning_rate,
+                }
+            )
         if model.config.train_encoder:
             groups.append({"name": "encoder", "params": list(model.encoder.parameters()), "lr": cfg.encoder_learning_rate})
         return groups
@@ -172,29 +186,17 @@ class RecipeTrainer:
         """All loss terms of RECIPE §3.4 for one batch (unweighted).
 
         Returns:
-            ``{"q1", "q2", "q3", "reliability", "generality", "locality"}`` scalar tensors.
+            ``{"q1", "q2", "q3", "reliability", "generality", "locality"}`` scalar tensors, plus
+            ``"answer"`` (the chat-answer distillation term) when its weight is set. The
+            contrastive terms are 0 when ``config.train_retrieval`` is off.
         """
         model, cfg, lm = self.model, self.config, self.base_model
         size = len(batch)
         statements = [r.statement for r in batch]
-        # A fair coin per edit decides which phrasing is q1 (vs. own knowledge) and which q2.
-        flips = [self.rng.random() < 0.5 for _ in batch]
-        first = [r.prompt if f else r.rephrase for r, f in zip(batch, flips)]
-        second = [r.rephrase if f else r.prompt for r, f in zip(batch, flips)]
         keys, prompts = model.encode_edits(statements, lm)  # (B, d_r), (B, l, D)
-        queries = model.encode_queries(first + second + [r.locality_prompt for r in batch])
-        u, v, w = queries[:size], queries[size : 2 * size], queries[2 * size :]
-        sentinel = model.sentinel_key()
-        terms = {
-            "q1": losses.query_knowledge_loss(
-                u, keys, sentinel, extra_negatives=self._negative_queue if "q1" in cfg.negative_queue_terms else None
-            ),
-            "q2": losses.sentinel_over_irrelevant_loss(v, keys, sentinel, cfg.contrastive_hinge_scale),
-            "q3": losses.locality_sentinel_loss(
-                w, keys, sentinel, cfg.contrastive_hinge_scale,
-                extra_negatives=self._negative_queue if "q3" in cfg.negative_queue_terms else None,
-            ),
-        }
+        terms = self._contrastive_terms(batch, keys) if cfg.train_retrieval else {n: keys.sum() * 0.0 for n in ("q1", "q2", "q3")}
+        if cfg.answer_distillation_weight > 0:
+            terms["answer"] = self._answer_term()
         if cfg.negative_queue_size:
             self._negative_queue = torch.cat([keys.detach(), self._negative_queue.to(keys.device)])[: cfg.negative_queue_size]
         # One format per step: mixing chat rows (long) with raw rows (short) would pad every row
@@ -223,15 +225,48 @@ class RecipeTrainer:
             }
         return terms
 
+    def _contrastive_terms(self, batch: list[EditRecord], keys: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_q1, L_q2 and L_q3 (RECIPE §3.4) of one batch."""
+        model, cfg, size = self.model, self.config, len(batch)
+        # A fair coin per edit decides which phrasing is q1 (vs. own knowledge) and which q2.
+        flips = [self.rng.random() < 0.5 for _ in batch]
+        first = [r.prompt if f else r.rephrase for r, f in zip(batch, flips)]
+        second = [r.rephrase if f else r.prompt for r, f in zip(batch, flips)]
+        queries = model.encode_queries(first + second + [r.locality_prompt for r in batch])
+        u, v, w = queries[:size], queries[size : 2 * size], queries[2 * size :]
+        sentinel = model.sentinel_key()
+        return {
+            "q1": losses.query_knowledge_loss(
+                u, keys, sentinel, extra_negatives=self._negative_queue if "q1" in cfg.negative_queue_terms else None
+            ),
+            "q2": losses.sentinel_over_irrelevant_loss(v, keys, sentinel, cfg.contrastive_hinge_scale),
+            "q3": losses.locality_sentinel_loss(
+                w, keys, sentinel, cfg.contrastive_hinge_scale,
+                extra_negatives=self._negative_queue if "q3" in cfg.negative_queue_terms else None,
+            ),
+        }
+
+    def _answer_term(self) -> torch.Tensor:
+        """The chat-answer distillation loss on a random sample of the teacher answers."""
+        cfg, lm = self.config, self.base_model
+        items = self.rng.sample(self.teacher_answers, min(cfg.answer_batch_size, len(self.teacher_answers)))
+        _, prompts = self.model.encode_edits([item.statement for item in items], lm)
+        batch = build_answer_batch(lm.tokenizer, items, target_weight=cfg.answer_target_weight)
+        return answer_distillation_loss(lm, batch, prompts)
+
     def weighted_total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``contrastive_weight·(q1+q2+q3) + Σ weight·term`` for the editing terms."""
+        """``contrastive_weight·(q1+q2+q3) + Σ weight·term`` for the editing terms (and the
+        chat-answer distillation term when present)."""
         cfg = self.config
-        return (
+        total = (
             cfg.contrastive_weight * (terms["q1"] + terms["q2"] + terms["q3"])
             + cfg.reliability_weight * terms["reliability"]
             + cfg.generality_weight * terms["generality"]
             + cfg.locality_weight * terms["locality"]
         )
+        if "answer" in terms:
+            total = total + cfg.answer_distillation_weight * terms["answer"]
+        return total
 
     def train_step(self, batch: list[EditRecord] | None = None) -> StepResult:
         """One optimizer step (warm-up/cosine learning rate, gradient clipping)."""
