@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import uuid
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +30,7 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import SecretStr
 
 from langchain_recipe._validation import check_text, is_utf8
+from langchain_recipe._warnings import warn_at_caller
 from langchain_recipe.base_models import BaseLanguageModel, default_recipe_model_path, fingerprints_match, load_base_model
 from langchain_recipe.errors import (
     CheckpointError,
@@ -835,12 +835,11 @@ class RecipeKnowledgeStore(VectorStore):
                 self._delete_points([edit_point_id(i, self.tenant) for i in replaced])
         kept = sorted({e.edit_id for found in conflicts for e in found} - set(replaced))
         if kept:
-            warnings.warn(
+            warn_at_caller(
                 f"{len(kept)} existing edit(s) ({', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}) are about the "
                 f"same thing as new statements and were kept alongside them (on_conflict='keep_both'); see "
                 "KnowledgeEdit.conflicts_with, or pass on_conflict='replace' or 'refuse'.",
                 EditConflictWarning,
-                stacklevel=4,
             )
         if replaced:
             logger.info("Replaced %d conflicting edit(s) in tenant %r: %s", len(replaced), self.tenant, replaced)
@@ -1137,13 +1136,12 @@ class RecipeKnowledgeStore(VectorStore):
         queries = [check_text(query, f"Query {index}") for index, query in enumerate(queries)]
         truncated = self.recipe_model.truncated_queries(queries)
         if truncated:
-            warnings.warn(
+            warn_at_caller(
                 f"{len(truncated)} quer{'y is' if len(truncated) == 1 else 'ies are'} longer than the "
                 f"{self.recipe_model.config.encoder_max_length} encoder tokens the query encoder reads (query "
                 f"{truncated[0]}: {queries[truncated[0]][:60]!r}...); retrieval sees only the beginning. Ask "
                 "shorter questions, or put the question first.",
                 QueryTruncatedWarning,
-                stacklevel=3,
             )
         query_keys = self.recipe_model.encode_queries(queries).float().cpu()
         return query_keys, self._sentinel_scores(query_keys)
