@@ -67,7 +67,7 @@ class EditConflictError(RecipeError):
 
 
 class EditConflictWarning(UserWarning):
-    """Two live edits about the same thing were kept (conflict policy ``"keep_both"``)."""
+    """Two live edits about the same subject and relation were kept (conflict policy ``"keep_both"``)."""
 
 
 class DependencyMissingError(RecipeError, ImportError):

@@ -163,15 +163,15 @@ class AddFactTool(_FactTool):
         return f"Added fact {new_id!r}: {statement.strip()}{self._conflict_note(new_id)}"
 
     def _conflict_note(self, new_id: str) -> str:
-        """A note on the stored facts the new one is about the same thing as (they were kept), so
-        the planner can forget the outdated one; empty when there are none."""
+        """A note on the stored facts the new one conflicts with (same subject and relation; they
+        were kept), so the planner can forget the outdated one; empty when there are none."""
         records = self.store.get_edits([new_id])
         kept = records[0].conflicts_with[:3] if records else []
         if not kept:
             return ""
         facts = ", ".join(f"{i!r} ({self._statement_of(i)!r})" for i in kept)
         return (
-            f"\nNote: stored fact(s) {facts} are about the same thing and were kept. If the new fact replaces "
+            f"\nNote: stored fact(s) {facts} state the same relation of the same subject and were kept. If the new fact replaces "
             "one, call forget_fact with its id (or use update_fact instead of add_fact next time)."
         )
 

@@ -159,8 +159,8 @@ class KnowledgeEdit:
         author: who added it (provenance), or ``None``.
         created_at: when the id was first added (ISO 8601, UTC).
         updated_at: when its statement was last written (ISO 8601, UTC).
-        conflicts_with: ids of live edits this one matched when it was added and that were kept
-            (policy ``"keep_both"``).
+        conflicts_with: ids of live edits this one conflicted with (same subject, same relation)
+            when it was added and that were kept (policy ``"keep_both"``).
         replaces: ids of edits this one replaced (policy ``"replace"``).
     """
 

@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import uuid
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +30,7 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import SecretStr
 
 from langchain_recipe._validation import check_text, is_utf8
+from langchain_recipe._warnings import warn_at_caller
 from langchain_recipe.base_models import BaseLanguageModel, default_recipe_model_path, fingerprints_match, load_base_model
 from langchain_recipe.errors import (
     CheckpointError,
@@ -42,6 +42,7 @@ from langchain_recipe.errors import (
     StoreError,
     StoreLockedError,
 )
+from langchain_recipe.knowledge_store._conflicts import is_conflict, subject_of
 from langchain_recipe.knowledge_store._edge import LOCK_FILE as EDGE_LOCK_FILE
 from langchain_recipe.knowledge_store._edge import EdgeClient
 from langchain_recipe.knowledge_store._key_index import KeyIndex
@@ -87,6 +88,8 @@ _STAGING_SUFFIX = "__reencode_staging"
 """A re-encode that changes the dimensions builds the new points in ``<collection>__reencode_staging``
 before it replaces the collection, so a crash in between loses nothing (see ``reencode``)."""
 _CONFLICT_CANDIDATES = 3
+"""The conflict check tests each new statement against this many stored edits, and as many earlier
+statements of its batch: the best-scoring ones that pass the sentinel gate."""
 
 
 def _now() -> str:
@@ -202,8 +205,8 @@ class RecipeKnowledgeStore(VectorStore):
     Key init args — edits:
         tenant: the tenant this store reads and writes (default ``"default"``); see
             :meth:`for_tenant`.
-        on_conflict: what :meth:`add_knowledge` does when a new statement passes the sentinel
-            gate against an existing edit: ``"keep_both"`` (default: keep both, warn with
+        on_conflict: what :meth:`add_knowledge` does when a new statement conflicts with an
+            existing edit (same subject, same relation; see :meth:`add_knowledge`): ``"keep_both"`` (default: keep both, warn with
             :class:`EditConflictWarning` and record ``conflicts_with``), ``"replace"`` (delete the
             old edit) or ``"refuse"`` (raise :class:`EditConflictError`).
         prompt_storage: how a new collection stores continuous prompts: ``"payload_fp16"``
@@ -670,9 +673,15 @@ class RecipeKnowledgeStore(VectorStore):
         ``if_exists="refuse"`` such an id raises instead; the check and the write happen under
         one lock hold, so of two concurrent adds of one id exactly one succeeds.
 
-        Each new statement is also run as a query against this tenant's other edits; if one
-        passes the sentinel gate (``s > s_Θ``), the two are about the same thing and
-        ``on_conflict`` decides: ``"keep_both"`` keeps both, warns with
+        Each new statement is also checked for conflicts with this tenant's other edits: a
+        conflict is an edit about the same subject and the same relation (the two answer the
+        same question). Candidates are the edits that the statement, run as a query, passes the
+        sentinel gate against (``s > s_Θ``); of those, an edit conflicts when the subjects match
+        (``metadata["subject"]`` when both give one; the given subject inside the other
+        statement when one does; a shared capitalised name or number otherwise) and the
+        relations match (the two statements differ only in one stretch of words, the answer, or
+        their knowledge keys are nearly parallel). docs/qdrant.md ("Conflicts") has the details
+        and measurements. Then ``on_conflict`` decides: ``"keep_both"`` keeps both, warns with
         :class:`EditConflictWarning` and records the ids in ``conflicts_with``; ``"replace"``
         deletes the existing edit(s) after writing the new one and records them in ``replaces``;
         ``"refuse"`` raises :class:`EditConflictError` and writes nothing. Within one batch, two
@@ -681,6 +690,8 @@ class RecipeKnowledgeStore(VectorStore):
         Args:
             statements: e.g. ``["The CEO of Acme is Ada Lovelace."]``.
             metadatas: one JSON-serialisable dict per statement (optional), returned unchanged.
+                A ``"subject"`` string names what the statement is about (e.g. ``"Acme"``) and
+                makes the conflict check exact about the subject.
             ids: one unique string id per statement (optional; random UUIDs otherwise). Give
                 them when a call may be retried (after a crash or a timeout): a retry then
                 writes each edit again in place, where random ids would add it twice.
@@ -798,13 +809,13 @@ class RecipeKnowledgeStore(VectorStore):
             if require == "existing" and (missing := [i for i in ids if i not in previous]):
                 msg = f"No edit with id {missing[0]!r} in tenant {self.tenant!r} (deleted meanwhile?); use add_knowledge to create it."
                 raise InvalidInputError(msg)
-            conflicts = self._conflicts(ids, statements, keys, query_keys, sentinel_scores)
+            conflicts = self._conflicts(ids, statements, metadatas, keys, query_keys, sentinel_scores)
             if policy == "refuse" and any(conflicts):
                 index = next(i for i, found in enumerate(conflicts) if found)
                 existing = conflicts[index]
                 msg = (
-                    f"The statement {statements[index]!r} (id {ids[index]!r}) is about the same thing as the existing "
-                    f"edit {existing[0].edit_id!r} ({existing[0].statement!r}). Nothing was written. Pass "
+                    f"The statement {statements[index]!r} (id {ids[index]!r}) conflicts with the existing edit "
+                    f"{existing[0].edit_id!r} ({existing[0].statement!r}): same subject, same relation. Nothing was written. Pass "
                     "on_conflict='replace' to replace it, on_conflict='keep_both' to keep both, or update that edit "
                     "with update_knowledge."
                 )
@@ -835,12 +846,16 @@ class RecipeKnowledgeStore(VectorStore):
                 self._delete_points([edit_point_id(i, self.tenant) for i in replaced])
         kept = sorted({e.edit_id for found in conflicts for e in found} - set(replaced))
         if kept:
-            warnings.warn(
-                f"{len(kept)} existing edit(s) ({', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}) are about the "
-                f"same thing as new statements and were kept alongside them (on_conflict='keep_both'); see "
-                "KnowledgeEdit.conflicts_with, or pass on_conflict='replace' or 'refuse'.",
+            why = (
+                "statements of one batch never replace each other"
+                if policy == "replace"
+                else "on_conflict='keep_both'; pass on_conflict='replace' or 'refuse' otherwise"
+            )
+            warn_at_caller(
+                f"{len(kept)} existing edit(s) ({', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}) conflict with "
+                f"new statements (same subject, same relation) and were kept alongside them ({why}); see "
+                "KnowledgeEdit.conflicts_with.",
                 EditConflictWarning,
-                stacklevel=4,
             )
         if replaced:
             logger.info("Replaced %d conflicting edit(s) in tenant %r: %s", len(replaced), self.tenant, replaced)
@@ -879,32 +894,54 @@ class RecipeKnowledgeStore(VectorStore):
         self,
         ids: list[str],
         statements: list[str],
+        metadatas: list[dict[str, Any]],
         keys: torch.Tensor,
         query_keys: torch.Tensor,
         sentinel_scores: torch.Tensor,
     ) -> list[list[KnowledgeEdit]]:
-        """For each new statement, the live edits (existing, or earlier in this batch) that the
-        statement, run as a query, retrieves past the sentinel gate; best first."""
+        """For each new statement, the live edits (existing, or earlier in this batch) it conflicts
+        with, best first: :func:`~langchain_recipe.knowledge_store._conflicts.is_conflict` (same
+        subject, same relation) applied to the ``_CONFLICT_CANDIDATES`` stored edits and the as
+        many earlier statements of the batch that the statement, run as a query, scores best past
+        the sentinel gate."""
         batch_points = [edit_point_id(i, self.tenant) for i in ids]
         responses = self._search_points(
-            query_keys, _CONFLICT_CANDIDATES, score_thresholds=sentinel_scores, exclude=batch_points, with_prompt=False
+            query_keys, _CONFLICT_CANDIDATES, score_thresholds=sentinel_scores, exclude=batch_points, with_prompt=False, with_key=True
         )
-        found: list[list[KnowledgeEdit]] = []
+        unit_keys = torch.nn.functional.normalize(keys, dim=-1)
         within = self.recipe_model.similarity(query_keys, keys)  # (new, new)
-        # For each statement, the earlier statements of the batch that it passes the gate against
-        # (one tensor comparison: a Python loop over every pair took seconds for 600 statements).
+        # For each statement, the best earlier statements of the batch that pass the gate (one
+        # tensor operation: a Python loop over every pair took seconds for 600 statements).
         earlier = torch.tril(within > sentinel_scores.unsqueeze(-1), diagonal=-1)
+        best = within.masked_fill(~earlier, float("-inf")).topk(min(_CONFLICT_CANDIDATES, len(ids)), dim=-1)
+        found: list[list[KnowledgeEdit]] = []
         for i, response in enumerate(responses):
-            matches = [
-                (float(p.score), KnowledgeEdit.from_payload(p.payload))
-                for p in response
-                if float(p.score) > float(sentinel_scores[i]) and p.payload.get("tenant") == self.tenant
-            ]
-            for j in earlier[i].nonzero().flatten().tolist():
-                matches.append(
-                    (float(within[i, j]), KnowledgeEdit(edit_id=ids[j], statement=statements[j], metadata={}, tenant=self.tenant))
-                )
-            found.append([edit for _, edit in sorted(matches, key=lambda m: -m[0])])
+            candidates: list[tuple[float, KnowledgeEdit, float | None]] = []  # (s(q, k), edit, key cosine)
+            for point in response:
+                if point.payload.get("tenant") != self.tenant:
+                    continue
+                stored_key = point.vector.get(KEY_VECTOR) if isinstance(point.vector, dict) else None
+                cosine = None if stored_key is None else float(unit_keys[i] @ torch.nn.functional.normalize(torch.tensor(stored_key), dim=-1))
+                candidates.append((float(point.score), KnowledgeEdit.from_payload(point.payload), cosine))
+            for score, j in zip(best.values[i].tolist(), best.indices[i].tolist()):
+                if score != float("-inf"):
+                    edit = KnowledgeEdit(edit_id=ids[j], statement=statements[j], metadata=metadatas[j], tenant=self.tenant)
+                    candidates.append((score, edit, float(unit_keys[i] @ unit_keys[j])))
+            found.append(
+                [
+                    edit
+                    for score, edit, cosine in sorted(candidates, key=lambda c: -c[0])
+                    if is_conflict(
+                        statements[i],
+                        edit.statement,
+                        score=score,
+                        sentinel_score=float(sentinel_scores[i]),
+                        key_cosine=cosine,
+                        new_subject=subject_of(metadatas[i]),
+                        old_subject=subject_of(edit.metadata),
+                    )
+                ]
+            )
         return found
 
     def _point(self, payload: dict[str, Any], key: torch.Tensor, prompt: torch.Tensor) -> Any:
@@ -1137,13 +1174,12 @@ class RecipeKnowledgeStore(VectorStore):
         queries = [check_text(query, f"Query {index}") for index, query in enumerate(queries)]
         truncated = self.recipe_model.truncated_queries(queries)
         if truncated:
-            warnings.warn(
+            warn_at_caller(
                 f"{len(truncated)} quer{'y is' if len(truncated) == 1 else 'ies are'} longer than the "
                 f"{self.recipe_model.config.encoder_max_length} encoder tokens the query encoder reads (query "
                 f"{truncated[0]}: {queries[truncated[0]][:60]!r}...); retrieval sees only the beginning. Ask "
                 "shorter questions, or put the question first.",
                 QueryTruncatedWarning,
-                stacklevel=3,
             )
         query_keys = self.recipe_model.encode_queries(queries).float().cpu()
         return query_keys, self._sentinel_scores(query_keys)
@@ -1216,9 +1252,10 @@ class RecipeKnowledgeStore(VectorStore):
         filter: Any = None,  # noqa: A002
         exclude: Sequence[str] = (),
         with_prompt: bool = True,
+        with_key: bool = False,
     ) -> list[list[Any]]:
-        """The ``k`` best points of this tenant for each query (payload, ``score``, and the
-        prompt multivector when stored so), one batched search.
+        """The ``k`` best points of this tenant for each query (payload, ``score``, the prompt
+        multivector when stored so, and with ``with_key`` the stored key), one batched search.
 
         Scores are ``s(q, k)``; ``score_thresholds`` (inclusive, like Qdrant's) pre-filters and the
         callers apply the strict sentinel test. With a local-mode client owned by the store and no
@@ -1230,6 +1267,8 @@ class RecipeKnowledgeStore(VectorStore):
         multivector = self.prompt_storage == MULTIVECTOR
         payload_selector: Any = True if with_prompt and not multivector else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
         vectors: Any = [PROMPT_FIELD] if with_prompt and multivector else False
+        if with_key:
+            vectors = [*(vectors or []), KEY_VECTOR]
         if self._shared.sole_writer and filter is None:
             with self._lock:
                 index = self._loaded_key_index()

@@ -15,7 +15,7 @@ writer ended (``exited``, with the signal number).
 
 Trial keys: ``models`` (folder written by ``save_tiny_models``), ``path``, ``engine``, ``size``,
 ``policy``, ``force_conflicts`` (every new statement passes the sentinel gate against every
-edit, to exercise ``replace``), ``kill_self`` (``None``, ``{"at": "after_request", "request": n}``,
+edit and conflicts with every edit it passes, whatever the subject, to exercise ``replace``), ``kill_self`` (``None``, ``{"at": "after_request", "request": n}``,
 ``{"at": "sqlite_insert", "point": n}``, ``{"at": "metadata_write"}`` (before
 qdrant-client renames its new meta.json into place), ``{"at": "before_delete"}``, or ``{"at":
 "shard_create"}``: while the edge engine creates the collection's shard, at open).
@@ -46,6 +46,11 @@ def crash_batch(size: int) -> tuple[list[str], list[str], list[dict[str, Any]]]:
         for i in range(size)
     ]
     return ids, statements, metadatas
+
+
+def gate_only_conflicts(new_statement: str, old_statement: str, *, score: float, sentinel_score: float, **_: Any) -> bool:
+    """A conflict rule that ignores subjects and relations: every edit that passes the gate conflicts."""
+    return score > sentinel_score
 
 
 def save_tiny_models(directory: Path, recipe_model: Any, base_model: Any) -> Path:
@@ -146,6 +151,7 @@ def run_trial(spec: dict[str, Any], recipe_model: Any, base_model: Any) -> None:
     import torch
 
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+    from langchain_recipe.knowledge_store import _store as store_module
 
     _emit("start", pid=os.getpid())
     kill_self = spec.get("kill_self") or {}
@@ -195,6 +201,7 @@ def run_trial(spec: dict[str, Any], recipe_model: Any, base_model: Any) -> None:
         persistence.storage = _KillingConnection(persistence.storage, kill_self["point"])
     if spec.get("force_conflicts"):
         store._sentinel_scores = lambda query_keys: torch.full((query_keys.shape[0],), -1e9)
+        store_module.is_conflict = gate_only_conflicts
     ids, statements, metadatas = crash_batch(spec["size"])
     _emit("adding")
     store.add_knowledge(statements, metadatas, ids, on_conflict=spec.get("policy", "keep_both"))

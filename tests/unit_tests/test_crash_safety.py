@@ -32,7 +32,7 @@ import torch
 from qdrant_client import models
 
 import langchain_recipe
-from crash_worker import crash_batch, save_tiny_models
+from crash_worker import crash_batch, gate_only_conflicts, save_tiny_models
 from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.knowledge_store import (
     KEY_VECTOR,
@@ -41,6 +41,7 @@ from langchain_recipe.knowledge_store import (
     decode_prompt_payload,
     edit_point_id,
 )
+from langchain_recipe.knowledge_store import _store as store_module
 from langchain_recipe.knowledge_store._schema import scaled_key
 from langchain_recipe.nn import RecipeModel
 from model_variants import other_recipe_model
@@ -253,8 +254,10 @@ def _fresh_encoding(
 
 
 def _force_conflicts(store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every statement passes the sentinel gate against every edit (as in crash_worker.py)."""
+    """Every statement passes the sentinel gate against every edit and conflicts with it, whatever
+    the subject (as in crash_worker.py)."""
     monkeypatch.setattr(store, "_sentinel_scores", lambda query_keys: torch.full((query_keys.shape[0],), -1e9))
+    monkeypatch.setattr(store_module, "is_conflict", gate_only_conflicts)
 
 
 @pytest.mark.slow

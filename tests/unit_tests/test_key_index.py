@@ -141,12 +141,13 @@ def test_key_index_is_filled_from_an_existing_collection_and_after_reencode(
 
 def test_conflict_check_uses_the_key_index(index_pair: Any, force_gate: Callable[..., torch.Tensor]) -> None:
     owner, _ = index_pair
-    owner.add_knowledge(STATEMENTS[:2], ids=["a", "b"])
-    force_gate(owner, accept=[STATEMENTS[2]])  # the new statement, run as a query, passes the gate for every edit
-    with pytest.warns(Warning, match="same thing"):
-        owner.add_knowledge([STATEMENTS[2]], ids=["c"])
+    new_ceo = "The chief executive of Acme Corporation is Grace Hopper."
+    owner.add_knowledge([STATEMENTS[0], "The chief executive of Acme Corporation is Alan Turing.", STATEMENTS[1]], ids=["a", "b", "z"])
+    force_gate(owner, accept=[new_ceo])  # the new statement, run as a query, passes the gate for every edit
+    with pytest.warns(Warning, match="same subject, same relation"):
+        owner.add_knowledge([new_ceo], ids=["c"])
     (edit,) = owner.get_edits(["c"])
-    assert set(edit.conflicts_with) == {"a", "b"}
+    assert set(edit.conflicts_with) == {"a", "b"}  # not "z": another subject
 
 
 def test_user_filter_searches_with_qdrant(index_pair: Any) -> None:

@@ -187,15 +187,19 @@ def test_conflict_replace_removes_the_old_edit(store: RecipeKnowledgeStore, forc
 def test_statements_of_one_batch_that_match_each_other_are_kept_and_recorded(
     store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
 ) -> None:
-    force_gate(store, accept=STATEMENTS)  # each statement, as a query, passes the gate for the others
+    # Three answers to one question (same subject, same relation), and a fact about another subject.
+    batch = [STATEMENTS[0], NEW_CEO, "The chief executive of Acme Corporation is Alan Turing.", STATEMENTS[1]]
+    ids = ["acme", "acme-2", "acme-3", "zephyr"]
+    force_gate(store, accept=batch)  # each statement, as a query, passes the gate for the others
 
-    store.add_knowledge(STATEMENTS, ids=IDS, on_conflict="replace")  # within a batch: kept, never replaced
+    store.add_knowledge(batch, ids=ids, on_conflict="replace")  # within a batch: kept, never replaced
 
-    edits = {e.edit_id: e for e in store.get_edits(IDS)}
-    assert len(store) == 3
+    edits = {e.edit_id: e for e in store.get_edits(ids)}
+    assert len(store) == 4
     assert edits["acme"].conflicts_with == []
-    assert edits["zephyr"].conflicts_with == ["acme"]
-    assert sorted(edits["oskar"].conflicts_with) == ["acme", "zephyr"]
+    assert edits["acme-2"].conflicts_with == ["acme"]
+    assert sorted(edits["acme-3"].conflicts_with) == ["acme", "acme-2"]
+    assert edits["zephyr"].conflicts_with == []  # passed the gate too, but is about another subject
     assert all(e.replaces == [] for e in edits.values())
 
 
