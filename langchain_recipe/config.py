@@ -105,7 +105,7 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    datasets: list[Literal["zsre", "counterfact"]] = ["zsre", "counterfact"]
+    datasets: list[Literal["zsre", "counterfact", "natural"]] = ["zsre", "counterfact"]
     """Training datasets; each batch draws from one of them with equal probability."""
     max_steps: int = Field(2000, gt=0)
     """Optimizer steps to run (training also stops at ``max_minutes``)."""

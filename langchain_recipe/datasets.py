@@ -174,24 +174,32 @@ def iter_edits(path: str | Path, kind: EditFormat, *, skip_invalid: bool = False
 
 
 def load_edits(
-    dataset: EditFormat,
+    dataset: EditFormat | Literal["natural"],
     split: Literal["train", "dev"] = "dev",
     *,
     path: str | Path | None = None,
     skip_invalid: bool = False,
 ) -> list[EditRecord]:
-    """Load ZsRE or CounterFact records from ``data/<dataset>/<split>.jsonl`` (or ``path``).
+    """Load ZsRE or CounterFact records from ``data/<dataset>/<split>.jsonl`` (or ``path``), or
+    the natural facts: ``train`` is ``data/natural/train.jsonl`` (synthetic, from
+    ``scripts/make_natural_train.py``), ``dev`` the 170 hand-written facts (:data:`NATURAL_FACTS`).
 
     See :func:`iter_edits` for ``skip_invalid``.
 
     Raises:
         InvalidInputError: the file is missing or malformed.
     """
-    file = Path(path) if path is not None else DATA_DIR / dataset / f"{split}.jsonl"
+    kind: EditFormat = "jsonl" if dataset == "natural" else dataset  # type: ignore[assignment]
+    if path is not None:
+        file = Path(path)
+    elif dataset == "natural" and split == "dev":
+        file = NATURAL_FACTS
+    else:
+        file = DATA_DIR / dataset / f"{split}.jsonl"
     if not file.is_file():
         msg = f"{file} does not exist; pass `path=` or run from a source checkout that has data/."
         raise InvalidInputError(msg)
-    return list(iter_edits(file, dataset, skip_invalid=skip_invalid))
+    return list(iter_edits(file, kind, skip_invalid=skip_invalid))
 
 
 def detect_format(path: str | Path) -> EditFormat:
