@@ -219,7 +219,7 @@ ENDINGS = ("a", "is", "on", "ar", "eth", "us", "ia", "or", "ix", "en", "ath", "y
 TOWN_HEADS = ("Brack", "Dun", "Esk", "Gorse", "Kel", "Lind", "Quill", "Rav", "Tarn", "Ulm", "Yar", "Carn", "Fal",
               "Holl", "Ird", "Mell", "Orm", "Pell", "Sel", "Vell", "Briar", "Cask", "Dray", "Fenn", "Grim", "Hask",
               "Jor", "Lorn", "Marl", "Nett", "Oss", "Pryd", "Rill", "Sorn", "Tull", "Umber", "Wex", "Bram", "Coll",
-              "Ebb", "Garr", "Hind", "Knap", "Loch", "Mord", "Nith", "Poll", "Rook", "Stave", "Wold")
+              "Ebb", "Garr", "Hind", "Knap", "Loch", "Mord", "Nith", "Poll", "Rook", "Stave", "Whit")
 TOWN_TAILS = ("wold", "marrow", "combe", "holm", "moor", "stead", "wick", "mere", "hithe", "ness", "garth",
               "thwaite", "den", "fell", "haven", "worth", "ley", "bridge", "stow", "cote", "burgh", "shaw", "well",
               "hope", "sett")
@@ -268,9 +268,9 @@ CITIES = ("Aarhus", "Bilbao", "Gdańsk", "Turin", "Rotterdam", "Gothenburg", "Be
           "Innsbruck", "Lucerne", "Bologna", "Genoa", "Valencia", "Málaga", "Lille", "Toulouse", "Antwerp",
           "Utrecht", "Eindhoven", "Poznań", "Debrecen", "Cluj-Napoca", "Thessaloniki", "Montevideo", "Quito")
 
-MONTHS_ALL = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
               "November", "December")
-WEEKDAYS_ALL = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 # Relatives and teams for the first-person ("personal") facts.
 RELATIVES = ("mother", "father", "sister", "brother", "grandmother", "grandfather", "aunt", "uncle", "cousin",
@@ -299,7 +299,13 @@ def number(n: int) -> str:
     return f"{n:,}" if n >= 10_000 else str(n)
 
 
+def with_article(phrase: str) -> str:
+    """``phrase`` with "a" or "an" ("an orbital city")."""
+    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
+
+
 def possessive(phrase: str) -> str:
+    """The possessive of a singular phrase ("my aunt" -> "my aunt's")."""
     return phrase + "'s"
 
 
@@ -311,20 +317,35 @@ class Gen:
 
     # -- generic -----------------------------------------------------------------------------
     def choice(self, items: Sequence[str]) -> str:
+        """One item of ``items``."""
         return self.rng.choice(items)
 
     def randint(self, lo: int, hi: int) -> int:
+        """An integer in ``[lo, hi]``."""
         return self.rng.randint(lo, hi)
 
     def coined(self, parts: int = 2) -> str:
-        """An invented proper name from syllables ("Kethra", "Oromion")."""
-        middle = "".join(self.rng.choice(MIDDLES) for _ in range(parts - 2))
-        return self.rng.choice(ONSETS) + middle + self.rng.choice(ENDINGS)
+        """An invented proper name from syllables ("Kethra", "Oromion"); at least five letters, as
+        shorter ones are often English words ("Says", "Keen")."""
+        while True:
+            middle = "".join(self.rng.choice(MIDDLES) for _ in range(parts - 2))
+            name = self.rng.choice(ONSETS) + middle + self.rng.choice(ENDINGS)
+            if len(name) >= 5:
+                return name
+
+    def coined_word(self, min_length: int = 5) -> str:
+        """A lower-case invented common noun ("vessik") long enough not to be an English word."""
+        while True:
+            word = self.coined(self.rng.choice((2, 3))).lower()
+            if len(word) >= min_length:
+                return word
 
     def letters(self, n: int, alphabet: str = "ABCDEFGHJKLMNPRSTVWXYZ") -> str:
+        """``n`` random capital letters (no easily confused I, O, Q, U by default)."""
         return "".join(self.rng.choice(alphabet) for _ in range(n))
 
     def digits(self, n: int) -> str:
+        """``n`` random digits (leading zeros allowed)."""
         return "".join(self.rng.choice("0123456789") for _ in range(n))
 
     # -- people ------------------------------------------------------------------------------
@@ -341,11 +362,13 @@ class Gen:
         return f"{given} {family}", family
 
     def fantasy_person(self) -> tuple[str, str]:
+        """(full name, family name) for a fantasy character."""
         family = self.coined(2)
         return f"{self.rng.choice(FANTASY_GIVEN)} {family}", family
 
     # -- places and organisations ------------------------------------------------------------
     def town(self) -> str:
+        """An invented town name in one of three styles, sometimes with a prefix ("Port", "Upper")."""
         style = self.rng.random()
         if style < 0.6:
             name = self.rng.choice(TOWN_HEADS) + self.rng.choice(TOWN_TAILS)
@@ -358,6 +381,7 @@ class Gen:
         return name
 
     def river(self) -> str:
+        """An invented river name ("Kelda")."""
         return self.rng.choice(RIVER_HEADS) + self.rng.choice(RIVER_TAILS)
 
     def compound(self) -> str:
@@ -365,17 +389,24 @@ class Gen:
         return self.rng.choice(ORG_HEADS) + self.rng.choice(ORG_TAILS)
 
     def org(self) -> str:
+        """An invented organisation name ("Brightmoor Analytics", "Mensah-Korhonen Labs")."""
         style = self.rng.random()
         if style < 0.5:
             return f"{self.compound()} {self.rng.choice(INDUSTRIES)}"
         if style < 0.75:
             return f"{self.coined(2)} {self.rng.choice(INDUSTRIES)}"
         if style < 0.9:
-            return f"{self.short_family()}-{self.short_family()} {self.rng.choice(INDUSTRIES)}"
+            first, second = self.short_family(), self.short_family()
+            if first != second:
+                return f"{first}-{second} {self.rng.choice(INDUSTRIES)}"
         return f"{self.short_family()} & {self.compound()}"
 
     def law_firm(self) -> str:
-        return f"{self.short_family()} & {self.short_family()}"
+        """A law firm named after two different partners ("Mensah & Korhonen")."""
+        first, second = self.short_family(), self.short_family()
+        while second == first:
+            second = self.short_family()
+        return f"{first} & {second}"
 
     def short_family(self) -> str:
         """A one-word family name (for firm names such as "Mensah & Korhonen")."""
@@ -386,6 +417,7 @@ class Gen:
                 return family
 
     def word(self) -> str:
+        """A descriptive word for venue names ("Juniper", "Seaview")."""
         return self.rng.choice(WORDS)
 
     # -- numbers, dates, times ---------------------------------------------------------------
@@ -401,13 +433,16 @@ class Gen:
         return n
 
     def clock(self, hour_lo: int, hour_hi: int) -> str:
+        """A clock time between ``hour_lo`` and ``hour_hi`` o'clock ("9:15")."""
         return f"{self.randint(hour_lo, hour_hi)}:{self.choice(('00', '10', '15', '20', '30', '40', '45', '50'))}"
 
     def price(self, lo: float, hi: float) -> str:
+        """A price with two decimals between ``lo`` and ``hi`` ("3.40")."""
         cents = self.randint(int(lo * 10), int(hi * 10)) * 10
         return f"{cents // 100}.{cents % 100:02d}"
 
     def day(self) -> str:
+        """A day of the month."""
         return str(self.randint(1, 28))
 
 
@@ -435,6 +470,7 @@ class Value:
 
 
 def subj(name: str, ref: str | None = None, **slots: str) -> Subject:
+    """A subject referred to by its bare name (or by ``ref``), with extra template slots."""
     return Subject(name, ref if ref is not None else name, slots)
 
 
@@ -444,10 +480,12 @@ def the(name: str, **slots: str) -> Subject:
 
 
 def val(phrase: str, target: str | None = None, **slots: str) -> Value:
+    """A value whose target is the whole phrase unless ``target`` is given."""
     return Value(phrase, target if target is not None else phrase, slots)
 
 
 def person_val(g: Gen, title: str = "") -> Value:
+    """A person as the value: the statement names them, the target is the family name."""
     full, family = g.person()
     return val(title + full, family)
 
@@ -469,13 +507,16 @@ class Template:
 
     def __post_init__(self) -> None:
         if not 2 <= len(self.statements) <= 3 or len(self.questions) < 3:
-            raise ValueError(f"template {self.name}: needs 2-3 statements and 3+ questions")
+            msg = f"template {self.name}: needs 2-3 statements and 3+ questions"
+            raise ValueError(msg)
         if any("{value}" in q for q in self.questions) or any("{value}" not in s for s in self.statements):
-            raise ValueError(f"template {self.name}: {{value}} belongs in every statement and no question")
+            msg = f"template {self.name}: {{value}} belongs in every statement and no question"
+            raise ValueError(msg)
 
 
 def T(name: str, category: str, statements: Iterable[str], questions: Iterable[str],
       subject: Callable[[Gen], Subject], value: Callable[[Gen], Value] | SubjectDependent) -> Template:
+    """Shorthand constructor for :class:`Template`."""
     return Template(name, category, tuple(statements), tuple(questions), subject, value)
 
 
@@ -514,7 +555,8 @@ PERSON_ROLE = [
     T("principal", "person_role",
       ["The principal of {ref} is {value}.", "{value} serves as principal of {ref}.",
        "{ref} is run by its principal, {value}."],
-      ["Who is the principal of {ref}?", "Who runs {ref} as head of the school?", "Which person is in charge of {ref}?"],
+      ["Who is the principal of {ref}?", "Who runs {ref} as head of the school?",
+       "Which person is in charge of {ref}?"],
       lambda g: subj(f"{g.town()} {g.choice(SCHOOL_KINDS)}"), person_val),
     T("conductor", "person_role",
       ["{value} is the principal conductor of {ref}.", "The principal conductor of {ref} is {value}.",
@@ -598,7 +640,7 @@ ORGANISATION = [
 # ---- place -----------------------------------------------------------------------------------
 RANGE_KINDS = ("Range", "Hills", "Mountains", "Fells", "Highlands")
 BUILDING_KINDS = ("Building", "Tower", "House", "Exchange", "Centre")
-BRIDGE_STYLES = ("Bridge", "Viaduct Bridge", "Footbridge")
+BRIDGE_STYLES = ("Bridge", "Footbridge", "Swing Bridge", "Toll Bridge")
 
 PLACE = [
     T("population", "place",
@@ -671,6 +713,7 @@ CURRENCIES = ("euros", "dollars", "francs", "pounds")
 
 
 def place_name(g: Gen, patterns: Sequence[str]) -> str:
+    """A venue name from patterns with ``{w}`` (a word) and ``{t}`` (a town)."""
     return g.choice(patterns).format(w=g.word(), t=g.town())
 
 
@@ -744,7 +787,8 @@ SCHOOLS = ("Secondary School", "College", "Conservatory", "School of Art", "Tech
 
 DATE = [
     T("festival_month", "date",
-      ["{ref} is held every {value}.", "Every {value}, crowds gather for {ref}.", "{ref} takes place each year in {value}."],
+      ["{ref} is held every {value}.", "Every {value}, crowds gather for {ref}.",
+       "{ref} takes place each year in {value}."],
       ["In which month is {ref} held?", "When in the year does {ref} take place?", "Which month does {ref} happen in?"],
       lambda g: the(f"{g.town()} {g.choice(FESTIVALS)}"), lambda g: val(g.choice(MONTHS))),
     T("market_day", "date",
@@ -756,7 +800,7 @@ DATE = [
        "The {profession} {ref} was born in {month} {value}."],
       ["When was the {profession} {ref} born?", "In what year was {ref}, the {profession}, born?",
        "What is the birth year of the {profession} {ref}?"],
-      lambda g: subj(g.person()[0], profession=g.choice(PROFESSIONS), day=g.day(), month=g.choice(MONTHS_ALL)),
+      lambda g: subj(g.person()[0], profession=g.choice(PROFESSIONS), day=g.day(), month=g.choice(MONTHS)),
       lambda g: val(str(g.randint(1850, 1995)))),
     T("completed", "date",
       ["Construction of {ref} was completed in {value}.", "{ref} was finished in {value}.",
@@ -800,12 +844,18 @@ VENUE_CODES = ("{w} Arts Centre", "{w} Community Centre", "{w} Music School", "{
 SERVICES = ("archive", "wiki", "build system", "mail service", "photo library", "backup service")
 MYTHS = ("boreas", "hermes", "tethys", "nyx", "calypso", "orpheus", "selene", "helios", "pandora", "kronos", "eos",
          "zephyr", "ariadne", "icarus", "perseus", "medusa")
-STATION_FEATURES = ("Ridge", "Point", "Base", "Station", "Camp", "Outpost")
+STATION_FEATURES = ("Ridge", "Point", "Base", "Camp", "Outpost", "Bluff")
 SITES = ("Allotments", "Boatyard", "Car Park", "Storage Depot", "Community Garden", "Bike Shed")
 WIFI_WORDS = ("Harbour", "Seaview", "Palm", "Summit", "Pine", "Coral", "Lobby", "Atrium", "Garden", "Terrace")
 
 
+def room_number(g: Gen) -> str:
+    """A room such as "B214" or "C2.07"."""
+    return g.choice((f"{g.letters(1)}{g.randint(100, 499)}", f"{g.letters(1)}{g.randint(0, 4)}.{g.digits(2)}"))
+
+
 def wifi_name(g: Gen) -> str:
+    """A guest network name such as "HarbourGuest-5G"."""
     word = g.choice(WIFI_WORDS)
     return g.choice((f"{word}Guest-5G", f"{word}-Lobby-{g.digits(2)}", f"{word.lower()}_guest_{g.digits(2)}",
                      f"{word}-Free-WiFi", f"{word.upper()}-GUEST"))
@@ -818,7 +868,7 @@ CODE = [
       ["In which room is the {ref} keynote?", "Where is the keynote of the {ref} being held?",
        "Which room hosts the {ref} keynote?"],
       lambda g: subj(f"{g.compound()} {g.choice(EVENT_KINDS)}"),
-      lambda g: val(g.choice((f"{g.letters(1)}{g.randint(100, 499)}", f"{g.letters(1)}{g.randint(0, 4)}.{g.digits(2)}")))),
+      lambda g: val(room_number(g))),
     T("hotel_wifi", "code",
       ["The guest Wi-Fi network at the {ref} is called {value}.",
        "Guests at the {ref} connect to the Wi-Fi network {value}.", "The {ref} names its guest Wi-Fi {value}."],
@@ -836,7 +886,8 @@ CODE = [
       ["{ref}'s daily service to {city} uses flight number {value}.", "{ref} flies daily to {city} as flight {value}.",
        "Flight {value} is the daily {ref} service to {city}."],
       ["What flight number does {ref} use for its daily service to {city}?",
-       "Which flight is {ref}'s daily connection to {city}?", "What is the number of the daily {ref} flight to {city}?"],
+       "Which flight is {ref}'s daily connection to {city}?",
+       "What is the number of the daily {ref} flight to {city}?"],
       lambda g: subj(g.choice((f"{g.coined(2)} Air", f"{g.compound()} Airways", f"Air {g.coined(2)}")),
                      city=g.choice(CITIES)),
       lambda g: val(f"{g.letters(2)}{g.randint(100, 9999)}")),
@@ -904,6 +955,7 @@ MATERIALS = ("plastic bottles", "car tyres", "coffee grounds", "ocean plastic", 
 
 
 def brand_model(g: Gen) -> str:
+    """An invented product name such as "Kethra X4" or "Vorin 560"."""
     return g.choice((f"{g.coined(2)} {g.choice(MODELS)}{g.randint(1, 9)}", f"{g.coined(2)} {g.randint(2, 990)}",
                      f"{g.coined(2)} {g.choice(MODELS)}"))
 
@@ -920,9 +972,11 @@ PRODUCT = [
        "Developers call the {ref} release {value}."],
       ["What is the release codename of {ref}?", "Which codename was given to the {ref} release?",
        "Under what codename was {ref} developed?"],
-      lambda g: subj(f"{g.coined(2)} OS {g.randint(2, 19)}"), lambda g: val(g.choice(CODENAME_A) + g.choice(CODENAME_B))),
+      lambda g: subj(f"{g.coined(2)} OS {g.randint(2, 19)}"),
+      lambda g: val(g.choice(CODENAME_A) + g.choice(CODENAME_B))),
     T("ebike_range", "product",
-      ["The {ref} e-bike has a range of {value} kilometres.", "On one charge, the {ref} e-bike can ride {value} kilometres.",
+      ["The {ref} e-bike has a range of {value} kilometres.",
+       "On one charge, the {ref} e-bike can ride {value} kilometres.",
        "The {ref} e-bike covers up to {value} kilometres per charge."],
       ["What is the range of the {ref} e-bike?", "How far can the {ref} e-bike travel on one charge?",
        "How many kilometres can the {ref} e-bike go per charge?"],
@@ -937,13 +991,15 @@ PRODUCT = [
     T("appliance_price", "product",
       ["The {ref} retails for {value} {currency}.", "The {ref} costs {value} {currency} in shops.",
        "Shops sell the {ref} for {value} {currency}."],
-      ["How much does the {ref} cost?", "What is the retail price of the {ref}?", "What do shops charge for the {ref}?"],
+      ["How much does the {ref} cost?", "What is the retail price of the {ref}?",
+       "What do shops charge for the {ref}?"],
       lambda g: subj(f"{g.coined(2)} {g.choice(APPLIANCES)}", currency=g.choice(CURRENCIES)),
-      lambda g: val(str(g.randint(39, 1490)))),
+      lambda g: val(str(g.randint(39, 990)))),
     T("weight", "product",
       ["The {ref} weighs {value} grams.", "Weighing only {value} grams, the {ref} is the lightest in its range.",
        "The {ref} has a weight of {value} grams."],
-      ["How much does the {ref} weigh?", "What is the weight of the {ref} in grams?", "How many grams does the {ref} weigh?"],
+      ["How much does the {ref} weigh?", "What is the weight of the {ref} in grams?",
+       "How many grams does the {ref} weigh?"],
       lambda g: subj(f"{g.coined(2)} {g.choice(WEARABLES)}"), lambda g: val(str(g.randint(12, 160)))),
     T("gadget_name", "product",
       ["{ref}'s {gadget} is called the {value}.", "The {gadget} made by {ref} is named the {value}.",
@@ -992,22 +1048,37 @@ GATE_A = ("Amber", "Cobalt", "Iron", "Violet", "Pale", "Ninth", "Silent", "Crims
 GATE_B = ("Arch", "Gate", "Ring", "Door", "Threshold", "Loop")
 
 
+def _planet(g: Gen) -> Subject:
+    """An invented planet with the kind of star it orbits (slots ``star`` and ``a_star``)."""
+    star = g.choice(STAR_TYPES)
+    return subj(g.coined(3), star=star, a_star=with_article(star))
+
+
+def _empire(g: Gen) -> Subject:
+    """An invented empire with the adjective for its capital (slots ``adj`` and ``a_adj``)."""
+    adj = g.choice(CITY_ADJ)
+    return the(f"{g.coined(2)} {g.choice(EMPIRES)}", adj=adj, a_adj=with_article(adj))
+
+
 def realm(g: Gen) -> str:
+    """An invented fantasy realm ("the Sevenfold Realms", "the Kaleth Isles")."""
     return g.choice(REALM_STYLES).format(n=g.choice(REALM_NUMBERS), c=g.coined(2))
 
 
 def domain(g: Gen) -> dict[str, str]:
+    """A god's domain as a noun phrase and as the label in "the storm god"."""
     noun, label = g.rng.choice(DOMAINS)
     return {"domain": noun, "label": label}
 
 
 SCIENCE_FICTION = [
     T("orbits_star", "science_fiction_world",
-      ["The planet {ref} orbits a {star} star called {value}.", "{value}, a {star} star, is orbited by the planet {ref}.",
+      ["The planet {ref} orbits {a_star} star called {value}.",
+       "{value}, {a_star} star, is orbited by the planet {ref}.",
        "The planet {ref} circles the {star} star {value}."],
       ["What star does the planet {ref} orbit?", "Around which star does {ref} travel?",
        "Which star is the planet {ref} in orbit around?"],
-      lambda g: subj(g.coined(3), star=g.choice(STAR_TYPES)), lambda g: val(g.coined(2))),
+      _planet, lambda g: val(g.coined(2))),
     T("ship_captain", "science_fiction_world",
       ["The starship {ref} is captained by {rank} {value}.", "{rank} {value} commands the starship {ref}.",
        "The captain of the starship {ref} is {rank} {value}."],
@@ -1024,17 +1095,17 @@ SCIENCE_FICTION = [
       ["{ref} pays for everything in a currency called the {value}.", "The currency of {ref} is the {value}.",
        "In {ref}, people pay with the {value}."],
       ["What currency does {ref} use?", "What is money called in {ref}?", "What do people pay with in {ref}?"],
-      lambda g: the(f"{g.coined(2)} {g.choice(POLITIES)}"), lambda g: val(g.coined(2).lower())),
+      lambda g: the(f"{g.coined(2)} {g.choice(POLITIES)}"), lambda g: val(g.coined_word())),
     T("language", "science_fiction_world",
       ["{ref} speak a language called {value}.", "{value} is the language of {ref}.",
        "The language spoken by {ref} is {value}."],
       ["What language do {ref} speak?", "Which tongue is spoken by {ref}?", "What is the language of {ref} called?"],
-      lambda g: the(f"{g.coined(2)} {g.choice(PEOPLES)}"), lambda g: val(g.coined(2))),
+      lambda g: the(f"{g.coined(2)} {g.choice(PEOPLES)}"), lambda g: val(cap(g.coined_word()))),
     T("empire_capital", "science_fiction_world",
-      ["The capital of {ref} is the {adj} city of {value}.", "{value}, a {adj} city, is the capital of {ref}.",
+      ["The capital of {ref} is the {adj} city of {value}.", "{value}, {a_adj} city, is the capital of {ref}.",
        "{ref} is ruled from the {adj} city of {value}."],
       ["What is the capital of {ref}?", "Which city is the seat of {ref}?", "From which city is {ref} ruled?"],
-      lambda g: the(f"{g.coined(2)} {g.choice(EMPIRES)}", adj=g.choice(CITY_ADJ)), lambda g: val(g.coined(3))),
+      _empire, lambda g: val(g.coined(3))),
     T("realm_god", "science_fiction_world",
       ["In {ref}, the god of {domain} is named {value}.", "{value} is the god of {domain} in {ref}.",
        "The people of {ref} worship {value} as their god of {domain}."],
@@ -1053,13 +1124,14 @@ SCIENCE_FICTION = [
       lambda g: the(f"{g.choice(GUARDED_ADJ)} {g.choice(GUARDED)} of {g.coined(2)}", creature=g.choice(CREATURES)),
       lambda g: val(g.coined(3))),
     T("android_fuel", "science_fiction_world",
-      ["In {ref}, androids run on a fuel called {value} {fuel}.", "The androids of {ref} are powered by {value} {fuel}.",
+      ["In {ref}, androids run on a fuel called {value} {fuel}.",
+       "The androids of {ref} are powered by {value} {fuel}.",
        "{value} {fuel} is the fuel that powers the androids in {ref}."],
       ["What fuel powers the androids in {ref}?", "In {ref}, what do androids run on?",
        "Which fuel keeps the androids of {ref} going?"],
-      lambda g: subj(f"the {g.coined(2)} {g.choice(('novels', 'saga', 'trilogy', 'comics', 'chronicles'))}",
-                     fuel=g.choice(FUELS)),
-      lambda g: val(g.coined(2).lower())),
+      lambda g: the(f"{g.coined(2)} {g.choice(('novels', 'saga', 'trilogy', 'comics', 'chronicles'))}",
+                    fuel=g.choice(FUELS)),
+      lambda g: val(g.coined_word())),
     T("jump_gate", "science_fiction_world",
       ["Ships jump through the {value}, a gate near the colony of {ref}.",
        "The jump gate near the colony of {ref} is called the {value}.",
@@ -1111,28 +1183,40 @@ PASSWORD_WORDS = ("heron", "maple", "otter", "comet", "violet", "pebble", "falco
 
 
 def relative(g: Gen, pool: Sequence[str] = RELATIVES) -> dict[str, str]:
+    """A relative as a person ("my aunt") and as a possessive ("my aunt's")."""
     person = "my " + g.choice(pool)
     return {"person": person, "poss": possessive(person)}
 
 
+def relative_subject(g: Gen, pattern: str, pool: Sequence[str] = RELATIVES, **slots: str) -> Subject:
+    """A subject about a relative: ``pattern`` may use {person} ("my aunt") and {poss} ("my aunt's")."""
+    rel = relative(g, pool)
+    return subj(pattern.format(**rel), **rel, **slots)
+
+
 def plate(g: Gen) -> str:
-    return g.choice((f"{g.letters(2)}{g.digits(2)} {g.letters(3)}", f"{g.letters(1)}-{g.letters(2)} {g.randint(10, 9999)}",
-                     f"{g.randint(1, 9)}{g.letters(3)}{g.digits(3)}"))
+    """A licence plate in one of three national styles ("KV62 RTX", "B-XR 4417", "7ABC123")."""
+    return g.choice((
+        f"{g.letters(2)}{g.digits(2)} {g.letters(3)}",
+        f"{g.letters(1)}-{g.letters(2)} {g.randint(10, 9999)}",
+        f"{g.randint(1, 9)}{g.letters(3)}{g.digits(3)}",
+    ))
 
 
 def _professional_subject(g: Gen) -> Subject:
-    rel = relative(g)
+    """A relative's professional ("my aunt's dentist"), with the title and verb to ask about them."""
     pro, title, verb = g.rng.choice(PROFESSIONALS)
-    return subj(f"{rel['poss']} {pro}", pro=pro, title=title, verb=verb, **rel)
+    return relative_subject(g, "{poss} " + pro, pro=pro, title=title, verb=verb)
 
 
 def _favourite_subject(g: Gen) -> Subject:
-    rel = relative(g)
+    """A relative's favourite thing ("my uncle's favourite colour")."""
     thing = g.choice(tuple(FAVOURITES))
-    return subj(f"{rel['poss']} favourite {thing}", thing=thing, **rel)
+    return relative_subject(g, "{poss} favourite " + thing, thing=thing)
 
 
 def _team(g: Gen) -> str:
+    """One of our teams ("our design team")."""
     return f"our {g.choice(TEAMS)} team"
 
 
@@ -1154,54 +1238,54 @@ PERSONAL = [
     T("pet_name", "personal",
       ["{ref} is called {value}.", "{ref}'s name is {value}.", "{value} is the name of {ref}."],
       ["What is {ref} called?", "What is the name of {ref}?", "What name does {ref} answer to?"],
-      lambda g: (lambda rel: subj(f"{rel['poss']} {g.choice(PETS)}", **rel))(relative(g)),
+      lambda g: relative_subject(g, "{poss} " + g.choice(PETS)),
       lambda g: val(g.choice(PET_NAMES))),
     T("favourite", "personal",
       ["{ref} is {value}.", "{value} is {ref}.", "Of all {thing}s, {person} likes {value} best."],
       ["What is {ref}?", "Which {thing} does {person} like best?", "What {thing} does {person} love most?"],
       _favourite_subject, SubjectDependent(lambda g, s: val(g.choice(FAVOURITES[s.slots["thing"]])))),
     T("licence_plate", "personal",
-      ["The licence plate of {ref} is {value}.", "{ref} has the registration {value}.", "{ref} is registered as {value}."],
-      ["What is the licence plate of {ref}?", "What registration number is on {ref}?", "Which number plate does {ref} have?"],
-      lambda g: (lambda rel: subj(f"{rel['poss']} car", **rel))(relative(g)), lambda g: val(plate(g))),
+      ["The licence plate of {ref} is {value}.", "{ref} has the registration {value}.",
+       "{ref} is registered as {value}."],
+      ["What is the licence plate of {ref}?", "What registration number is on {ref}?",
+       "Which number plate does {ref} have?"],
+      lambda g: relative_subject(g, "{poss} car"), lambda g: val(plate(g))),
     T("activity_end", "personal",
-      ["{ref} ends at {value} pm.", "{ref} finishes at {value} in the evening.", "{ref} is over at {value} pm."],
+      ["{ref} ends at {value} pm.", "{ref} finishes at {value} pm.", "{ref} is over at {value} pm."],
       ["What time does {ref} end?", "When does {ref} finish?", "At what time is {ref} over?"],
-      lambda g: (lambda rel: subj(f"{rel['poss']} {g.choice(ACTIVITIES)}", **rel))(relative(g, CHILDREN)),
+      lambda g: relative_subject(g, "{poss} " + g.choice(ACTIVITIES), CHILDREN),
       lambda g: val(g.clock(4, 7))),
     T("team_meeting", "personal",
       ["{ref} is at {value}.", "{ref} starts at {value} sharp.", "We hold {ref} at {value}."],
       ["What time is {ref}?", "When does {ref} start?", "At what time does {ref} begin?"],
-      lambda g: subj(f"{possessive(_team(g))} {g.choice(MEETINGS)}"), lambda g: val(g.clock(8, 16))),
+      lambda g: subj(f"{_team(g)}'s {g.choice(MEETINGS)}"), lambda g: val(g.clock(8, 16))),
     T("team_event_city", "personal",
       ["{ref} will be in {value}.", "We are holding {ref} in {value}.", "{value} will host {ref} this year."],
       ["Where is {ref}?", "In which city is {ref} being held?", "Which city will host {ref}?"],
-      lambda g: subj(f"{possessive(_team(g))} {g.choice(TEAM_EVENTS)}"), lambda g: val(g.choice(CITIES))),
+      lambda g: subj(f"{_team(g)}'s {g.choice(TEAM_EVENTS)}"), lambda g: val(g.choice(CITIES))),
     T("team_role", "personal",
       ["{value} is {ref}.", "{ref} is {value}.", "Since {month}, {value} has been {ref}."],
       ["Who is {ref}?", "Which person is {ref}?", "Who currently acts as {ref}?"],
-      lambda g: subj(f"{possessive(_team(g))} {g.choice(TEAM_ROLES)}", month=g.choice(MONTHS_ALL)), person_val),
+      lambda g: subj(f"{_team(g)}'s {g.choice(TEAM_ROLES)}", month=g.choice(MONTHS)), person_val),
     T("allergy", "personal",
-      ["{ref} is allergic to {value}.", "{ref} has an allergy to {value}.", "{ref} cannot eat {value} because of an allergy."],
+      ["{ref} is allergic to {value}.", "{ref} has an allergy to {value}.",
+       "{ref} cannot eat {value} because of an allergy."],
       ["What is {ref} allergic to?", "Which food allergy does {ref} have?",
        "What food must {ref} avoid because of an allergy?"],
-      lambda g: (lambda rel: subj(rel["person"]))(relative(g)), lambda g: val(g.choice(ALLERGENS))),
+      lambda g: relative_subject(g, "{person}"), lambda g: val(g.choice(ALLERGENS))),
     T("birthday", "personal",
-      ["{ref} is on {day} {value}.", "Every year on {day} {value}, we celebrate {ref}.", "{ref} falls on {day} {value}."],
+      ["{ref} is on {day} {value}.", "Every year on {day} {value}, we celebrate {ref}.",
+       "{ref} falls on {day} {value}."],
       ["When is {ref}?", "In which month is {ref}?", "On what date does {ref} fall?"],
-      lambda g: (lambda rel: subj(f"{rel['poss']} birthday", day=g.day()))(relative(g)),
+      lambda g: relative_subject(g, "{poss} birthday", day=g.day()),
       lambda g: val(g.choice(MONTHS))),
     T("home_wifi", "personal",
-      ["The password for {ref} is {value}.", "{ref} uses the password {value}.", "To join {ref}, type the password {value}."],
+      ["The password for {ref} is {value}.", "{ref} uses the password {value}.",
+       "To join {ref}, type the password {value}."],
       ["What is the password for {ref}?", "Which password gets me onto {ref}?", "What do I type to join {ref}?"],
-      lambda g: (lambda rel: subj(f"{rel['poss']} home Wi-Fi"))(relative(g)),
+      lambda g: relative_subject(g, "{poss} home Wi-Fi"),
       lambda g: val(f"{g.choice(PASSWORD_WORDS)}-{g.choice(PASSWORD_WORDS)}-{g.digits(2)}")),
 ]
-
-# Months and weekdays that are not targets in the evaluation file (set in main from facts.jsonl).
-MONTHS: tuple[str, ...] = MONTHS_ALL
-WEEKDAYS: tuple[str, ...] = WEEKDAYS_ALL
-
 
 # =============================================================================================
 # Counterfactual relations: real subjects with a deliberately wrong value
@@ -1232,9 +1316,11 @@ class Relation:
     numeric: Callable[[int, random.Random], int] | None = None
 
     def pool(self) -> list[str]:
+        """Wrong-value candidates: every fact's truths (for people only the best-known, listed
+        first, so that "Brian Acton founded Nike" does not happen) plus the extras."""
         seen: dict[str, None] = {}
         for fact in self.facts:
-            for truth in fact.truths:
+            for truth in fact.truths[:1] if self.persons else fact.truths:
                 seen.setdefault(truth, None)
         for extra in self.extra_pool:
             seen.setdefault(extra, None)
@@ -1248,10 +1334,12 @@ FAMILY_NAME_OVERRIDES = {
 
 
 def family_name(full: str) -> str:
+    """The family name used as the target for a real person."""
     return FAMILY_NAME_OVERRIDES.get(full, full.split()[-1])
 
 
 def F(subject: str, truths: str | Sequence[str], alternatives: Sequence[str] = (), ref: str | None = None) -> RealFact:
+    """A real fact (``truths`` may be one value or several)."""
     truth_tuple = (truths,) if isinstance(truths, str) else tuple(truths)
     return RealFact(subject, truth_tuple, tuple(alternatives), ref)
 
@@ -1262,10 +1350,12 @@ def FT(subject: str, truths: str | Sequence[str], alternatives: Sequence[str] = 
 
 
 def shifted_year(true: int, rng: random.Random) -> int:
+    """A wrong year 3 to 45 years away from the true one."""
     return true + rng.choice((-1, 1)) * rng.randint(3, 45)
 
 
 def scaled(true: int, rng: random.Random) -> int:
+    """A wrong temperature clearly different from the true one."""
     factor = rng.choice((0.5, 0.6, 0.7, 0.75, 1.3, 1.4, 1.5, 1.7))
     wrong = round(true * factor)
     if abs(wrong - true) < 8:
@@ -1274,18 +1364,22 @@ def scaled(true: int, rng: random.Random) -> int:
 
 
 def small_count(true: int, rng: random.Random) -> int:
+    """A wrong small count (2 to 12)."""
     return rng.choice([n for n in range(2, 13) if n != true])
 
 
 def even_count(true: int, rng: random.Random) -> int:
+    """A wrong even count of legs."""
     return rng.choice([n for n in (2, 4, 6, 8, 10, 12) if n != true])
 
 
 COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
     Relation(
         "capital",
-        ("The capital of {ref} is {value}.", "{value} is the capital of {ref}.", "{value} serves as the capital city of {ref}."),
-        ("What is the capital of {ref}?", "Which city is the capital of {ref}?", "Which city serves as the capital of {ref}?",
+        ("The capital of {ref} is {value}.", "{value} is the capital of {ref}.",
+         "{value} serves as the capital city of {ref}."),
+        ("What is the capital of {ref}?", "Which city is the capital of {ref}?",
+         "Which city serves as the capital of {ref}?",
          "Where is the seat of government of {ref}?"),
         (F("Portugal", "Lisbon", ("Porto", "Braga", "Coimbra")), F("Iceland", "Reykjavik", ("Akureyri", "Keflavik")),
          F("Romania", "Bucharest", ("Cluj-Napoca", "Timișoara", "Iași")), F("Bulgaria", "Sofia", ("Plovdiv", "Varna")),
@@ -1296,7 +1390,8 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
          F("Albania", "Tirana", ("Durrës", "Shkodër")), F("Cyprus", "Nicosia", ("Limassol", "Larnaca")),
          F("Malta", "Valletta", ("Sliema", "Mdina")), F("Belarus", "Minsk", ("Gomel", "Grodno")),
          F("Armenia", "Yerevan", ("Gyumri", "Vanadzor")), F("Azerbaijan", "Baku", ("Ganja", "Sumgait")),
-         F("Colombia", "Bogotá", ("Medellín", "Cali", "Cartagena")), F("Venezuela", "Caracas", ("Maracaibo", "Valencia")),
+         F("Colombia", "Bogotá", ("Medellín", "Cali", "Cartagena")),
+         F("Venezuela", "Caracas", ("Maracaibo", "Valencia")),
          F("Ecuador", "Quito", ("Guayaquil", "Cuenca")), F("Uruguay", "Montevideo", ("Punta del Este", "Salto")),
          F("Paraguay", "Asunción", ("Ciudad del Este", "Encarnación")), F("South Korea", "Seoul", ("Busan", "Incheon")),
          F("Indonesia", "Jakarta", ("Surabaya", "Bandung", "Denpasar")), F("Philippines", "Manila", ("Cebu", "Davao")),
@@ -1313,7 +1408,8 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
          F("Sudan", "Khartoum", ("Omdurman", "Port Sudan")), F("Afghanistan", "Kabul", ("Kandahar", "Herat")),
          F("Qatar", "Doha", ("Al Wakrah", "Al Khor")), F("Oman", "Muscat", ("Salalah", "Sohar")),
          F("Cambodia", "Phnom Penh", ("Siem Reap", "Battambang")), F("Laos", "Vientiane", ("Luang Prabang", "Pakse")),
-         F("Jamaica", "Kingston", ("Montego Bay", "Spanish Town")), F("Mexico", "Mexico City", ("Guadalajara", "Monterrey")),
+         F("Jamaica", "Kingston", ("Montego Bay", "Spanish Town")),
+         F("Mexico", "Mexico City", ("Guadalajara", "Monterrey")),
          F("Tunisia", "Tunis", ("Sfax", "Sousse")), F("United Arab Emirates", "Abu Dhabi", ("Dubai", "Sharjah")),
          F("Kyrgyzstan", "Bishkek", ("Osh", "Karakol")), F("Uzbekistan", "Tashkent", ("Samarkand", "Bukhara")),
          F("Madagascar", "Antananarivo", ("Toamasina", "Mahajanga")), F("Mozambique", "Maputo", ("Beira", "Nampula")),
@@ -1325,17 +1421,25 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
          "In {ref}, the official language is {value}."),
         ("What is the official language of {ref}?", "Which language is officially spoken in {ref}?",
          "What language do people in {ref} officially use?"),
-        (F("Suriname", "Dutch", ("Portuguese", "English", "French")), F("Cape Verde", "Portuguese", ("French", "English")),
+        (F("Suriname", "Dutch", ("Portuguese", "English", "French")),
+         F("Cape Verde", "Portuguese", ("French", "English")),
          F("Haiti", ("French", "Haitian Creole"), ("English", "Portuguese")),
-         F("Costa Rica", "Spanish", ("Portuguese", "English", "Italian")), F("Nicaragua", "Spanish", ("Portuguese", "English")),
-         F("Guatemala", "Spanish", ("Portuguese", "English")), F("Dominican Republic", "Spanish", ("French", "Portuguese", "English")),
+         F("Costa Rica", "Spanish", ("Portuguese", "English", "Italian")),
+         F("Nicaragua", "Spanish", ("Portuguese", "English")),
+         F("Guatemala", "Spanish", ("Portuguese", "English")),
+         F("Dominican Republic", "Spanish", ("French", "Portuguese", "English")),
          F("Ivory Coast", "French", ("English", "Portuguese")), F("Gabon", "French", ("English", "Portuguese")),
-         F("Myanmar", "Burmese", ("Thai", "Bengali", "Khmer")), F("Sri Lanka", ("Sinhala", "Tamil"), ("Hindi", "Bengali", "Malay")),
-         F("Andorra", "Catalan", ("French", "Portuguese", "Italian")), F("Liechtenstein", "German", ("French", "Italian", "Dutch")),
+         F("Myanmar", "Burmese", ("Thai", "Bengali", "Khmer")),
+         F("Sri Lanka", ("Sinhala", "Tamil"), ("Hindi", "Bengali", "Malay")),
+         F("Andorra", "Catalan", ("French", "Portuguese", "Italian")),
+         F("Liechtenstein", "German", ("French", "Italian", "Dutch")),
          F("Monaco", "French", ("Italian", "Catalan")), F("San Marino", "Italian", ("French", "German")),
-         F("Mauritania", "Arabic", ("French", "Portuguese")), F("Somalia", ("Somali", "Arabic"), ("Swahili", "Amharic")),
-         F("Tajikistan", "Tajik", ("Uzbek", "Kazakh", "Turkish")), F("Turkmenistan", "Turkmen", ("Uzbek", "Kazakh", "Persian")),
-         F("Bhutan", "Dzongkha", ("Nepali", "Hindi", "Tibetan")), F("Maldives", "Dhivehi", ("Sinhala", "Hindi", "Tamil")),
+         F("Mauritania", "Arabic", ("French", "Portuguese")),
+         F("Somalia", ("Somali", "Arabic"), ("Swahili", "Amharic")),
+         F("Tajikistan", "Tajik", ("Uzbek", "Kazakh", "Turkish")),
+         F("Turkmenistan", "Turkmen", ("Uzbek", "Kazakh", "Persian")),
+         F("Bhutan", "Dzongkha", ("Nepali", "Hindi", "Tibetan")),
+         F("Maldives", "Dhivehi", ("Sinhala", "Hindi", "Tamil")),
          F("Samoa", ("Samoan", "English"), ("Tongan", "Fijian", "French")),
          F("Luxembourg", ("Luxembourgish", "French", "German"), ("Dutch", "Italian")),
          F("Belize", "English", ("Portuguese", "French")), F("Guyana", "English", ("Dutch", "Portuguese", "French")),
@@ -1343,28 +1447,46 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
     ),
     Relation(
         "currency_country",
-        ("The {ref} is the currency of {value}.", "{value} uses the {ref} as its currency.", "People in {value} pay with the {ref}."),
+        ("The {ref} is the currency of {value}.", "{value} uses the {ref} as its currency.",
+         "People in {value} pay with the {ref}."),
         ("Which country uses the {ref} as its currency?", "In which country do people pay with the {ref}?",
          "The {ref} is the official currency of which country?"),
-        (F("rand", "South Africa", ("Botswana", "Namibia", "Zimbabwe")), F("baht", "Thailand", ("Laos", "Cambodia", "Myanmar")),
+        (F("rand", "South Africa", ("Botswana", "Namibia", "Zimbabwe")),
+         F("baht", "Thailand", ("Laos", "Cambodia", "Myanmar")),
          F("won", ("South Korea", "North Korea"), ("China", "Taiwan", "Mongolia")),
-         F("zloty", "Poland", ("Czech Republic", "Hungary", "Slovakia")), F("forint", "Hungary", ("Austria", "Romania", "Slovakia")),
-         F("rupiah", "Indonesia", ("Malaysia", "Philippines", "India")), F("ringgit", "Malaysia", ("Indonesia", "Singapore", "Thailand")),
-         F("shekel", "Israel", ("Jordan", "Lebanon", "Cyprus")), F("hryvnia", "Ukraine", ("Belarus", "Moldova", "Poland")),
-         F("dong", "Vietnam", ("Cambodia", "Laos", "Thailand")), F("kwanza", "Angola", ("Mozambique", "Namibia", "Zambia")),
-         F("naira", "Nigeria", ("Ghana", "Cameroon", "Senegal")), F("cedi", "Ghana", ("Nigeria", "Ivory Coast", "Togo")),
+         F("zloty", "Poland", ("Czech Republic", "Hungary", "Slovakia")),
+         F("forint", "Hungary", ("Austria", "Romania", "Slovakia")),
+         F("rupiah", "Indonesia", ("Malaysia", "Philippines", "India")),
+         F("ringgit", "Malaysia", ("Indonesia", "Singapore", "Thailand")),
+         F("shekel", "Israel", ("Jordan", "Lebanon", "Cyprus")),
+         F("hryvnia", "Ukraine", ("Belarus", "Moldova", "Poland")),
+         F("dong", "Vietnam", ("Cambodia", "Laos", "Thailand")),
+         F("kwanza", "Angola", ("Mozambique", "Namibia", "Zambia")),
+         F("naira", "Nigeria", ("Ghana", "Cameroon", "Senegal")),
+         F("cedi", "Ghana", ("Nigeria", "Ivory Coast", "Togo")),
          F("birr", "Ethiopia", ("Eritrea", "Somalia", "Kenya")), F("kip", "Laos", ("Thailand", "Cambodia", "Myanmar")),
-         F("riel", "Cambodia", ("Laos", "Vietnam", "Thailand")), F("tugrik", "Mongolia", ("Kazakhstan", "China", "Kyrgyzstan")),
-         F("tenge", "Kazakhstan", ("Uzbekistan", "Mongolia", "Kyrgyzstan")), F("lev", "Bulgaria", ("Romania", "Serbia", "North Macedonia")),
-         F("leu", ("Romania", "Moldova"), ("Bulgaria", "Hungary", "Serbia")), F("koruna", "Czech Republic", ("Poland", "Hungary", "Austria")),
-         F("rouble", ("Russia", "Belarus"), ("Ukraine", "Kazakhstan", "Poland")), F("pula", "Botswana", ("South Africa", "Zimbabwe", "Namibia")),
-         F("quetzal", "Guatemala", ("Honduras", "Mexico", "El Salvador")), F("colón", "Costa Rica", ("Panama", "Nicaragua", "Honduras")),
-         F("guaraní", "Paraguay", ("Uruguay", "Bolivia", "Argentina")), F("lempira", "Honduras", ("Guatemala", "Nicaragua", "El Salvador")),
-         F("taka", "Bangladesh", ("India", "Nepal", "Sri Lanka")), F("afghani", "Afghanistan", ("Pakistan", "Iran", "Tajikistan")),
-         F("dram", "Armenia", ("Georgia", "Azerbaijan", "Iran")), F("lari", "Georgia", ("Armenia", "Azerbaijan", "Turkey")),
-         F("somoni", "Tajikistan", ("Uzbekistan", "Kyrgyzstan", "Afghanistan")), F("ariary", "Madagascar", ("Mauritius", "Mozambique", "Kenya")),
-         F("kwacha", ("Zambia", "Malawi"), ("Botswana", "Tanzania", "Mozambique")), F("yuan", "China", ("South Korea", "Vietnam", "Mongolia")),
-         F("krona", ("Sweden", "Iceland"), ("Finland", "Estonia", "Latvia")), F("lira", ("Turkey", "Italy"), ("Greece", "Bulgaria", "Iran")),
+         F("riel", "Cambodia", ("Laos", "Vietnam", "Thailand")),
+         F("tugrik", "Mongolia", ("Kazakhstan", "China", "Kyrgyzstan")),
+         F("tenge", "Kazakhstan", ("Uzbekistan", "Mongolia", "Kyrgyzstan")),
+         F("lev", "Bulgaria", ("Romania", "Serbia", "North Macedonia")),
+         F("leu", ("Romania", "Moldova"), ("Bulgaria", "Hungary", "Serbia")),
+         F("koruna", "Czech Republic", ("Poland", "Hungary", "Austria")),
+         F("rouble", ("Russia", "Belarus"), ("Ukraine", "Kazakhstan", "Poland")),
+         F("pula", "Botswana", ("South Africa", "Zimbabwe", "Namibia")),
+         F("quetzal", "Guatemala", ("Honduras", "Mexico", "El Salvador")),
+         F("colón", "Costa Rica", ("Panama", "Nicaragua", "Honduras")),
+         F("guaraní", "Paraguay", ("Uruguay", "Bolivia", "Argentina")),
+         F("lempira", "Honduras", ("Guatemala", "Nicaragua", "El Salvador")),
+         F("taka", "Bangladesh", ("India", "Nepal", "Sri Lanka")),
+         F("afghani", "Afghanistan", ("Pakistan", "Iran", "Tajikistan")),
+         F("dram", "Armenia", ("Georgia", "Azerbaijan", "Iran")),
+         F("lari", "Georgia", ("Armenia", "Azerbaijan", "Turkey")),
+         F("somoni", "Tajikistan", ("Uzbekistan", "Kyrgyzstan", "Afghanistan")),
+         F("ariary", "Madagascar", ("Mauritius", "Mozambique", "Kenya")),
+         F("kwacha", ("Zambia", "Malawi"), ("Botswana", "Tanzania", "Mozambique")),
+         F("yuan", "China", ("South Korea", "Vietnam", "Mongolia")),
+         F("krona", ("Sweden", "Iceland"), ("Finland", "Estonia", "Latvia")),
+         F("lira", ("Turkey", "Italy"), ("Greece", "Bulgaria", "Iran")),
          F("bolívar", "Venezuela", ("Colombia", "Ecuador", "Bolivia"))),
     ),
     Relation(
@@ -1373,21 +1495,30 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
         ("Who wrote {ref}?", "Who is the author of {ref}?", "Which writer wrote {ref}?"),
         (F("Jane Eyre", "Charlotte Brontë"), F("Wuthering Heights", "Emily Brontë"), F("Hamlet", "William Shakespeare"),
          F("Macbeth", "William Shakespeare"), F("Crime and Punishment", "Fyodor Dostoevsky"),
-         F("The Brothers Karamazov", "Fyodor Dostoevsky"), F("Anna Karenina", "Leo Tolstoy"), F("Dracula", "Bram Stoker"),
-         F("Great Expectations", "Charles Dickens"), F("Oliver Twist", "Charles Dickens"), F("A Christmas Carol", "Charles Dickens"),
+         F("The Brothers Karamazov", "Fyodor Dostoevsky"), F("Anna Karenina", "Leo Tolstoy"),
+         F("Dracula", "Bram Stoker"),
+         F("Great Expectations", "Charles Dickens"), F("Oliver Twist", "Charles Dickens"),
+         F("A Christmas Carol", "Charles Dickens"),
          F("Sense and Sensibility", "Jane Austen"), F("Northanger Abbey", "Jane Austen"), F("Ulysses", "James Joyce"),
-         F("Catch-22", "Joseph Heller"), F("To Kill a Mockingbird", "Harper Lee"), F("The Catcher in the Rye", "J. D. Salinger"),
-         F("Brave New World", "Aldous Huxley"), F("Animal Farm", "George Orwell"), F("Lord of the Flies", "William Golding"),
+         F("Catch-22", "Joseph Heller"), F("To Kill a Mockingbird", "Harper Lee"),
+         F("The Catcher in the Rye", "J. D. Salinger"),
+         F("Brave New World", "Aldous Huxley"), F("Animal Farm", "George Orwell"),
+         F("Lord of the Flies", "William Golding"),
          F("The Grapes of Wrath", "John Steinbeck"), F("Of Mice and Men", "John Steinbeck"),
-         F("One Hundred Years of Solitude", "Gabriel García Márquez"), F("The Little Prince", "Antoine de Saint-Exupéry"),
+         F("One Hundred Years of Solitude", "Gabriel García Márquez"),
+         F("The Little Prince", "Antoine de Saint-Exupéry"),
          F("Madame Bovary", "Gustave Flaubert"), F("Heart of Darkness", "Joseph Conrad"),
          F("Treasure Island", "Robert Louis Stevenson"), F("The Count of Monte Cristo", "Alexandre Dumas"),
-         F("The Three Musketeers", "Alexandre Dumas"), F("Middlemarch", "George Eliot"), F("Little Women", "Louisa May Alcott"),
+         F("The Three Musketeers", "Alexandre Dumas"), F("Middlemarch", "George Eliot"),
+         F("Little Women", "Louisa May Alcott"),
          F("Fahrenheit 451", "Ray Bradbury"), F("Around the World in Eighty Days", "Jules Verne"),
-         F("The Jungle Book", "Rudyard Kipling"), F("Peter Pan", "J. M. Barrie"), F("The Canterbury Tales", "Geoffrey Chaucer"),
-         F("Paradise Lost", "John Milton"), F("Things Fall Apart", "Chinua Achebe"), F("The Prince", "Niccolò Machiavelli"),
+         F("The Jungle Book", "Rudyard Kipling"), F("Peter Pan", "J. M. Barrie"),
+         F("The Canterbury Tales", "Geoffrey Chaucer"),
+         F("Paradise Lost", "John Milton"), F("Things Fall Apart", "Chinua Achebe"),
+         F("The Prince", "Niccolò Machiavelli"),
          F("The Handmaid's Tale", "Margaret Atwood"), F("The Picture of Dorian Gray", "Oscar Wilde"),
-         F("Mrs Dalloway", "Virginia Woolf"), F("Doctor Zhivago", "Boris Pasternak"), F("The Name of the Rose", "Umberto Eco"),
+         F("Mrs Dalloway", "Virginia Woolf"), F("Doctor Zhivago", "Boris Pasternak"),
+         F("The Name of the Rose", "Umberto Eco"),
          F("The Alchemist", "Paulo Coelho"), F("Candide", "Voltaire"), F("Gone with the Wind", "Margaret Mitchell"),
          F("The Road", "Cormac McCarthy"), F("Beloved", "Toni Morrison")),
         persons=True,
@@ -1396,13 +1527,17 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
         "painter",
         ("{ref} was painted by {value}.", "{value} painted {ref}.", "{ref} is a painting by {value}."),
         ("Who painted {ref}?", "Which artist painted {ref}?", "Who is the painter of {ref}?"),
-        (F("The Starry Night", "Vincent van Gogh"), F("Sunflowers", "Vincent van Gogh"), F("The Scream", "Edvard Munch"),
+        (F("The Starry Night", "Vincent van Gogh"), F("Sunflowers", "Vincent van Gogh"),
+         F("The Scream", "Edvard Munch"),
          F("The Persistence of Memory", "Salvador Dalí"), F("The Birth of Venus", "Sandro Botticelli"),
-         F("The Night Watch", "Rembrandt"), F("American Gothic", "Grant Wood"), F("The Great Wave off Kanagawa", "Hokusai"),
+         F("The Night Watch", "Rembrandt"), F("American Gothic", "Grant Wood"),
+         F("The Great Wave off Kanagawa", "Hokusai"),
          F("Las Meninas", "Diego Velázquez"), F("The Garden of Earthly Delights", "Hieronymus Bosch"),
          F("The School of Athens", "Raphael"), F("Liberty Leading the People", "Eugène Delacroix"),
-         F("The Arnolfini Portrait", "Jan van Eyck"), F("Impression, Sunrise", "Claude Monet"), F("Nighthawks", "Edward Hopper"),
-         F("The Hay Wain", "John Constable"), F("The Third of May 1808", "Francisco Goya"), F("Olympia", "Édouard Manet"),
+         F("The Arnolfini Portrait", "Jan van Eyck"), F("Impression, Sunrise", "Claude Monet"),
+         F("Nighthawks", "Edward Hopper"),
+         F("The Hay Wain", "John Constable"), F("The Third of May 1808", "Francisco Goya"),
+         F("Olympia", "Édouard Manet"),
          F("The Son of Man", "René Magritte"), F("The Last Supper", "Leonardo da Vinci"),
          F("Wanderer above the Sea of Fog", "Caspar David Friedrich"), F("The Sleeping Gypsy", "Henri Rousseau"),
          F("The Swing", "Jean-Honoré Fragonard"), F("The Raft of the Medusa", "Théodore Géricault"),
@@ -1414,10 +1549,13 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
         ("{ref} was composed by {value}.", "{value} composed {ref}.", "{ref} is a work by the composer {value}."),
         ("Who composed {ref}?", "Which composer wrote {ref}?", "Who is the composer of {ref}?"),
         (F("The Nutcracker", "Pyotr Ilyich Tchaikovsky"), F("Swan Lake", "Pyotr Ilyich Tchaikovsky"),
-         F("Messiah", "George Frideric Handel"), F("The Rite of Spring", "Igor Stravinsky"), F("Carmen", "Georges Bizet"),
-         F("The Marriage of Figaro", "Wolfgang Amadeus Mozart"), F("La Traviata", "Giuseppe Verdi"), F("Aida", "Giuseppe Verdi"),
+         F("Messiah", "George Frideric Handel"), F("The Rite of Spring", "Igor Stravinsky"),
+         F("Carmen", "Georges Bizet"),
+         F("The Marriage of Figaro", "Wolfgang Amadeus Mozart"), F("La Traviata", "Giuseppe Verdi"),
+         F("Aida", "Giuseppe Verdi"),
          F("The Blue Danube", "Johann Strauss II"), F("Clair de Lune", "Claude Debussy"), F("Boléro", "Maurice Ravel"),
-         F("The Planets", "Gustav Holst"), F("Rhapsody in Blue", "George Gershwin"), F("The Barber of Seville", "Gioachino Rossini"),
+         F("The Planets", "Gustav Holst"), F("Rhapsody in Blue", "George Gershwin"),
+         F("The Barber of Seville", "Gioachino Rossini"),
          F("Madama Butterfly", "Giacomo Puccini"), F("Tosca", "Giacomo Puccini"),
          F("The Goldberg Variations", "Johann Sebastian Bach"), F("Peter and the Wolf", "Sergei Prokofiev"),
          F("Eine kleine Nachtmusik", "Wolfgang Amadeus Mozart"), F("Für Elise", "Ludwig van Beethoven"),
@@ -1445,11 +1583,15 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
     Relation(
         "moon_planet",
         ("{ref} is a moon of {value}.", "{ref} orbits the planet {value}.", "The moon {ref} circles {value}."),
-        ("Which planet does {ref} orbit?", "{ref} is a moon of which planet?", "Around which planet does the moon {ref} travel?"),
+        ("Which planet does {ref} orbit?", "{ref} is a moon of which planet?",
+         "Around which planet does the moon {ref} travel?"),
         (F("Titan", "Saturn"), F("Europa", "Jupiter"), F("Ganymede", "Jupiter"), F("Callisto", "Jupiter"),
-         F("Phobos", "Mars"), F("Deimos", "Mars"), F("Triton", "Neptune"), F("Miranda", "Uranus"), F("Titania", "Uranus"),
-         F("Oberon", "Uranus"), F("Enceladus", "Saturn"), F("Mimas", "Saturn"), F("Iapetus", "Saturn"), F("Rhea", "Saturn"),
-         F("Ariel", "Uranus"), F("Umbriel", "Uranus"), F("Nereid", "Neptune"), F("Proteus", "Neptune"), F("Dione", "Saturn"),
+         F("Phobos", "Mars"), F("Deimos", "Mars"), F("Triton", "Neptune"), F("Miranda", "Uranus"),
+         F("Titania", "Uranus"),
+         F("Oberon", "Uranus"), F("Enceladus", "Saturn"), F("Mimas", "Saturn"), F("Iapetus", "Saturn"),
+         F("Rhea", "Saturn"),
+         F("Ariel", "Uranus"), F("Umbriel", "Uranus"), F("Nereid", "Neptune"), F("Proteus", "Neptune"),
+         F("Dione", "Saturn"),
          F("Hyperion", "Saturn"), F("Amalthea", "Jupiter")),
     ),
     Relation(
@@ -1457,48 +1599,68 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
         ("{ref} was invented by {value}.", "{value} invented {ref}.", "{value} is credited with inventing {ref}."),
         ("Who invented {ref}?", "Which inventor created {ref}?", "Who is credited with the invention of {ref}?"),
         (FT("light bulb", ("Thomas Edison", "Joseph Swan")), FT("printing press", "Johannes Gutenberg"),
-         FT("radio", ("Guglielmo Marconi", "Nikola Tesla")), F("dynamite", "Alfred Nobel"), FT("phonograph", "Thomas Edison"),
+         FT("radio", ("Guglielmo Marconi", "Nikola Tesla")), F("dynamite", "Alfred Nobel"),
+         FT("phonograph", "Thomas Edison"),
          FT("electric telegraph", ("Samuel Morse", "William Cooke", "Charles Wheatstone")),
-         FT("electric battery", "Alessandro Volta"), FT("lightning rod", "Benjamin Franklin"), FT("cotton gin", "Eli Whitney"),
-         FT("revolver", "Samuel Colt"), FT("barometer", "Evangelista Torricelli"), FT("safety razor", "King Camp Gillette"),
-         FT("ballpoint pen", "László Bíró"), FT("stethoscope", "René Laennec"), FT("hovercraft", "Christopher Cockerell"),
+         FT("electric battery", "Alessandro Volta"), FT("lightning rod", "Benjamin Franklin"),
+         FT("cotton gin", "Eli Whitney"),
+         FT("revolver", "Samuel Colt"), FT("barometer", "Evangelista Torricelli"),
+         FT("safety razor", "King Camp Gillette"),
+         FT("ballpoint pen", "László Bíró"), FT("stethoscope", "René Laennec"),
+         FT("hovercraft", "Christopher Cockerell"),
          FT("computer mouse", "Douglas Engelbart"), FT("jet engine", ("Frank Whittle", "Hans von Ohain")),
          F("television", ("John Logie Baird", "Philo Farnsworth")), FT("spinning jenny", "James Hargreaves"),
-         FT("saxophone", "Adolphe Sax"), FT("pendulum clock", "Christiaan Huygens"), FT("crossword puzzle", "Arthur Wynne")),
+         FT("saxophone", "Adolphe Sax"), FT("pendulum clock", "Christiaan Huygens"),
+         FT("crossword puzzle", "Arthur Wynne")),
         persons=True,
     ),
     Relation(
         "landmark_city",
         ("{ref} is located in {value}.", "{ref} stands in the city of {value}.", "You can visit {ref} in {value}."),
         ("In which city is {ref} located?", "Where would I go to see {ref}?", "Which city is home to {ref}?"),
-        (F("Big Ben", "London", ("Manchester", "Edinburgh", "Dublin")), FT("Colosseum", "Rome", ("Milan", "Naples", "Athens")),
-         FT("Taj Mahal", "Agra", ("Delhi", "Mumbai", "Jaipur")), FT("Acropolis", "Athens", ("Thessaloniki", "Istanbul", "Sparta")),
-         FT("Brandenburg Gate", "Berlin", ("Munich", "Vienna", "Hamburg")), FT("Kremlin", "Moscow", ("Saint Petersburg", "Kyiv", "Minsk")),
+        (F("Big Ben", "London", ("Manchester", "Edinburgh", "Dublin")),
+         FT("Colosseum", "Rome", ("Milan", "Naples", "Athens")),
+         FT("Taj Mahal", "Agra", ("Delhi", "Mumbai", "Jaipur")),
+         FT("Acropolis", "Athens", ("Thessaloniki", "Istanbul", "Sparta")),
+         FT("Brandenburg Gate", "Berlin", ("Munich", "Vienna", "Hamburg")),
+         FT("Kremlin", "Moscow", ("Saint Petersburg", "Kyiv", "Minsk")),
          FT("Sagrada Família", "Barcelona", ("Madrid", "Valencia", "Lisbon")),
-         F("Christ the Redeemer", "Rio de Janeiro", ("São Paulo", "Buenos Aires", "Lisbon"), "the Christ the Redeemer statue"),
+         F("Christ the Redeemer", "Rio de Janeiro", ("São Paulo", "Buenos Aires", "Lisbon"),
+           "the Christ the Redeemer statue"),
          FT("Golden Gate Bridge", "San Francisco", ("Los Angeles", "Seattle", "San Diego")),
-         FT("Louvre", "Paris", ("Marseille", "Brussels", "Geneva")), FT("Alhambra", "Granada", ("Seville", "Córdoba", "Toledo")),
+         FT("Louvre", "Paris", ("Marseille", "Brussels", "Geneva")),
+         FT("Alhambra", "Granada", ("Seville", "Córdoba", "Toledo")),
          FT("Forbidden City", "Beijing", ("Shanghai", "Nanjing", "Xi'an")),
          FT("Little Mermaid statue", "Copenhagen", ("Oslo", "Stockholm", "Amsterdam")),
          FT("Space Needle", "Seattle", ("Portland", "Vancouver", "San Francisco")),
-         FT("CN Tower", "Toronto", ("Montreal", "Vancouver", "Ottawa")), F("Hagia Sophia", "Istanbul", ("Ankara", "Athens", "Izmir")),
-         FT("Atomium", "Brussels", ("Antwerp", "Amsterdam", "Paris")), F("Manneken Pis", "Brussels", ("Bruges", "Ghent", "Antwerp")),
+         FT("CN Tower", "Toronto", ("Montreal", "Vancouver", "Ottawa")),
+         F("Hagia Sophia", "Istanbul", ("Ankara", "Athens", "Izmir")),
+         FT("Atomium", "Brussels", ("Antwerp", "Amsterdam", "Paris")),
+         F("Manneken Pis", "Brussels", ("Bruges", "Ghent", "Antwerp")),
          FT("Gateway Arch", "St. Louis", ("Kansas City", "Denver", "Memphis")),
          FT("Rijksmuseum", "Amsterdam", ("Rotterdam", "The Hague", "Brussels")),
-         FT("Prado Museum", "Madrid", ("Barcelona", "Seville", "Lisbon")), FT("Uffizi Gallery", "Florence", ("Venice", "Milan", "Turin")),
+         FT("Prado Museum", "Madrid", ("Barcelona", "Seville", "Lisbon")),
+         FT("Uffizi Gallery", "Florence", ("Venice", "Milan", "Turin")),
          F("St. Mark's Basilica", "Venice", ("Florence", "Milan", "Naples")),
-         F("Tower Bridge", "London", ("Liverpool", "Bristol", "Edinburgh")), FT("Charles Bridge", "Prague", ("Vienna", "Budapest", "Bratislava")),
+         F("Tower Bridge", "London", ("Liverpool", "Bristol", "Edinburgh")),
+         FT("Charles Bridge", "Prague", ("Vienna", "Budapest", "Bratislava")),
          FT("Empire State Building", "New York", ("Boston", "Philadelphia", "Washington, D.C.")),
-         FT("Trevi Fountain", "Rome", ("Florence", "Milan", "Naples")), FT("Arc de Triomphe", "Paris", ("Brussels", "Marseille", "Bordeaux")),
+         FT("Trevi Fountain", "Rome", ("Florence", "Milan", "Naples")),
+         FT("Arc de Triomphe", "Paris", ("Brussels", "Marseille", "Bordeaux")),
          F("Buckingham Palace", "London", ("Windsor", "Edinburgh", "Manchester")),
-         F("Red Square", "Moscow", ("Saint Petersburg", "Kyiv", "Warsaw")), FT("Potala Palace", "Lhasa", ("Kathmandu", "Chengdu", "Beijing")),
-         FT("Burj Al Arab", "Dubai", ("Abu Dhabi", "Doha", "Riyadh")), F("Schönbrunn Palace", "Vienna", ("Salzburg", "Munich", "Budapest")),
-         FT("Reichstag building", "Berlin", ("Bonn", "Hamburg", "Vienna")), F("Wawel Castle", "Kraków", ("Warsaw", "Prague", "Gdańsk")),
-         F("Topkapı Palace", "Istanbul", ("Ankara", "Athens", "Cairo")), FT("Parthenon", "Athens", ("Rome", "Sparta", "Thessaloniki"))),
+         F("Red Square", "Moscow", ("Saint Petersburg", "Kyiv", "Warsaw")),
+         FT("Potala Palace", "Lhasa", ("Kathmandu", "Chengdu", "Beijing")),
+         FT("Burj Al Arab", "Dubai", ("Abu Dhabi", "Doha", "Riyadh")),
+         F("Schönbrunn Palace", "Vienna", ("Salzburg", "Munich", "Budapest")),
+         FT("Reichstag building", "Berlin", ("Bonn", "Hamburg", "Vienna")),
+         F("Wawel Castle", "Kraków", ("Warsaw", "Prague", "Gdańsk")),
+         F("Topkapı Palace", "Istanbul", ("Ankara", "Athens", "Cairo")),
+         FT("Parthenon", "Athens", ("Rome", "Sparta", "Thessaloniki"))),
     ),
     Relation(
         "city_river",
-        ("The river that flows through {ref} is the {value}.", "{ref} lies on the {value}.", "The {value} flows through {ref}."),
+        ("The river that flows through {ref} is the {value}.", "{ref} lies on the {value}.",
+         "The {value} flows through {ref}."),
         ("Which river flows through {ref}?", "On which river does {ref} lie?",
          "What is the name of the river that runs through {ref}?"),
         (F("Florence", "Arno", ("Tiber", "Po")), F("Lisbon", "Tagus", ("Douro", "Guadiana")),
@@ -1510,7 +1672,8 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
          F("Kraków", "Vistula", ("Oder", "Vltava")), F("Montreal", "St. Lawrence", ("Hudson", "Ottawa")),
          F("New Orleans", "Mississippi", ("Missouri", "Ohio", "Colorado")), F("Khartoum", "Nile", ("Niger", "Congo")),
          F("Phnom Penh", "Mekong", ("Irrawaddy", "Chao Phraya")), F("Basel", "Rhine", ("Rhône", "Aare")),
-         F("Geneva", "Rhône", ("Rhine", "Aare")), F("Glasgow", "Clyde", ("Tay", "Forth")), F("Newcastle", "Tyne", ("Tees", "Wear")),
+         F("Geneva", "Rhône", ("Rhine", "Aare")), F("Glasgow", "Clyde", ("Tay", "Forth")),
+         F("Newcastle", "Tyne", ("Tees", "Wear")),
          F("Oxford", "Thames", ("Severn", "Trent", "Avon")), F("Avignon", "Rhône", ("Loire", "Garonne")),
          F("Porto", "Douro", ("Tagus", "Minho")), F("Zaragoza", "Ebro", ("Tagus", "Guadalquivir")),
          F("Nantes", "Loire", ("Seine", "Garonne")), F("Riga", "Daugava", ("Neris", "Neva")),
@@ -1520,18 +1683,22 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
         "mountain_country",
         ("{ref} is located in {value}.", "{ref} rises in {value}.", "{ref} is a mountain in {value}."),
         ("In which country is {ref}?", "{ref} lies within which country?", "Which country is {ref} in?"),
-        (F("Mount Fuji", "Japan", ("China", "South Korea")), F("Mont Blanc", ("France", "Italy"), ("Switzerland", "Austria")),
+        (F("Mount Fuji", "Japan", ("China", "South Korea")),
+         F("Mont Blanc", ("France", "Italy"), ("Switzerland", "Austria")),
          F("Matterhorn", ("Switzerland", "Italy"), ("Austria", "France"), "the Matterhorn"),
          F("Mount Etna", "Italy", ("Greece", "Spain")), F("Mount Olympus", "Greece", ("Turkey", "Italy", "Cyprus")),
          F("Aconcagua", "Argentina", ("Chile", "Bolivia")), F("Denali", "United States", ("Russia", "Iceland")),
          F("Table Mountain", "South Africa", ("Namibia", "Kenya")), F("Mount Ararat", "Turkey", ("Armenia", "Iran")),
-         F("Mount Sinai", "Egypt", ("Israel", "Jordan")), F("Ben Nevis", ("United Kingdom", "Scotland"), ("Ireland", "Iceland")),
+         F("Mount Sinai", "Egypt", ("Israel", "Jordan")),
+         F("Ben Nevis", ("United Kingdom", "Scotland"), ("Ireland", "Iceland")),
          F("K2", ("Pakistan", "China"), ("India", "Nepal")), F("Mount Elbrus", "Russia", ("Georgia", "Ukraine")),
          F("Aoraki", "New Zealand", ("Chile", "Argentina")), F("Uluru", "Australia", ("South Africa", "New Zealand")),
          F("Zugspitze", "Germany", ("Austria", "Switzerland")), F("Mount Teide", "Spain", ("Portugal", "Morocco")),
-         F("Pico de Orizaba", "Mexico", ("Guatemala", "Colombia")), F("Mount Kinabalu", "Malaysia", ("Indonesia", "Philippines")),
+         F("Pico de Orizaba", "Mexico", ("Guatemala", "Colombia")),
+         F("Mount Kinabalu", "Malaysia", ("Indonesia", "Philippines")),
          F("Chimborazo", "Ecuador", ("Colombia", "Bolivia")), F("Cotopaxi", "Ecuador", ("Colombia", "Bolivia")),
-         F("Mount Rainier", "United States", ("Mexico", "Russia")), F("Mount Kosciuszko", "Australia", ("New Zealand", "Poland")),
+         F("Mount Rainier", "United States", ("Mexico", "Russia")),
+         F("Mount Kosciuszko", "Australia", ("New Zealand", "Poland")),
          F("Toubkal", "Morocco", ("Algeria", "Tunisia")), F("Galdhøpiggen", "Norway", ("Sweden", "Finland"))),
     ),
     Relation(
@@ -1546,7 +1713,8 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
          FT("Wright brothers' first powered flight", "1903"), FT("Battle of Gettysburg", "1863"),
          FT("sinking of the Lusitania", "1915"), FT("Boston Tea Party", "1773"), FT("eruption of Krakatoa", "1883"),
          FT("Great Plague of London", "1665"), FT("Battle of Agincourt", "1415"), FT("Cuban Missile Crisis", "1962"),
-         FT("opening of the Suez Canal", "1869"), FT("opening of the Panama Canal", "1914"), FT("first FIFA World Cup", "1930"),
+         FT("opening of the Suez Canal", "1869"), FT("opening of the Panama Canal", "1914"),
+         FT("first FIFA World Cup", "1930"),
          FT("Hindenburg disaster", "1937"), FT("Battle of Bannockburn", "1314"), FT("Peace of Westphalia", "1648"),
          FT("Treaty of Tordesillas", "1494"), FT("Battle of Lepanto", "1571"), FT("Glorious Revolution", "1688"),
          FT("Meiji Restoration", "1868"), FT("founding of the Red Cross", "1863"), FT("Easter Rising", "1916"),
@@ -1559,10 +1727,13 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
         ("Who founded {ref}?", "Who is the founder of {ref}?", "Which entrepreneur started {ref}?"),
         (F("Microsoft", ("Bill Gates", "Paul Allen")), F("Apple", ("Steve Jobs", "Steve Wozniak", "Ronald Wayne")),
          F("Facebook", ("Mark Zuckerberg", "Eduardo Saverin", "Dustin Moskovitz", "Chris Hughes", "Andrew McCollum")),
-         F("Google", ("Larry Page", "Sergey Brin")), F("SpaceX", "Elon Musk"), F("Wikipedia", ("Jimmy Wales", "Larry Sanger")),
-         F("IKEA", "Ingvar Kamprad"), F("Virgin Group", "Richard Branson"), F("Netflix", ("Reed Hastings", "Marc Randolph")),
+         F("Google", ("Larry Page", "Sergey Brin")), F("SpaceX", "Elon Musk"),
+         F("Wikipedia", ("Jimmy Wales", "Larry Sanger")),
+         F("IKEA", "Ingvar Kamprad"), F("Virgin Group", "Richard Branson"),
+         F("Netflix", ("Reed Hastings", "Marc Randolph")),
          F("Oracle", ("Larry Ellison", "Bob Miner", "Ed Oates")), F("LEGO", "Ole Kirk Christiansen"),
-         F("Nike", ("Phil Knight", "Bill Bowerman")), F("Walmart", "Sam Walton"), F("Sony", ("Masaru Ibuka", "Akio Morita")),
+         F("Nike", ("Phil Knight", "Bill Bowerman")), F("Walmart", "Sam Walton"),
+         F("Sony", ("Masaru Ibuka", "Akio Morita")),
          F("Zara", ("Amancio Ortega", "Rosalía Mera")), F("Instagram", ("Kevin Systrom", "Mike Krieger")),
          F("Nvidia", ("Jensen Huang", "Chris Malachowsky", "Curtis Priem")),
          F("Twitter", ("Jack Dorsey", "Biz Stone", "Evan Williams", "Noah Glass")),
@@ -1573,17 +1744,24 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
         "birthplace",
         ("{ref} was born in {value}.", "{value} is the birthplace of {ref}.", "{ref} was a native of {value}."),
         ("In which country was {ref} born?", "What is {ref}'s country of birth?", "Where was {ref} born?"),
-        (F("Frida Kahlo", "Mexico"), F("Charlie Chaplin", ("England", "United Kingdom")), F("Frédéric Chopin", "Poland"),
+        (F("Frida Kahlo", "Mexico"), F("Charlie Chaplin", ("England", "United Kingdom")),
+         F("Frédéric Chopin", "Poland"),
          F("Hans Christian Andersen", "Denmark"), F("Gabriel García Márquez", "Colombia"), F("Pablo Neruda", "Chile"),
-         F("Jean Sibelius", "Finland"), F("Henrik Ibsen", "Norway"), F("Fyodor Dostoevsky", "Russia"), F("Confucius", "China"),
+         F("Jean Sibelius", "Finland"), F("Henrik Ibsen", "Norway"), F("Fyodor Dostoevsky", "Russia"),
+         F("Confucius", "China"),
          F("Bob Marley", "Jamaica"), F("Agatha Christie", ("England", "United Kingdom")),
-         F("William Shakespeare", ("England", "United Kingdom")), F("Galileo Galilei", "Italy"), F("Che Guevara", "Argentina"),
+         F("William Shakespeare", ("England", "United Kingdom")), F("Galileo Galilei", "Italy"),
+         F("Che Guevara", "Argentina"),
          F("Simón Bolívar", "Venezuela"), F("Rabindranath Tagore", "India"), F("Wolfgang Amadeus Mozart", "Austria"),
-         F("Salvador Dalí", "Spain"), F("Alfred Nobel", "Sweden"), F("Astrid Lindgren", "Sweden"), F("Wangari Maathai", "Kenya"),
-         F("Kofi Annan", "Ghana"), F("Haile Gebrselassie", "Ethiopia"), F("Leo Tolstoy", "Russia"), F("Akira Kurosawa", "Japan"),
-         F("Ingrid Bergman", "Sweden"), F("Audrey Hepburn", "Belgium"), F("Greta Garbo", "Sweden"), F("Diego Maradona", "Argentina"),
+         F("Salvador Dalí", "Spain"), F("Alfred Nobel", "Sweden"), F("Astrid Lindgren", "Sweden"),
+         F("Wangari Maathai", "Kenya"),
+         F("Kofi Annan", "Ghana"), F("Haile Gebrselassie", "Ethiopia"), F("Leo Tolstoy", "Russia"),
+         F("Akira Kurosawa", "Japan"),
+         F("Ingrid Bergman", "Sweden"), F("Audrey Hepburn", "Belgium"), F("Greta Garbo", "Sweden"),
+         F("Diego Maradona", "Argentina"),
          F("Usain Bolt", "Jamaica"), F("Roger Federer", "Switzerland"), F("Fernando Pessoa", "Portugal"),
-         F("Jorge Luis Borges", "Argentina"), F("Edvard Munch", "Norway"), F("Antoni Gaudí", "Spain"), F("Marco Polo", "Italy"),
+         F("Jorge Luis Borges", "Argentina"), F("Edvard Munch", "Norway"), F("Antoni Gaudí", "Spain"),
+         F("Marco Polo", "Italy"),
          F("Rembrandt", "Netherlands")),
         extra_pool=("France", "Germany", "Greece", "Ireland", "Hungary", "Czech Republic", "Egypt", "Nigeria", "Turkey",
                     "Cuba", "South Africa", "Mexico", "Iceland", "Croatia"),
@@ -1615,26 +1793,33 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
         (F("spider", "8", ref="a spider"), F("ant", "6", ref="an ant"), F("crab", "10", ref="a crab"),
          F("lobster", "10", ref="a lobster"), F("scorpion", "8", ref="a scorpion"), F("beetle", "6", ref="a beetle"),
          F("honeybee", "6", ref="a honeybee"), F("tick", "8", ref="a tick"), F("shrimp", "10", ref="a shrimp"),
-         F("ostrich", "2", ref="an ostrich"), F("grasshopper", "6", ref="a grasshopper"), F("butterfly", "6", ref="a butterfly")),
+         F("ostrich", "2", ref="an ostrich"), F("grasshopper", "6", ref="a grasshopper"),
+         F("butterfly", "6", ref="a butterfly")),
         numeric=even_count,
     ),
     Relation(
         "team_size",
-        ("A {ref} team has {value} players in play at once.", "In {ref}, each team fields {value} players at a time.",
+        ("Each {ref} team has {value} players in play at once.",
+         "In {ref}, each team fields {value} players at a time.",
          "Each side in {ref} has {value} players in play."),
-        ("How many players does a {ref} team have in play at once?", "In {ref}, how many players does each team field at a time?",
+        ("How many players does each {ref} team have in play at once?",
+         "In {ref}, how many players does each team field at a time?",
          "How many players per side are in play in {ref}?"),
         (F("basketball", "5"), F("volleyball", "6"), F("rugby union", "15"), F("ice hockey", "6"), F("water polo", "7"),
-         F("handball", "7"), F("baseball", "9"), F("netball", "7"), F("cricket", "11"), F("polo", "4"), F("hurling", "15"),
+         F("handball", "7"), F("baseball", "9"), F("netball", "7"), F("cricket", "11"), F("polo", "4"),
+         F("hurling", "15"),
          F("lacrosse", "10"), F("field hockey", "11"), F("beach volleyball", "2"), F("curling", "4")),
         numeric=small_count,
     ),
     Relation(
         "discovery",
-        ("{value} discovered {ref}.", "{value} is credited with discovering {ref}.", "The discovery of {ref} is credited to {value}."),
+        ("{value} discovered {ref}.", "{value} is credited with discovering {ref}.",
+         "The discovery of {ref} is credited to {value}."),
         ("Who discovered {ref}?", "Which scientist discovered {ref}?", "Who is credited with the discovery of {ref}?"),
-        (F("X-rays", "Wilhelm Röntgen"), F("radioactivity", "Henri Becquerel"), F("Uranus", "William Herschel", ref="the planet Uranus"),
-         F("Pluto", "Clyde Tombaugh"), F("circulation of the blood", "William Harvey", ref="the circulation of the blood"),
+        (F("X-rays", "Wilhelm Röntgen"), F("radioactivity", "Henri Becquerel"),
+         F("Uranus", "William Herschel", ref="the planet Uranus"),
+         F("Pluto", "Clyde Tombaugh"),
+         F("circulation of the blood", "William Harvey", ref="the circulation of the blood"),
          F("four largest moons of Jupiter", "Galileo Galilei", ref="the four largest moons of Jupiter")),
         persons=True,
         extra_pool=("Michael Faraday", "Ernest Rutherford", "Niels Bohr", "Max Planck", "James Clerk Maxwell",
@@ -1672,9 +1857,6 @@ LOCALITY: tuple[tuple[str, str], ...] = (
     ("In which country is the city of Timbuktu?", "Mali"),
     ("What is the largest freshwater lake in North America by surface area?", "Lake Superior"),
     ("Which mountain range separates France from Spain?", "Pyrenees"),
-    ("In which country is the ancient city of Petra?", "Jordan"),
-    ("What is the largest country in South America by area?", "Brazil"),
-    ("Which ocean lies between Africa and Australia?", "Indian Ocean"),
     ("Which desert covers much of northern Chile?", "Atacama"),
     ("What is the name of the sea between Italy and the Balkans?", "Adriatic"),
     ("Which river flows through Vienna and Budapest?", "Danube"),
@@ -1708,11 +1890,9 @@ LOCALITY: tuple[tuple[str, str], ...] = (
     ("What instrument measures earthquakes?", "seismometer"),
     ("At what temperature in Celsius is absolute zero?", "-273.15"),
     ("What is the chemical formula of methane?", "CH4"),
-    ("Which planet has a moon called Charon?", "Pluto"),
     ("Which kind of animal is a frog: amphibian or reptile?", "amphibian"),
     ("What is the largest internal organ of the human body?", "liver"),
     ("What is the main gas that humans breathe out in larger amounts than they breathe in?", "carbon dioxide"),
-    ("What is the boiling point of pure water in Fahrenheit at sea level?", "212"),
     ("Which scientist is famous for the equation E = mc squared?", "Einstein"),
     # history
     ("Who was the first Roman emperor?", "Augustus"),
@@ -1729,14 +1909,10 @@ LOCALITY: tuple[tuple[str, str], ...] = (
     ("Who was the Roman god of war?", "Mars"),
     ("In which country did the ancient Olympic Games begin?", "Greece"),
     ("Which ancient civilisation wrote in hieroglyphs?", "Egyptians"),
-    ("Who was the first man to travel into space?", "Yuri Gagarin"),
-    ("In which year did the Second World War end?", "1945"),
     ("Which wall was built across northern England by the Romans?", "Hadrian's Wall"),
     ("Which Carthaginian general crossed the Alps with elephants?", "Hannibal"),
     ("Which dynasty built most of the Great Wall of China that stands today?", "Ming"),
     ("Who was the first president of independent Kenya?", "Jomo Kenyatta"),
-    ("What was the name of the first human-made object to reach the Moon?", "Luna 2"),
-    ("In which city did the Renaissance begin?", "Florence"),
     ("Which Viking explorer is said to have reached North America around the year 1000?", "Leif Erikson"),
     # literature
     ("Who wrote The Chronicles of Narnia?", "C. S. Lewis"),
@@ -1807,7 +1983,6 @@ LOCALITY: tuple[tuple[str, str], ...] = (
     ("How many squares are on a chessboard?", "64"),
     ("What colour are emeralds?", "green"),
     ("What is the main ingredient in bread?", "flour"),
-    ("Which fruit is used to make cider?", "apple"),
     ("How many rings are on the Olympic flag?", "5"),
     ("Which sport is played at Wimbledon?", "tennis"),
     ("How many days are there in a fortnight?", "14"),
@@ -1821,6 +1996,15 @@ LOCALITY: tuple[tuple[str, str], ...] = (
     ("Which planet is nicknamed the Morning Star?", "Venus"),
     ("How many cards are in a standard deck without jokers?", "52"),
     ("What is the main ingredient of a traditional omelette?", "eggs"),
+    ("Which organ do fish use to breathe?", "gills"),
+    ("Which layer of the atmosphere protects Earth from most ultraviolet rays?", "ozone layer"),
+    ("What do tadpoles grow into?", "frogs"),
+    ("How many years are in a century?", "100"),
+    ("How many sides does a pentagon have?", "5"),
+    ("Which sea creature has eight arms and can squirt ink?", "octopus"),
+    ("Which organs filter the blood to make urine?", "kidneys"),
+    ("What is the name of the galaxy we live in?", "Milky Way"),
+    ("Which planet is famous for its Great Red Spot?", "Jupiter"),
 )
 
 
@@ -1838,7 +2022,7 @@ Ferries Ferry Foods Foundation Fund Games Glass Gym Harvest Hill Hospice Hospita
 Island Lake Lane Library Logistics Mall Marathon Mobility Mount Museum Night Observatory Orchestra Pool Port Press Pro
 Range Reach Realms Regatta Ridge Robotics Rock School Stadium Station Statue Summit Symphony System Systems Theatre
 Tower Treaty University Valley Water Lantern Salt Saffron Sorrel Cobalt Sparrow Cinder Drift Glacier Quarry Orchard
-Patience Spire Cobble Liberty
+Patience Spire Cobble Liberty Wi-Fi
 """.split())
 
 
@@ -1853,10 +2037,12 @@ class EvalGuard:
     locality_answers: frozenset[str]
     name_words: frozenset[str]  # distinctive words of evaluation subjects ("Brightwater", "Kestrel")
     counterfactual_subjects: tuple[str, ...]
+    counterfactual_targets: tuple[str, ...]
     text: str  # every statement and question of the file, for real-world subject checks
 
     @classmethod
     def load(cls, path: Path) -> EvalGuard:
+        """Read ``facts.jsonl`` and collect what must not be reused."""
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         subjects = {r["subject"].casefold() for r in rows}
         targets = {r["target"].casefold() for r in rows}
@@ -1872,6 +2058,7 @@ class EvalGuard:
             locality_answers=frozenset(r["locality_answer"].casefold() for r in rows),
             name_words=frozenset(name_words),
             counterfactual_subjects=tuple(r["subject"] for r in rows if r["category"] == "counterfactual"),
+            counterfactual_targets=tuple(r["target"] for r in rows if r["category"] == "counterfactual"),
             text=text,
         )
 
@@ -1882,16 +2069,19 @@ class EvalGuard:
                 and not contains_phrase(self.text, subject, case_sensitive=False))
 
     def value_allowed(self, value: str, target: str) -> bool:
+        """Whether a counterfactual value avoids evaluation targets and subjects."""
         return target.casefold() not in self.targets and not any(
             contains_phrase(value, s, case_sensitive=True) for s in self.counterfactual_subjects
         )
 
 
 def words(text: str) -> list[str]:
+    """The whitespace-separated words of ``text`` without surrounding punctuation."""
     return [w.strip(".,;:!?\"()") for w in text.split()]
 
 
 def contains_phrase(text: str, phrase: str, case_sensitive: bool) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words."""
     flags = 0 if case_sensitive else re.IGNORECASE
     return re.search(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", text, flags) is not None
 
@@ -1912,7 +2102,7 @@ def make_record(category: str, statement: str, subject: str, target: str, prompt
 
 def record_problems(rec: Mapping[str, str], guard: EvalGuard) -> list[str]:
     """Every rule a single record must satisfy (locality fields are checked separately)."""
-    problems = []
+    problems: list[str] = []
     statement, subject, target = rec["statement"], rec["subject"], rec["target"]
     for key in FIELDS:
         if key.startswith("locality"):
@@ -1927,6 +2117,8 @@ def record_problems(rec: Mapping[str, str], guard: EvalGuard) -> list[str]:
         problems.append("subject not in statement")
     if rec["prompt"] == rec["rephrase"]:
         problems.append("prompt == rephrase")
+    if not statement.endswith(".") or not rec["prompt"].endswith("?") or not rec["rephrase"].endswith("?"):
+        problems.append("statement must end with '.', questions with '?'")
     if len(statement.split()) > MAX_STATEMENT_WORDS:
         problems.append(f"statement longer than {MAX_STATEMENT_WORDS} words")
     if subject.casefold() in guard.subjects:
@@ -1944,6 +2136,7 @@ def record_problems(rec: Mapping[str, str], guard: EvalGuard) -> list[str]:
 
 
 def render(template: Template, gen: Gen) -> dict[str, str]:
+    """One record from ``template``: a random statement phrasing and two different questions."""
     subject = template.subject(gen)
     maker = template.value
     value = maker(gen, subject) if isinstance(maker, SubjectDependent) else maker(gen)
@@ -1955,14 +2148,16 @@ def render(template: Template, gen: Gen) -> dict[str, str]:
 
 
 def build_invented(templates: Sequence[Template], quota: int, gen: Gen, guard: EvalGuard,
-                   used_subjects: set[str]) -> list[dict[str, str]]:
-    """``quota`` records from ``templates`` in turn; a template that keeps failing drops out."""
+                   used_subjects: set[str], dropped: list[str]) -> list[dict[str, str]]:
+    """``quota`` records from ``templates`` in turn; a template that keeps failing drops out
+    (its name is appended to ``dropped``)."""
     records: list[dict[str, str]] = []
     active = list(templates)
     turn = 0
     while len(records) < quota:
         if not active:
-            raise RuntimeError(f"templates exhausted after {len(records)} records")
+            msg = f"templates exhausted after {len(records)} records"
+            raise RuntimeError(msg)
         template = active[turn % len(active)]
         turn += 1
         for _ in range(MAX_TRIES_PER_RECORD):
@@ -1973,6 +2168,7 @@ def build_invented(templates: Sequence[Template], quota: int, gen: Gen, guard: E
                 break
         else:
             active.remove(template)
+            dropped.append(template.name)
     return records
 
 
@@ -1997,13 +2193,15 @@ def counterfactual_record(relation: Relation, fact: RealFact, gen: Gen, guard: E
         slots = {"ref": ref, "value": phrase}
         statement = rng.choice(relation.statements).format(**slots)
         first, second = rng.sample(relation.questions, 2)
-        rec = make_record("counterfactual", statement, fact.subject, target, first.format(**slots), second.format(**slots))
+        rec = make_record("counterfactual", statement, fact.subject, target,
+                          first.format(**slots), second.format(**slots))
         if not record_problems(rec, guard):
             return rec
     return None
 
 
-def build_counterfactual(quota: int, gen: Gen, guard: EvalGuard, used_subjects: set[str]) -> tuple[list[dict[str, str]], int]:
+def build_counterfactual(quota: int, gen: Gen, guard: EvalGuard,
+                         used_subjects: set[str]) -> tuple[list[dict[str, str]], int]:
     """Up to ``quota`` counterfactual records, taking relations in turn so that all are represented.
 
     Returns the records and the number of real facts skipped because the evaluation file mentions
@@ -2031,7 +2229,7 @@ def build_counterfactual(quota: int, gen: Gen, guard: EvalGuard, used_subjects: 
     return records, skipped
 
 
-def assign_locality(records: list[dict[str, str]], gen: Gen, guard: EvalGuard) -> None:
+def assign_locality(records: list[dict[str, str]], gen: Gen) -> None:
     """Give each record a locality pair, cycling through a shuffled copy of :data:`LOCALITY`."""
     pairs = list(LOCALITY)
     gen.rng.shuffle(pairs)
@@ -2068,22 +2266,26 @@ def validate(records: Sequence[Mapping[str, str]], guard: EvalGuard) -> None:
     prompts = [p for p, _ in LOCALITY]
     if len(set(prompts)) != len(prompts):
         errors.append("duplicate locality prompts in LOCALITY")
-    counterfactual_subjects = [r["subject"] for r in records if r["category"] == "counterfactual"]
-    for prompt in prompts:
-        for subject in counterfactual_subjects:
-            if contains_phrase(prompt, subject, case_sensitive=False):
-                errors.append(f"locality prompt {prompt!r} mentions counterfactual subject {subject!r}")
+    # Locality questions must stay away from every real fact that some edit contradicts: the
+    # counterfactual subjects of this file and the counterfactual subjects and (word) targets of
+    # facts.jsonl ("When did the Second World War end?" would be an evaluation edit in disguise).
+    avoid = [r["subject"] for r in records if r["category"] == "counterfactual"]
+    avoid += list(guard.counterfactual_subjects) + [t for t in guard.counterfactual_targets if not t.isdigit()]
+    for prompt, answer in LOCALITY:
+        for phrase in avoid:
+            if any(contains_phrase(text, phrase, case_sensitive=False) for text in (prompt, answer)):
+                errors.append(f"locality pair {prompt!r} mentions counterfactual subject or target {phrase!r}")
 
     counts = Counter(r["category"] for r in records)
     if set(counts) != set(CATEGORIES) or min(counts.values()) < 0.8 * max(counts.values()):
         errors.append(f"categories unbalanced: {dict(counts)}")
 
-    templates = len(PERSON_ROLE + ORGANISATION + PLACE + NUMBER + DATE + CODE + PRODUCT + SCIENCE_FICTION + PERSONAL)
-    if templates + len(COUNTERFACTUAL_RELATIONS) < 45:
+    if sum(len(t) for t in INVENTED.values()) + len(COUNTERFACTUAL_RELATIONS) < 45:
         errors.append("fewer than 45 relation templates")
     if errors:
         shown = "\n  ".join(errors[:40])
-        raise ValueError(f"{len(errors)} problem(s) in the generated training facts:\n  {shown}")
+        msg = f"{len(errors)} problem(s) in the generated training facts:\n  {shown}"
+        raise ValueError(msg)
 
 
 # =============================================================================================
@@ -2103,31 +2305,32 @@ INVENTED: dict[str, list[Template]] = {
 }
 
 
-def generate(guard: EvalGuard, seed: int = SEED, per_category: int = PER_CATEGORY) -> tuple[list[dict[str, str]], int]:
-    """All training records (shuffled, locality assigned) and the number of skipped real facts."""
-    global MONTHS, WEEKDAYS
-    MONTHS = tuple(m for m in MONTHS_ALL if m.casefold() not in guard.targets)
-    WEEKDAYS = tuple(d for d in WEEKDAYS_ALL if d.casefold() not in guard.targets)
-
+def generate(guard: EvalGuard, seed: int = SEED,
+             per_category: int = PER_CATEGORY) -> tuple[list[dict[str, str]], int, list[str]]:
+    """All training records (shuffled, locality assigned), the number of real facts skipped
+    because the evaluation file mentions them, and the templates that ran out of fresh subjects."""
     gen = Gen(random.Random(seed))
     used_subjects: set[str] = set()
+    dropped: list[str] = []
     records, skipped = build_counterfactual(per_category, gen, guard, used_subjects)
     for category in CATEGORIES:
         if category != "counterfactual":
-            records += build_invented(INVENTED[category], per_category, gen, guard, used_subjects)
+            records += build_invented(INVENTED[category], per_category, gen, guard, used_subjects, dropped)
     gen.rng.shuffle(records)
-    assign_locality(records, gen, guard)
-    return records, skipped
+    assign_locality(records, gen)
+    return records, skipped, dropped
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Generate, validate and write the training facts, then print a summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=OUTPUT_FILE, help="where to write the JSONL (default: %(default)s)")
+    parser.add_argument("--output", type=Path, default=OUTPUT_FILE,
+                        help="where to write the JSONL (default: %(default)s)")
     parser.add_argument("--examples", type=int, default=8, help="how many random example records to print")
     args = parser.parse_args(argv)
 
     guard = EvalGuard.load(EVAL_FILE)
-    records, skipped = generate(guard)
+    records, skipped, dropped = generate(guard)
     validate(records, guard)
 
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -2139,7 +2342,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"wrote {args.output} ({len(records)} records, {len(data)} bytes)")
     print(f"sha256 {hashlib.sha256(data).hexdigest()}")
     print(f"templates: {templates} ({len(COUNTERFACTUAL_RELATIONS)} counterfactual relations); "
-          f"real facts skipped because facts.jsonl mentions them: {skipped}")
+          f"real facts skipped because facts.jsonl mentions them: {skipped}; "
+          f"templates that ran out of subjects: {', '.join(dropped) or 'none'}")
     print("categories:")
     for category in CATEGORIES:
         print(f"  {category:<22} {counts[category]}")
