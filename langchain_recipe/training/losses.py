@@ -69,16 +69,27 @@ def query_knowledge_loss(
 
 
 def sentinel_over_irrelevant_loss(
-    v: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Tensor, hinge_scale: float, temperature: float = 1.0
+    v: torch.Tensor,
+    r: torch.Tensor,
+    r_sentinel: torch.Tensor,
+    hinge_scale: float,
+    temperature: float = 1.0,
+    extra_negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_q2: the sentinel beats every irrelevant edit for a query.
 
     ``M_ij = s(v_i, r_j)`` with the diagonal (the query's own edit) replaced by ``s(v_i, r_Θ)``;
     target the diagonal; hinge NLL with ``c_h``. Shapes as in :func:`query_knowledge_loss`.
+
+    Args:
+        extra_negatives: more irrelevant knowledge representations the sentinel must beat, shape
+            `(num_negatives, knowledge_dim)`, appended as columns (none of them may be a query's
+            own edit; not in the paper, whose negatives are the batch's own edits).
     """
-    logits = temperature * _scaled(v, r)
+    logits = temperature * _scaled(v, _with_extra_negatives(r, extra_negatives))
     sentinel = temperature * _scaled(v, r_sentinel.unsqueeze(0)).squeeze(-1)
-    eye = torch.eye(v.shape[0], dtype=torch.bool, device=v.device)
+    eye = torch.zeros(logits.shape, dtype=torch.bool, device=v.device)
+    eye[:, : v.shape[0]] = torch.eye(v.shape[0], dtype=torch.bool, device=v.device)
     logits = torch.where(eye, sentinel.unsqueeze(-1).expand_as(logits), logits)
     return _hinge_nll(logits, torch.arange(v.shape[0], device=v.device), hinge_scale)
 
