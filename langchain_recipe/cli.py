@@ -371,15 +371,17 @@ def train_retrieval_command(
     import torch
 
     from langchain_recipe.base_models import default_recipe_model_path
-    from langchain_recipe.benchmarks.retrieval import KNOWEDIT_FILE, build_feature_table, feature_groups, training_sets
+    from langchain_recipe.benchmarks.retrieval import KNOWEDIT_FILE, NATURAL_FILE, prepare_features
     from langchain_recipe.nn import RecipeModel
     from langchain_recipe.training.retrieval import RetrievalTrainingConfig, train_retrieval
 
     torch.set_num_threads(threads)
     config = RetrievalTrainingConfig(**(json.loads(config_json) if config_json else {}))
     model = RecipeModel.from_pretrained(init_from or default_recipe_model_path())
-    train_set, val_set = training_sets(knowedit=knowedit or KNOWEDIT_FILE)
-    table = build_feature_table(model, feature_groups([train_set, val_set]), cache_dir, log=console.print)
+    # The features of the benchmark's texts too, so both commands share one cache.
+    _, train_set, val_set, table = prepare_features(
+        model, knowedit=knowedit or KNOWEDIT_FILE, natural=NATURAL_FILE, cache_dir=cache_dir, log=console.print
+    )
     result = train_retrieval(model, train_set, val_set, table, config, output_dir=output_dir, log=console.print)
     console.print(f"Saved the best model (step {result['best_step']}) to {output_dir}.")
 

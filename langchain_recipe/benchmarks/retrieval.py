@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ __all__ = [
     "NEGATIVE_KINDS",
     "CosineScorer",
     "FeatureTable",
+    "LexicalIndex",
     "RetrievalBenchSettings",
     "RetrievalEdit",
     "RetrievalNegative",
@@ -69,8 +71,11 @@ __all__ = [
     "evaluate_retrieval",
     "fit_fixed_threshold",
     "gate_decisions",
+    "hybrid_top1",
+    "lexical_tokens",
     "load_knowedit",
     "load_natural_facts",
+    "prepare_features",
     "records_to_set",
     "render_markdown",
     "run_retrieval_benchmark",
@@ -82,6 +87,7 @@ NEGATIVE_KINDS: dict[str, str] = {
     "zsre_nq": "ZsRE NQ questions (`loc`)",
     "counterfact_same_relation": "CounterFact same-relation prompts (`locality_prompt`)",
     "knowedit_same_subject": "KnowEdit same-subject prompts (`Relation_Specificity`)",
+    "natural_unrelated": "natural facts' unrelated questions (`locality_prompt`)",
 }
 """Kinds of unrelated question, each reported separately."""
 
@@ -225,11 +231,13 @@ def load_knowedit(path: str | Path) -> list[tuple[RetrievalEdit, list[RetrievalN
     return out
 
 
-def load_natural_facts(path: str | Path) -> list[RetrievalEdit]:
-    """Natural-language facts (one JSON object a line with a ``statement`` field) as edits.
+def load_natural_facts(path: str | Path) -> tuple[list[RetrievalEdit], list[RetrievalNegative]]:
+    """Natural-language facts (``data/natural/facts.jsonl``: one JSON object a line with a
+    declarative ``statement``) as edits and unrelated questions.
 
-    Questions come from the optional fields ``question``, ``questions`` (a list), ``rephrase``
-    and ``paraphrases`` (a list); a fact without any is stored as a distractor only.
+    Questions come from the optional fields ``prompt`` (or ``question``) then ``rephrase``; a fact
+    without any is stored as a distractor only. ``locality_prompt`` is an unrelated question
+    (kind ``natural_unrelated``).
 
     Raises:
         InvalidInputError: the file is missing, a line is not JSON, or a record has no statement.
@@ -238,17 +246,17 @@ def load_natural_facts(path: str | Path) -> list[RetrievalEdit]:
     if not file.is_file():
         msg = f"{file} does not exist."
         raise InvalidInputError(msg)
-    edits = []
+    edits, negatives = [], []
     for where, raw in read_json_lines(file):
         if not isinstance(raw, dict) or not isinstance(raw.get("statement"), str) or not raw["statement"].strip():
             msg = f"{where}: a natural fact needs a non-empty string field 'statement'."
             raise InvalidInputError(msg)
-        questions: list[str] = []
-        for name in ("question", "questions", "rephrase", "paraphrases"):
-            value = raw.get(name)
-            questions += [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
-        edits.append(RetrievalEdit(raw["statement"], tuple(q for q in questions if q.strip()), "natural", str(raw.get("subject", ""))))
-    return edits
+        subject = str(raw.get("subject", ""))
+        questions = [raw.get(name) for name in ("prompt", "question", "rephrase")]
+        edits.append(RetrievalEdit(raw["statement"], tuple(q for q in questions if isinstance(q, str) and q.strip()), "natural", subject))
+        if isinstance(raw.get("locality_prompt"), str) and raw["locality_prompt"].strip():
+            negatives.append(RetrievalNegative(raw["locality_prompt"], "natural_unrelated", subject))
+    return edits, negatives
 
 
 def _without_stored_questions(negatives: Iterable[RetrievalNegative], stored: Sequence[RetrievalEdit]) -> tuple[list[RetrievalNegative], int]:
@@ -338,8 +346,9 @@ def benchmark_sets(
     negatives = dev["zsre"][1] + dev["counterfact"][1] + parts["heldout"][1]
     sources = "ZsRE dev, CounterFact dev, held-out CounterFact train" + (", held-out KnowEdit" if knowedit and Path(knowedit).is_file() else "")
     if natural is not None and Path(natural).is_file():
-        facts = load_natural_facts(natural)
+        facts, unrelated = load_natural_facts(natural)
         queried += [f for f in facts if f.questions]
+        negatives += unrelated
         sources += f", {len(facts)} natural facts"
     distractors = [e for split in ("val", "train") for e in random.Random(seed).sample(parts[split][0], len(parts[split][0]))]  # type: ignore[index]
     unseen_negatives, dropped = _without_stored_questions(negatives, queried)
@@ -680,6 +689,33 @@ def feature_groups(sets: Sequence[RetrievalSet]) -> dict[str, list[str]]:
     return groups
 
 
+def prepare_features(
+    model: Any,
+    data_dir: str | Path = DATA_DIR,
+    *,
+    knowedit: str | Path | None = KNOWEDIT_FILE,
+    natural: str | Path | None = NATURAL_FILE,
+    mix_size: int = 10_000,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    log: Callable[[str], None] = logger.info,
+) -> tuple[list[RetrievalSet], RetrievalSet, RetrievalSet, FeatureTable]:
+    """The measured stores, the train and val sets, and one feature table covering all of them.
+
+    Benchmark and training encode the same groups of texts, so they share one cache.
+
+    Returns:
+        ``(benchmark_sets, train, val, table)``.
+
+    Raises:
+        InvalidInputError: data is missing or malformed.
+    """
+    sets = benchmark_sets(data_dir, knowedit=knowedit, natural=natural, mix_size=mix_size, seed=seed)
+    train, val = training_sets(data_dir, knowedit)
+    table = build_feature_table(model, feature_groups([*sets, train, val]), cache_dir, log=log)
+    return sets, train, val, table
+
+
 def run_retrieval_benchmark(
     settings: RetrievalBenchSettings,
     *,
@@ -715,9 +751,16 @@ def run_retrieval_benchmark(
     if len(set(fingerprints.values())) > 1:
         msg = f"The models use different encoders ({fingerprints}); cached features fit one encoder. Compare models with the same frozen encoder."
         raise InvalidInputError(msg)
-    sets = benchmark_sets(settings.data_dir, knowedit=settings.knowedit, natural=settings.natural, mix_size=settings.mix_size, seed=settings.seed)
-    _, val = training_sets(settings.data_dir, settings.knowedit)
-    table = build_feature_table(first, feature_groups([*sets, val]), settings.cache_dir, log=log)
+    sets, _, val, table = prepare_features(
+        first,
+        settings.data_dir,
+        knowedit=settings.knowedit,
+        natural=settings.natural,
+        mix_size=settings.mix_size,
+        seed=settings.seed,
+        cache_dir=settings.cache_dir,
+        log=log,
+    )
     hidden = first.config.encoder_hidden_size
     threshold = settings.cosine_threshold
     if threshold is None:
@@ -772,3 +815,111 @@ def render_markdown(results: dict[str, Any]) -> str:
         parts = "; ".join(f"{s}: " + ", ".join(f"{src} {_fmt(v)}" for src, v in by.items()) for s, by in by_source.items())
         lines.append(f"- {name} ({entry['note']}): top-1 by source — {parts}")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- hybrid (lexical + dense)
+_WORD = re.compile(r"\w+")
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Lower-cased word tokens of a statement or question (the sparse vector's dimensions)."""
+    return _WORD.findall(format_retrieval_text(text).lower())
+
+
+class LexicalIndex:
+    """BM25 scores of questions against stored statements, as Qdrant computes them for a sparse
+    vector with ``modifier=IDF``: the stored value of a word is its saturated term frequency
+    ``tf (k1 + 1) / (tf + k1 (1 - b + b len / avg_len))``, the query's value is 1 per distinct
+    word, and Qdrant multiplies by ``idf = ln((N - n + 0.5) / (n + 0.5) + 1)`` over the ``N``
+    stored points (``n`` of them holding the word).
+
+    Args:
+        statements: the stored knowledge statements.
+        k1: BM25 term-frequency saturation.
+        b: BM25 length normalisation.
+    """
+
+    def __init__(self, statements: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> None:
+        tokens = [lexical_tokens(s) for s in statements]
+        self.vocabulary: dict[str, int] = {}
+        for words in tokens:
+            for word in words:
+                self.vocabulary.setdefault(word, len(self.vocabulary))
+        lengths = torch.tensor([max(len(w), 1) for w in tokens], dtype=torch.float32)
+        average = float(lengths.mean()) if len(tokens) else 1.0
+        rows, cols, values = [], [], []
+        frequency = torch.zeros(len(self.vocabulary))
+        for row, words in enumerate(tokens):
+            counts: dict[int, int] = {}
+            for word in words:
+                counts[self.vocabulary[word]] = counts.get(self.vocabulary[word], 0) + 1
+            norm = k1 * (1 - b + b * float(lengths[row]) / average)
+            for col, tf in counts.items():
+                rows.append(row)
+                cols.append(col)
+                values.append(tf * (k1 + 1) / (tf + norm))
+                frequency[col] += 1
+        count = len(tokens)
+        self.idf = torch.log((count - frequency + 0.5) / (frequency + 0.5) + 1)
+        self.weights = torch.sparse_coo_tensor(
+            torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1),
+            torch.tensor(values, dtype=torch.float32),
+            (count, len(self.vocabulary)),
+        ).coalesce()
+
+    def scores(self, queries: Sequence[str], *, chunk_size: int = 256) -> torch.Tensor:
+        """BM25 scores, shape `(len(queries), num_statements)`."""
+        parts = []
+        for start in range(0, len(queries), chunk_size):
+            chunk = queries[start : start + chunk_size]
+            dense = torch.zeros(len(self.vocabulary), len(chunk))
+            for j, query in enumerate(chunk):
+                for word in set(lexical_tokens(query)):
+                    col = self.vocabulary.get(word)
+                    if col is not None:
+                        dense[col, j] = self.idf[col]
+            parts.append(torch.sparse.mm(self.weights, dense).T)
+        return torch.cat(parts) if parts else torch.empty(0, self.weights.shape[0])
+
+
+def hybrid_top1(
+    scorer: RetrievalScorer, rset: RetrievalSet, table: FeatureTable, lexical_weights: Sequence[float], *, rrf_k: float = 60.0
+) -> dict[str, Any]:
+    """Own-edit top-1 of dense retrieval fused with BM25 (:class:`LexicalIndex`), in process.
+
+    Two fusions: ``weighted[w]`` ranks by ``s_dense + w * bm25 / max_query_bm25`` (per query, so
+    ``w`` is in units of the dense score), and ``rrf`` by reciprocal-rank fusion
+    ``1 / (rrf_k + rank_dense) + 1 / (rrf_k + rank_bm25)`` (Qdrant's ``Fusion.RRF``).
+
+    Returns:
+        ``{"dense": top1, "bm25": top1, "rrf": top1, "weighted": {w: top1}}``.
+    """
+    stored = rset.stored
+    index = LexicalIndex([e.statement for e in stored])
+    keys = scorer.knowledge_keys(table([e.statement for e in stored]))
+    owners = [i for i, e in enumerate(rset.edits) for _ in e.questions]
+    texts = [q for e in rset.edits for q in e.questions]
+    statements = [_norm(e.statement) for e in stored]
+    hits: dict[str, list[bool]] = {"dense": [], "bm25": [], "rrf": []}
+    weighted: dict[float, list[bool]] = {float(w): [] for w in lexical_weights}
+
+    def right(best: torch.Tensor, own: list[int]) -> list[bool]:
+        return [b == o or statements[b] == statements[o] for b, o in zip(best.tolist(), own)]
+
+    for start in range(0, len(texts), 512):
+        chunk, own = texts[start : start + 512], owners[start : start + 512]
+        query_keys = scorer.query_keys(table(chunk))
+        dense = scorer.decide(query_keys, keys)
+        scale = 1.0 / math.sqrt(query_keys.shape[-1])
+        dense_scores = (query_keys @ keys.T) * scale
+        lexical = index.scores(chunk)
+        hits["dense"] += right(dense.best_index, own)
+        hits["bm25"] += right(lexical.argmax(-1), own)
+        rank_dense = dense_scores.argsort(-1, descending=True).argsort(-1).float()
+        rank_lexical = lexical.argsort(-1, descending=True).argsort(-1).float()
+        hits["rrf"] += right((1 / (rrf_k + rank_dense + 1) + 1 / (rrf_k + rank_lexical + 1)).argmax(-1), own)
+        normalised = lexical / lexical.amax(-1, keepdim=True).clamp_min(1e-6)
+        for w in weighted:
+            weighted[w] += right((dense_scores + w * normalised).argmax(-1), own)
+    rate = lambda values: sum(values) / len(values) if values else None  # noqa: E731
+    return {**{k: rate(v) for k, v in hits.items()}, "weighted": {w: rate(v) for w, v in weighted.items()}}

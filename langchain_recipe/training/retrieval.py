@@ -9,9 +9,9 @@ thousands of negatives: besides the batch's own edits, the detached keys of **ev
 training edit (a bank refreshed every ``bank_refresh_every`` steps), so each question's hardest
 competitors (same relation, same subject) are always among them:
 
-* ``L_q1``: each edit question and paraphrase ranks its own knowledge above every other edit and
-  the sentinel;
-* ``L_q2``: for the same questions, the sentinel beats every *other* edit (hinge);
+* ``L_q1``: one phrasing of each edit's question (edit question or paraphrase, a fair coin)
+  ranks its own knowledge above every other edit and the sentinel;
+* ``L_q2``: for the other phrasing, the sentinel beats every *other* edit (hinge);
 * ``L_q3``: unrelated questions (NQ questions, same-relation and same-subject prompts) prefer the
   sentinel to every edit (hinge).
 
@@ -53,13 +53,13 @@ class RetrievalTrainingConfig(BaseModel):
     """Optimizer steps (the length of the cosine learning-rate schedule)."""
     max_minutes: float = Field(20.0, gt=0)
     """Wall-clock budget in minutes."""
-    batch_size: int = Field(512, gt=0)
+    batch_size: int = Field(256, gt=0)
     """Training edits per step (each with its edit question and paraphrase)."""
-    negatives_per_step: int = Field(512, gt=0)
+    negatives_per_step: int = Field(256, gt=0)
     """Unrelated questions per step, drawn equally from each kind of negative."""
-    head_learning_rate: float = Field(3e-4, gt=0)
+    head_learning_rate: float = Field(1e-4, gt=0)
     """Adam learning rate of the knowledge and query heads."""
-    sentinel_learning_rate: float = Field(3e-3, gt=0)
+    sentinel_learning_rate: float = Field(1e-3, gt=0)
     """Adam learning rate of the sentinel's pseudo-token embeddings."""
     warmup_steps: int = Field(20, ge=0)
     """Linear warm-up steps, then cosine decay to 10 %."""
@@ -151,6 +151,7 @@ def train_retrieval(
         raise InvalidInputError(msg)
     tick = time.perf_counter()
     rng = random.Random(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
     if config.init == "cosine":
         _reset_retrieval_modules(model, config.seed)
     model.train()
@@ -211,16 +212,14 @@ def train_retrieval(
         queries = model.query_head(torch.cat([first[batch], second[batch], negative_features[torch.tensor(chosen)]]))
         size = batch.shape[0]
         u, v, w = queries[:size], queries[size : 2 * size], queries[2 * size :]
+        # A fair coin per edit picks which phrasing ranks its own knowledge (q1) and which makes
+        # the sentinel beat the other edits (q2), as in the paper.
+        flip = torch.rand(size, 1, generator=generator) < 0.5
+        u, v = torch.where(flip, u, v), torch.where(flip, v, u)
         sentinel = model.sentinel_key()
         terms = {
-            "q1": 0.5 * (
-                losses.query_knowledge_loss(u, r, sentinel, config.temperature, extra_negatives=negatives_bank)
-                + losses.query_knowledge_loss(v, r, sentinel, config.temperature, extra_negatives=negatives_bank)
-            ),
-            "q2": 0.5 * (
-                losses.sentinel_over_irrelevant_loss(u, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank)
-                + losses.sentinel_over_irrelevant_loss(v, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank)
-            ),
+            "q1": losses.query_knowledge_loss(u, r, sentinel, config.temperature, extra_negatives=negatives_bank),
+            "q2": losses.sentinel_over_irrelevant_loss(v, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank),
             "q3": losses.locality_sentinel_loss(w, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank),
         }
         total = terms["q1"] + config.q2_weight * terms["q2"] + config.q3_weight * terms["q3"]

@@ -71,7 +71,7 @@ def data_dir(tmp_path: Path) -> Path:
     _write(root / "counterfact" / "train.jsonl", [_counterfact(i, f"Player{i}") for i in range(20)])
     _write(root / "counterfact" / "dev.jsonl", [_counterfact(100 + i, f"Artist{i}") for i in range(6)])
     _write(root / "knowedit" / "wiki.jsonl", [_knowedit(i, f"Person{i}") for i in range(20)])
-    _write(root / "natural" / "facts.jsonl", [{"statement": "Ada's cat is called Tom.", "question": "What is Ada's cat called?"}, {"statement": "Bo lives in Oslo."}])
+    _write(root / "natural" / "facts.jsonl", [{"statement": "Ada's cat is called Tom.", "prompt": "What is Ada's cat called?", "locality_prompt": "What is the capital of France?"}, {"statement": "Bo lives in Oslo."}])
     return root
 
 
@@ -174,7 +174,7 @@ def test_benchmark_runs_and_caches_features(data_dir: Path, make_recipe_model: A
         for metrics in entry["results"].values():
             assert 0.0 <= metrics["own_top1"] <= 1.0
             assert all(0.0 <= v <= 1.0 for v in metrics["reject"].values())
-    assert set(results["sets"]["mix-60"]["results"]["tiny"]["reject"]) == set(R.NEGATIVE_KINDS)
+    assert set(results["sets"]["mix-60"]["results"]["tiny"]["reject"]) == set(R.NEGATIVE_KINDS)  # the natural fact's too
     markdown = R.render_markdown(results)
     assert "mix-60 (60 stored)" in markdown and "| tiny | cosine |" in markdown
     assert list((tmp_path / "cache").glob("*.safetensors"))
