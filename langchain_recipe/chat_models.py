@@ -29,7 +29,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from langchain_recipe._validation import check_unicode
 from langchain_recipe.base_models import DEFAULT_BASE_MODEL, BaseLanguageModel, load_base_model, tokenizer_lock
 from langchain_recipe.errors import InvalidInputError
-from langchain_recipe.injection import prepend_continuous_prompts, prepend_statement_text
+from langchain_recipe.injection import chat_prompt_offset, prepend_continuous_prompts, prepend_statement_text
 from langchain_recipe.knowledge_store import RetrievedEdit
 
 __all__ = ["Injection", "RecipeChatModel", "retrieval_query", "system_and_last_human_query"]
@@ -114,7 +114,14 @@ def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str
 
 
 def _apply_chat_template(lm: BaseLanguageModel, conversation: list[dict[str, str]]) -> torch.Tensor:
-    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt.
+    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt
+    (see :func:`_templated`)."""
+    return _templated(lm, conversation)[0]
+
+
+def _templated(lm: BaseLanguageModel, conversation: list[dict[str, str]]) -> tuple[torch.Tensor, list[dict[str, str]]]:
+    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt, and the
+    conversation the template accepted (``conversation`` itself, or its folded form).
 
     A template that rejects the conversation (a system role, two user turns in a row) gets the
     folded conversation (:func:`_fold_conversation`) instead.
@@ -138,12 +145,12 @@ def _apply_chat_template(lm: BaseLanguageModel, conversation: list[dict[str, str
         return encoded["input_ids"]
 
     try:
-        return apply(conversation)
+        return apply(conversation), conversation
     except jinja2.TemplateError as error:
         folded = _fold_conversation(conversation)
         logger.debug("Chat template of %s rejected the conversation (%s); folding it.", lm.name, error)
         try:
-            return apply(folded)
+            return apply(folded), folded
         except jinja2.TemplateError as second:
             roles = [turn["role"] for turn in folded]
             msg = (
@@ -162,6 +169,8 @@ class _Row:
     input_ids: torch.Tensor
     edit: RetrievedEdit | None
     injection: str
+    prompt_offset: int = 0
+    """Template tokens before the continuous prompt (:func:`~langchain_recipe.injection.chat_prompt_offset`)."""
     tokens: list[int] = field(default_factory=list)
     finish_reason: str | None = None
 
@@ -195,8 +204,9 @@ class RecipeChatModel(BaseChatModel):
     knowledge sentinel gate (RECIPE, Chen et al., EMNLP 2024, §3.3), it is injected:
 
     * ``injection="continuous_prompt"`` (default, RECIPE §3.2): its continuous prompt,
-      `(num_prompt_tokens, hidden_size)`, is prefixed to the input embeddings of the
-      chat-templated conversation;
+      `(num_prompt_tokens, hidden_size)`, is inserted into the input embeddings of the
+      chat-templated conversation right before the last user turn's text
+      (:func:`~langchain_recipe.injection.chat_prompt_offset`), where training puts it;
     * ``injection="text"`` (gated text prefix): its knowledge statement is put before the text of
       the last human turn, followed by a newline (:func:`~langchain_recipe.injection.prepend_statement_text`, also ``recipe eval``'s text-RAG), before the chat template is applied.
 
@@ -377,7 +387,12 @@ class RecipeChatModel(BaseChatModel):
         for conversation, edit in zip(turns, edits):
             if edit is not None and injection == "text":
                 conversation = self._with_statement(conversation, edit.statement)
-            rows.append(_Row(input_ids=_apply_chat_template(lm, conversation), edit=edit, injection=injection))
+            input_ids, templated = _templated(lm, conversation)
+            offset = 0
+            if edit is not None and injection == "continuous_prompt":
+                with tokenizer_lock(lm.tokenizer):
+                    offset = chat_prompt_offset(lm.tokenizer, templated, input_ids[0].tolist())
+            rows.append(_Row(input_ids=input_ids, edit=edit, injection=injection, prompt_offset=offset))
         return rows
 
     @staticmethod
@@ -439,7 +454,9 @@ class RecipeChatModel(BaseChatModel):
                 positions = torch.arange(length, device=lm.device).unsqueeze(0)
                 output = model(input_ids=input_ids.to(lm.device), attention_mask=mask, position_ids=positions, **extra)
             else:
-                prefixed = prepend_continuous_prompts(lm.embed(input_ids), attention_mask.to(lm.device), prompts)
+                prefixed = prepend_continuous_prompts(
+                    lm.embed(input_ids), attention_mask.to(lm.device), prompts, prompt_offsets=[row.prompt_offset for row in rows]
+                )
                 mask, positions = prefixed.attention_mask, prefixed.position_ids
                 output = model(
                     inputs_embeds=prefixed.inputs_embeds, attention_mask=mask, position_ids=positions, **extra

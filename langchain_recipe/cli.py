@@ -93,156 +93,104 @@ def train(
         console.print(f"Exported the best model ({output_dir / BEST_DIR}) in fp16 to {export}")
 
 
-def _answers(model, questions: list[str], label: str, batch_size: int = 16) -> list[str]:  # noqa: ANN001
-    from tqdm.auto import tqdm
+def _wrapped(label: str, text: str, width: int = 80) -> str:
+    """``label`` then ``text``, wrapped to ``width`` columns with the text's lines aligned."""
+    import textwrap
 
-    answers: list[str] = []
-    for start in tqdm(range(0, len(questions), batch_size), desc=f"answering ({label})", unit="batch"):
-        answers.extend(m.content for m in model.generate_batch(questions[start : start + batch_size]))
-    return answers
+    return textwrap.fill(
+        " ".join(text.split()) or "(empty answer)", width=width, initial_indent=label, subsequent_indent=" " * len(label)
+    )
 
 
-def _latency(bare, edited, questions: list[str], max_tokens: int) -> dict[str, float]:  # noqa: ANN001
-    import statistics
-    import time
+def _fact_block(number: int, total: int, row: dict) -> str:
+    """One demo block: the statement, then question, paraphrase and unrelated question with answers."""
+    bare_answer, _, bare_unrelated = row["bare"]
+    answer, paraphrase, unrelated = row["continuous_prompt"]
+    target = row["target"].lower()
 
-    timings: dict[str, list[float]] = {"bare": [], "recipe": [], "bare_tok": [], "recipe_tok": []}
-    for question in questions:
-        for name, model in (("bare", bare), ("recipe", edited)):
-            tick = time.perf_counter()
-            message = model.invoke(question, max_tokens=max_tokens)
-            seconds = time.perf_counter() - tick
-            timings[name].append(seconds)
-            timings[f"{name}_tok"].append(seconds / max(1, message.usage_metadata["output_tokens"]))
-    return {
-        "n": len(questions),
-        "bare_ms": 1000 * statistics.median(timings["bare"]),
-        "recipe_ms": 1000 * statistics.median(timings["recipe"]),
-        "bare_ms_per_token": 1000 * statistics.median(timings["bare_tok"]),
-        "recipe_ms_per_token": 1000 * statistics.median(timings["recipe_tok"]),
-    }
+    def mark(text: str) -> str:
+        return "[states it] " if target in text.lower() else "[misses it] "
+
+    lines = [
+        _wrapped(f"{number}/{total}  ", row["statement"]),
+        _wrapped("  Q: ", row["question"]),
+        _wrapped("     bare LM: ", bare_answer),
+        _wrapped("     edited:  ", mark(answer) + answer),
+        _wrapped("  Paraphrase: ", row["paraphrase"]),
+        _wrapped("     edited:  ", mark(paraphrase) + paraphrase),
+        _wrapped("  Unrelated: ", row["unrelated"]),
+        _wrapped("     edited:  ", ("[unchanged] " if unrelated == bare_unrelated else "[CHANGED] ") + unrelated),
+    ]
+    return "\n".join(lines)
 
 
 @app.command()
 def demo(
     store_path: Annotated[Path, typer.Option(help="Folder of the embedded on-disk Qdrant store.")] = Path("recipe_store"),
-    edits_file: Annotated[Path | None, typer.Option(help="ZsRE-format JSONL of edits (default: the 100 shipped ZsRE dev edits).")] = None,
-    show: Annotated[int, typer.Option(help="How many edits to show answers for.")] = 100,
-    max_tokens: Annotated[int, typer.Option(help="New tokens per shown answer.")] = 12,
+    edits_file: Annotated[Path | None, typer.Option(help="JSONL of edits in any format of docs/evaluation.md (default: the 170 hand-written natural facts).")] = None,
+    facts: Annotated[int, typer.Option(help="How many facts to teach, evenly spread over the file (0: all of them).")] = 40,
+    show: Annotated[int, typer.Option(help="How many facts to print a block for.")] = 12,
+    max_tokens: Annotated[int, typer.Option(help="New tokens per answer.")] = 32,
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
 ) -> None:
-    """Edit the bundled SmolLM2 with 100 ZsRE facts through RECIPE and show what changes."""
+    """Teach the bundled SmolLM2 new facts through RECIPE, one at a time, and show what its answers say."""
     _setup(verbose)
     import statistics
     import time
 
-    from rich.table import Table
     from tqdm.auto import tqdm
 
-    from langchain_recipe.chat_models import RecipeChatModel
-    from langchain_recipe.datasets import DEMO_EDITS, iter_edits
-    from langchain_recipe.evaluation.metrics import agreement, teacher_forced_predictions, token_accuracy
+    from langchain_recipe.datasets import NATURAL_FACTS, detect_format, iter_edits
+    from langchain_recipe.evaluation.chat_answers import ask_chat_questions
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
-    records = list(iter_edits(edits_file or DEMO_EDITS, "zsre"))
-    console.rule("[bold]langchain-recipe demo: lifelong knowledge editing with RECIPE")
+    source = edits_file or NATURAL_FACTS
+    every = list(iter_edits(source, detect_format(source)))
+    if facts < 0:
+        raise typer.BadParameter(f"--facts must be 0 (all) or a positive number, not {facts}.")
+    # An even spread covers every kind of fact in a file ordered by kind (the natural facts are).
+    chosen = range(len(every)) if not facts or facts >= len(every) else [i * len(every) // facts for i in range(facts)]
+    records = [every[i] for i in chosen]
+    console.rule("langchain-recipe demo: new facts for a local LM")
     started = time.perf_counter()
     with console.status("Loading SmolLM2-135M-Instruct, the RecipeModel and the store..."):
         # The demo's store holds demo data only: after an upgrade of the shipped RecipeModel it is
         # rebuilt from its statements instead of refusing to open (FingerprintMismatchError).
-        store = RecipeKnowledgeStore(path=store_path, collection_name="zsre_demo", on_mismatch="reencode")
+        store = RecipeKnowledgeStore(path=store_path, collection_name=f"demo_{source.stem}", on_mismatch="reencode")
     console.print(f"Loaded in {time.perf_counter() - started:.1f} s. Store: {store_path.resolve()} ({len(store)} edits stored)")
-
     try:
-        ids = [f"zsre-demo-{i}" for i in range(len(records))]
+        ids = [f"{source.stem}-{i}" for i in chosen]  # the line in the file: stable across --facts
         missing = [i for i, edit_id in enumerate(ids) if not store.get_by_ids([edit_id])]
         edit_seconds: list[float] = []
-        if missing:
-            for i in tqdm(missing, desc="applying edits", unit="edit"):
-                record = records[i]
-                tick = time.perf_counter()
-                store.add_knowledge([record.statement], metadatas=[{"source": "zsre-dev", "subject": record.subject}], ids=[ids[i]])
-                edit_seconds.append(time.perf_counter() - tick)
-            console.print(f"Applied {len(missing)} edits, {1000 * statistics.mean(edit_seconds):.1f} ms per edit (one at a time).")
-        else:
-            console.print(f"All {len(records)} edits already in the store: reusing them (delete {store_path} to start over).")
-
-        edited = RecipeChatModel(knowledge_store=store, max_tokens=max_tokens)
-        bare = RecipeChatModel(max_tokens=max_tokens)
-        table = Table(title=f"Answers (greedy, {max_tokens} new tokens max)", show_lines=True)
-        for column in ("question -> new target", "bare LM", "edited LM", "rephrased question -> edited LM", "unrelated question: bare / edited"):
-            table.add_column(column, overflow="fold")
-        shown = records[:show]
-        bare_answers = _answers(bare, [r.prompt for r in shown] + [r.locality_prompt for r in shown], "bare LM")
-        edited_answers = _answers(edited, [r.prompt for r in shown] + [r.rephrase for r in shown] + [r.locality_prompt for r in shown], "edited LM")
-        count = len(shown)
-        unchanged = 0
-        for i, record in enumerate(shown):
-            loc_bare, loc_edited = bare_answers[count + i], edited_answers[2 * count + i]
-            unchanged += loc_bare == loc_edited
-            same = "[green]unchanged[/]" if loc_bare == loc_edited else "[red]changed[/]"
-            table.add_row(
-                f"{record.prompt}\n[bold]-> {record.target}[/]",
-                bare_answers[i],
-                edited_answers[i],
-                f"{record.rephrase}\n{edited_answers[count + i]}",
-                f"{record.locality_prompt}\n{loc_bare} / {loc_edited} ({same})",
-            )
-        if show:
-            console.print(table)
-            mentions = {
-                name: sum(record.target.lower() in answer.lower() for record, answer in zip(shown, answers[:count]))
-                for name, answers in (("bare", bare_answers), ("edited", edited_answers))
-            }
-            console.print(
-                f"Answers that state the new target: bare LM {mentions['bare']}/{count}, edited LM "
-                f"{mentions['edited']}/{count}. Unrelated questions answered exactly as before: {unchanged}/{count}."
-            )
-
-        with console.status("Scoring reliability, generality and locality (teacher forcing)..."):
-            lm = store.base_model
-            questions = [r.prompt for r in records] + [r.rephrase for r in records] + [r.locality_prompt for r in records]
-            targets = [r.target for r in records] * 2 + [r.locality_answer for r in records]
-            retrieved = store.retrieve_prompts(questions)
-            prompts = [edit.prompt if edit is not None else None for edit in retrieved]
-            after = teacher_forced_predictions(lm, questions, targets, prompts)
-            before = teacher_forced_predictions(lm, questions, targets, None)
-        size = len(records)
-        own = [f"zsre-demo-{i % size}" for i in range(2 * size)]
-        summary = Table(title=f"{size} ZsRE edits, all applied, then tested (teacher-forced token accuracy; retrieval sees the question only)")
-        for column in ("", "reliability", "generality", "locality"):
-            summary.add_column(column, justify="right")
-        mean = lambda values: sum(values) / len(values)  # noqa: E731
-        summary.add_row(
-            "unedited LM",
-            f"{mean(token_accuracy(before[:size])):.3f}",
-            f"{mean(token_accuracy(before[size : 2 * size])):.3f}",
-            "1.000",
-        )
-        summary.add_row(
-            "RECIPE",
-            f"{mean(token_accuracy(after[:size])):.3f}",
-            f"{mean(token_accuracy(after[size : 2 * size])):.3f}",
-            f"{mean(agreement(after[2 * size :], before[2 * size :])):.3f}",
-        )
-        console.print(summary)
-        hits = sum(1 for edit, edit_id in zip(retrieved[: 2 * size], own) if edit is not None and edit.edit_id == edit_id)
-        rejected = sum(1 for edit in retrieved[2 * size :] if edit is None)
-        console.print(
-            f"Retrieval: {hits}/{2 * size} edit questions got their own edit; "
-            f"the knowledge sentinel rejected {rejected}/{size} unrelated questions."
-        )
+        for i in tqdm(missing, desc="adding facts", unit="fact", disable=None if missing else True):
+            tick = time.perf_counter()
+            store.add_knowledge([records[i].statement], metadatas=[{"source": source.name, "subject": records[i].subject}], ids=[ids[i]])
+            edit_seconds.append(time.perf_counter() - tick)
         if edit_seconds:
-            console.print(f"Edit time: {1000 * statistics.mean(edit_seconds):.1f} ms per edit (mean of {len(edit_seconds)}).")
-        latency = _latency(bare, edited, [r.prompt for r in records[:10]], max_tokens)
-        console.print(
-            f"Answer latency (single invoke, median of {latency['n']}, <= {max_tokens} new tokens): "
-            f"bare {latency['bare_ms']:.0f} ms ({latency['bare_ms_per_token']:.0f} ms/token), "
-            f"with RECIPE {latency['recipe_ms']:.0f} ms ({latency['recipe_ms_per_token']:.0f} ms/token; "
-            f"x{latency['recipe_ms_per_token'] / latency['bare_ms_per_token']:.2f} per token, retrieval and gate included)."
-        )
+            console.print(f"Added {len(missing)} facts one at a time, {1000 * statistics.mean(edit_seconds):.0f} ms per fact.")
+        else:
+            console.print(f"All {len(records)} facts already in the store: reusing them (delete {store_path} to start over).")
+        report = ask_chat_questions(store, records, ids, dataset=source.stem, max_tokens=max_tokens, progress=True)
     finally:
         store.close()
+    total = len(records)
+    for number, row in enumerate(report.answers[:show], start=1):
+        console.print(_fact_block(number, total, row), markup=False, highlight=False)
+        console.print()
+    recipe, text, bare = (report.score(m) for m in ("continuous_prompt", "text", "bare"))
+    console.rule("Answer accuracy")
+    console.print(
+        f"Greedy chat answers ({max_tokens} new tokens) that state the new fact, {total} facts stored:\n"
+        f"                      answer  paraphrase  unrelated unchanged\n"
+        f"  RECIPE (continuous)  {recipe.answer_accuracy:5.1%}  {recipe.paraphrase_accuracy:9.1%}  {recipe.unrelated_unchanged:19.1%}\n"
+        f"  statement as text    {text.answer_accuracy:5.1%}  {text.paraphrase_accuracy:9.1%}  {text.unrelated_unchanged:19.1%}\n"
+        f"  bare LM              {bare.answer_accuracy:5.1%}  {bare.paraphrase_accuracy:9.1%}  {bare.unrelated_unchanged:19.1%}\n"
+        f"Own fact retrieved and passed by the knowledge sentinel: {recipe.own_edit_injected:.1%} of questions and "
+        f"paraphrases; unrelated questions given a fact: {recipe.unrelated_injected:.1%}. "
+        f"RECIPE adds {recipe.added_input_positions:.0f} input positions, the text {text.added_input_positions:.1f}.",
+        markup=False,
+        highlight=False,
+    )
     console.print(f"Total demo time: {time.perf_counter() - started:.0f} s.")
 
 
@@ -402,7 +350,7 @@ def _parse_edit_counts(value: str) -> list[int | str]:
 
 @app.command("eval")
 def eval_(
-    dataset: Annotated[str, typer.Option(help="zsre, counterfact (their dev split) or a JSONL file of edits (see docs/evaluation.md).")] = "zsre",
+    dataset: Annotated[str, typer.Option(help="zsre, counterfact (their dev split), natural (the hand-written facts) or a JSONL file of edits (see docs/evaluation.md).")] = "zsre",
     edits: Annotated[str, typer.Option(help="Comma-separated N of the sequential protocol (chunks of N; 1 = single edit; 'all').")] = "1,10,100,all",
     output: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the PNG plots.")] = Path("eval_results"),
     methods: Annotated[str, typer.Option(help="Comma-separated methods: unedited, text_rag, recipe_no_sentinel, recipe, oracle.")] = "unedited,text_rag,recipe_no_sentinel,recipe",
@@ -413,7 +361,10 @@ def eval_(
     fixed_threshold: Annotated[float | None, typer.Option(help="Threshold of recipe_no_sentinel (default: the mean sentinel score over the evaluated questions).")] = None,
     exact_match: Annotated[bool, typer.Option(help="Also score greedy generation (exact match).")] = True,  # noqa: FBT002
     general_ability: Annotated[bool, typer.Option(help="Also measure perplexity and multiple-choice accuracy, bare vs edited.")] = True,  # noqa: FBT002
-    chat: Annotated[bool, typer.Option(help="Wrap questions in the chat template (default: raw text, as the paper).")] = False,  # noqa: FBT002
+    chat: Annotated[bool, typer.Option("--chat", help="Also measure what users see: greedy chat answers through RecipeChatModel with all edits stored (answer accuracy, paraphrase accuracy, unrelated unchanged) for the bare LM, the continuous prompt and the statement as text.")] = False,  # noqa: FBT002
+    chat_template: Annotated[bool, typer.Option("--chat-template", help="Teacher-forced scoring inside the chat template (default: raw text, as the paper).")] = False,  # noqa: FBT002
+    max_tokens: Annotated[int, typer.Option(help="New tokens per chat answer (--chat).")] = 32,
+    teacher_forced: Annotated[bool, typer.Option(help="Run the paper's teacher-forced protocol (--no-teacher-forced with --chat: chat answers only).")] = True,  # noqa: FBT002
     batch_size: Annotated[int, typer.Option(help="Rows per LM forward pass.")] = 16,
     dtype: Annotated[str, typer.Option(help="Base LM dtype: auto, float32, bfloat16.")] = "auto",
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
@@ -444,7 +395,7 @@ def eval_(
             exact_match=exact_match,
             general_ability=general_ability,
             fixed_threshold=fixed_threshold,
-            chat=chat,
+            chat=chat_template,
         )
         name, records = load_eval_edits(dataset)
     except (ValidationError, RecipeError) as error:
@@ -453,17 +404,42 @@ def eval_(
     with console.status("Loading the base LM and the RecipeModel..."):
         base_model = load_base_model(dtype=dtype)
         recipe_model = RecipeModel.from_pretrained(checkpoint or default_recipe_model_path(), device=base_model.device)
-    try:
-        evaluation = LifelongEvaluation(recipe_model, base_model, records, config, dataset=name)
-    except RecipeError as error:
-        console.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from error
-    report = evaluation.run()
-    report.timings["wall_including_loading"] = time.perf_counter() - started
+    if not teacher_forced and not chat:
+        console.print("[red]--no-teacher-forced leaves nothing to measure; add --chat.[/]")
+        raise typer.Exit(2)
     command = "recipe " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    written = write_report(report, output, command=command)
-    console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
-    console.print(f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s.")
+    if teacher_forced:
+        try:
+            evaluation = LifelongEvaluation(recipe_model, base_model, records, config, dataset=name)
+        except RecipeError as error:
+            console.print(f"[red]{error}[/]")
+            raise typer.Exit(2) from error
+        report = evaluation.run()
+        report.timings["wall_including_loading"] = time.perf_counter() - started
+        written = write_report(report, output, command=command)
+        console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
+        console.print(f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s.")
+    if chat:
+        _chat_answers(recipe_model, base_model, records, name, seed=seed, limit=limit, max_tokens=max_tokens, batch_size=batch_size, output=output, command=command)
+
+
+def _chat_answers(recipe_model, base_model, records: list, name: str, *, seed: int, limit: int | None, max_tokens: int, batch_size: int, output: Path, command: str) -> None:  # noqa: ANN001, PLR0913
+    """``recipe eval --chat``: the chat-answer evaluation on the same (shuffled, limited) edits."""
+    import random
+
+    from langchain_recipe.evaluation.chat_answers import evaluate_chat_answers, render_chat_markdown
+
+    chosen = list(records)
+    random.Random(seed).shuffle(chosen)
+    chosen = chosen[:limit] if limit else chosen
+    report = evaluate_chat_answers(recipe_model, base_model, chosen, dataset=name, max_tokens=max_tokens, batch_size=batch_size, progress=True)
+    output.mkdir(parents=True, exist_ok=True)
+    data = {**report.to_dict(), "command": command}
+    (output / "chat_answers.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    markdown = render_chat_markdown(report, command=command)
+    (output / "chat_answers.md").write_text(markdown, encoding="utf-8")
+    console.print(markdown, markup=False, highlight=False)
+    console.print(f"Wrote {output / 'chat_answers.json'} and {output / 'chat_answers.md'}.")
 
 
 def main() -> None:

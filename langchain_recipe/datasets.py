@@ -7,7 +7,10 @@ Formats, one JSON object per line (see ``data/PROVENANCE.md`` and ``docs/evaluat
 * CounterFact (RECIPE/EasyEdit format): ``prompt``, ``target_new``, ``rephrase_prompt``,
   ``locality_prompt``, ``locality_ground_truth``, ``subject``.
 * ``jsonl`` (this library's format for your own edits): ``prompt``, ``target``, ``rephrase``,
-  ``locality_prompt``, ``locality_answer`` (non-empty strings) and optionally ``subject``.
+  ``locality_prompt``, ``locality_answer`` (non-empty strings) and optionally ``subject`` and
+  ``statement`` (the knowledge statement as a plain sentence, e.g. "The CEO of Acme is Ada
+  Lovelace."; without it the statement is ``prompt + " " + target``). ``data/natural/facts.jsonl``
+  (170 hand-written facts, ``load_eval_edits("natural")``) is in this format.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DATA_DIR",
     "DEMO_EDITS",
+    "NATURAL_FACTS",
     "EDIT_FORMATS",
     "EditRecord",
     "detect_format",
@@ -39,6 +43,10 @@ EditFormat = Literal["zsre", "counterfact", "jsonl"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 """The repository's ``data/`` folder (ZsRE and CounterFact train/dev), present in a source checkout."""
+
+NATURAL_FACTS = Path(__file__).resolve().parent / "resources" / "natural_facts.jsonl"
+"""The 170 hand-written natural facts (``data/natural/facts.jsonl``, see its PROVENANCE.md),
+shipped with the package for ``recipe demo`` and ``recipe eval --dataset natural``."""
 
 DEMO_EDITS = Path(__file__).resolve().parent / "resources" / "zsre_demo.jsonl"
 """The first 100 ZsRE dev records, shipped with the package for ``recipe demo``."""
@@ -76,6 +84,7 @@ class EditRecord:
         locality_prompt: an unrelated question whose answer must not change (locality).
         locality_answer: the dataset's answer to ``locality_prompt``.
         subject: the entity the edit is about.
+        declarative: the knowledge statement as a plain sentence, when the record has one.
     """
 
     prompt: str
@@ -84,10 +93,14 @@ class EditRecord:
     locality_prompt: str
     locality_answer: str
     subject: str = ""
+    declarative: str = ""
 
     @property
     def statement(self) -> str:
-        """The knowledge statement ``prompt + " " + target`` (RECIPE §3.2)."""
+        """The knowledge statement: ``declarative`` if the record has one, else
+        ``prompt + " " + target`` (RECIPE §3.2, as the paper builds it from ZsRE and CounterFact)."""
+        if self.declarative.strip():
+            return self.declarative.strip()
         return f"{self.prompt.rstrip()} {self.target.strip()}"
 
 
@@ -129,7 +142,11 @@ def _record(raw: dict, kind: str, where: str) -> EditRecord:
         )
         raise InvalidInputError(msg)
     values = {name: raw[source] for name, source in fields.items()}
-    return EditRecord(**values, subject=str(raw.get("subject", "")))
+    declarative = raw.get("statement", "") if kind == "jsonl" else ""
+    if not isinstance(declarative, str):
+        msg = f"{where}: the optional field 'statement' must be a string, not {type(declarative).__name__}."
+        raise InvalidInputError(msg)
+    return EditRecord(**values, subject=str(raw.get("subject", "")), declarative=declarative)
 
 
 def iter_edits(path: str | Path, kind: EditFormat, *, skip_invalid: bool = False) -> Iterator[EditRecord]:
@@ -214,13 +231,14 @@ def load_eval_edits(dataset: str | Path, *, kind: EditFormat | None = None) -> t
     """Load the edits that ``recipe eval`` evaluates.
 
     Args:
-        dataset: ``"zsre"`` or ``"counterfact"`` (their dev split in ``data/``), or the path of a
-            JSON Lines file in any of :data:`EDIT_FORMATS`.
+        dataset: ``"zsre"`` or ``"counterfact"`` (their dev split in ``data/``), ``"natural"``
+            (the hand-written natural facts, :data:`NATURAL_FACTS`), or the path of a JSON Lines
+            file in any of :data:`EDIT_FORMATS`.
         kind: the file's format; detected from its first record when ``None``.
 
     Returns:
-        ``(name, records)``: a short dataset name for reports (``"zsre"``, ``"counterfact"`` or
-        the file name) and the records in file order.
+        ``(name, records)``: a short dataset name for reports (``"zsre"``, ``"counterfact"``,
+        ``"natural"`` or the file name) and the records in file order.
 
     Raises:
         InvalidInputError: unknown dataset, missing file, or a malformed or incomplete record
@@ -229,9 +247,11 @@ def load_eval_edits(dataset: str | Path, *, kind: EditFormat | None = None) -> t
     if str(dataset) in ("zsre", "counterfact"):
         name = str(dataset)
         return name, load_edits(name, "dev")  # type: ignore[arg-type]
+    if str(dataset) == "natural":
+        return "natural", list(iter_edits(NATURAL_FACTS, "jsonl"))
     file = Path(dataset)
     if not file.is_file():
-        msg = f"Unknown dataset {str(dataset)!r}: use 'zsre', 'counterfact' or the path of a JSON Lines file of edits."
+        msg = f"Unknown dataset {str(dataset)!r}: use 'zsre', 'counterfact', 'natural' or the path of a JSON Lines file of edits."
         raise InvalidInputError(msg)
     if kind is not None and kind not in _FIELDS:
         msg = f"Unknown dataset format {kind!r}; use one of {sorted(_FIELDS)}."

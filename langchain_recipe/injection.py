@@ -5,12 +5,17 @@ The authors' code does it with forward hooks; here it is done by building ``inpu
 an attention mask and position ids, so any Hugging Face causal LM that accepts ``inputs_embeds``
 works unmodified:
 
-* row i becomes ``[P_i ; E_i]``: its prompt vectors (``n_i`` of them, possibly 0) followed by
-  the embeddings of its real tokens, then the batch is re-padded (left padding by default);
+* row i becomes ``[E_i[:o_i] ; P_i ; E_i[o_i:]]``: its prompt vectors (``n_i`` of them, possibly
+  0) inserted after its first ``o_i`` real tokens (``o_i = 0``, a plain prefix, unless offsets are
+  given), then the batch is re-padded (left padding by default). In a chat-templated
+  conversation the prompt goes right before the last user turn's text
+  (:func:`chat_prompt_offset`): the place where training puts it, directly before the question.
+  Put before the chat template's system header instead, the same prompt states the new fact in
+  far fewer greedy answers (``docs/evaluation.md``);
 * the attention mask is 1 on prompt and real-token positions, 0 on padding;
 * position ids are ``cumsum(mask) - 1`` clamped at 0 (left padding sits at 0): the prompt takes
-  positions ``0..n_i-1`` and the tokens follow it, as in the reference implementation for RoPE
-  models.
+  positions ``o_i..o_i+n_i-1`` and the tokens around it keep their order, as in the reference
+  implementation for RoPE models.
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ import torch
 
 from langchain_recipe.errors import InvalidInputError
 
-__all__ = ["PrefixedInputs", "position_ids_from_mask", "prepend_continuous_prompts", "prepend_statement_text"]
+__all__ = [
+    "PROMPT_SLOT",
+    "PrefixedInputs",
+    "chat_prompt_offset",
+    "position_ids_from_mask",
+    "prepend_continuous_prompts",
+    "prepend_statement_text",
+]
 
 IGNORE_INDEX = -100
 """Label value that loss functions and metrics skip."""
@@ -80,8 +92,10 @@ def prepend_continuous_prompts(
     *,
     labels: torch.Tensor | None = None,
     padding_side: str = "left",
+    prompt_offsets: Sequence[int] | torch.Tensor | None = None,
 ) -> PrefixedInputs:
-    """Prefix each row's continuous prompt to its real tokens and re-pad the batch.
+    """Insert each row's continuous prompt among its real tokens (by default before all of them)
+    and re-pad the batch.
 
     The real tokens of a row are the positions where ``attention_mask`` is 1 (in order), so the
     input may be padded on either side; the mask must come from the tokenizer, never from
@@ -96,14 +110,18 @@ def prepend_continuous_prompts(
             device; gradients flow through them.
         labels: optional token labels aligned with ``token_embeds``, shape `(batch_size, seq_len)`.
         padding_side: ``"left"`` (suits generation) or ``"right"``.
+        prompt_offsets: per row, how many of its real tokens come before the prompt, shape
+            `(batch_size,)`; ``None`` puts every prompt first. Chat-templated rows use
+            :func:`chat_prompt_offset`, so the prompt sits right before the user's text.
 
     Returns:
         A :class:`PrefixedInputs`. With no prompts and left-padded input, the embeddings and
         mask are unchanged, so the LM's outputs equal the bare LM's.
 
     Raises:
-        InvalidInputError: shapes disagree, a prompt holds NaN or infinite values, or
-            ``padding_side`` is neither "left" nor "right" (a ``ValueError`` too).
+        InvalidInputError: shapes disagree, a prompt holds NaN or infinite values, an offset is
+            negative or beyond its row's real tokens, or ``padding_side`` is neither "left" nor
+            "right" (a ``ValueError`` too).
     """
     if padding_side not in ("left", "right"):
         msg = f"padding_side must be 'left' or 'right', not {padding_side!r}."
@@ -119,6 +137,10 @@ def prepend_continuous_prompts(
         if len(rows) != batch_size:
             msg = f"Got {len(rows)} prompts for a batch of {batch_size} rows."
             raise InvalidInputError(msg)
+    offsets = [0] * batch_size if prompt_offsets is None else [int(o) for o in prompt_offsets]
+    if len(offsets) != batch_size:
+        msg = f"Got {len(offsets)} prompt offsets for a batch of {batch_size} rows."
+        raise InvalidInputError(msg)
     mask = attention_mask.bool()
     sequences: list[torch.Tensor] = []
     row_labels: list[torch.Tensor] = []
@@ -137,12 +159,18 @@ def prepend_continuous_prompts(
                 msg = f"Prompt of row {i} holds NaN or infinite values; it would turn the LM's output into NaN."
                 raise InvalidInputError(msg)
             n = prompt.shape[0]
-            sequence = torch.cat([prompt.to(device=real.device, dtype=real.dtype), real], dim=0)
+            if not 0 <= offsets[i] <= real.shape[0]:
+                msg = f"Prompt offset {offsets[i]} of row {i} is outside its {real.shape[0]} real tokens."
+                raise InvalidInputError(msg)
+            cut = offsets[i]
+            sequence = torch.cat([real[:cut], prompt.to(device=real.device, dtype=real.dtype), real[cut:]], dim=0)
         prompt_lengths.append(n)
         sequences.append(sequence)
         if labels is not None:
+            kept = labels[i][mask[i]]
+            cut = offsets[i] if n else 0
             ignore = torch.full((n,), IGNORE_INDEX, dtype=labels.dtype, device=labels.device)
-            row_labels.append(torch.cat([ignore, labels[i][mask[i]]]))
+            row_labels.append(torch.cat([kept[:cut], ignore, kept[cut:]]))
     length = max(s.shape[0] for s in sequences)
     embeds = token_embeds.new_zeros(batch_size, length, hidden_size)
     new_mask = attention_mask.new_zeros(batch_size, length)
@@ -161,3 +189,48 @@ def prepend_continuous_prompts(
         labels=new_labels,
         num_prompt_tokens=torch.tensor(prompt_lengths, device=attention_mask.device),
     )
+
+
+PROMPT_SLOT = "\u2063<recipe-continuous-prompt>\u2063"
+"""Placeholder text that marks where the last user turn's text starts in a rendered chat
+template (never tokenised)."""
+
+
+def chat_prompt_offset(tokenizer, conversation: Sequence[dict[str, str]], input_ids: Sequence[int]) -> int:  # noqa: ANN001
+    """Where a continuous prompt goes in a chat-templated conversation: the number of template
+    tokens before the last user turn's text.
+
+    RECIPE trains the prompt directly before the question (§3.2, §4). In a chat template the
+    question follows a system header and the user header; a prompt put before all of them is
+    read tens of tokens away from the question and changes far fewer answers. This is the one
+    rule for the chat model, chat-format training and chat-format evaluation.
+
+    The conversation is rendered again with the last user turn's text replaced by
+    :data:`PROMPT_SLOT`; the offset is the length of the longest common prefix of
+    ``input_ids`` and the tokens of the text before the slot.
+
+    Args:
+        tokenizer: the base LM's tokenizer (with a chat template).
+        conversation: ``[{"role": ..., "content": ...}, ...]`` as it was templated.
+        input_ids: the templated conversation's token ids (``add_generation_prompt=True``).
+
+    Returns:
+        An offset in ``0..len(input_ids)``; 0 when the conversation has no user turn or the
+        template drops the slot.
+    """
+    turns = [dict(turn) for turn in conversation]
+    last_user = next((i for i in range(len(turns) - 1, -1, -1) if turns[i]["role"] == "user"), None)
+    if last_user is None:
+        return 0
+    turns[last_user]["content"] = PROMPT_SLOT
+    rendered = tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+    if PROMPT_SLOT not in rendered:
+        return 0
+    before = tokenizer(rendered.split(PROMPT_SLOT, 1)[0], add_special_tokens=False)["input_ids"]
+    ids = [int(i) for i in input_ids]
+    common = 0
+    for a, b in zip(before, ids):
+        if a != b:
+            break
+        common += 1
+    return common

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from langchain_recipe.base_models import BaseLanguageModel
-from langchain_recipe.injection import IGNORE_INDEX, prepend_continuous_prompts
+from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, prepend_continuous_prompts
 
 __all__ = ["TeacherForcedBatch", "build_teacher_forced_batch", "format_question", "label_logits"]
 
@@ -51,11 +51,15 @@ class TeacherForcedBatch:
         input_ids: shape `(batch_size, seq_len)`.
         attention_mask: shape `(batch_size, seq_len)`, from the tokenizer.
         labels: shape `(batch_size, seq_len)`, the next token at target positions, else -100.
+        prompt_offsets: real tokens before the continuous prompt in each row, shape
+            `(batch_size,)`: 0 for raw questions (the paper's prefix), the chat template's tokens
+            before the question for chat rows (:func:`~langchain_recipe.injection.chat_prompt_offset`).
     """
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor
+    prompt_offsets: torch.Tensor | None = None
 
 
 def build_teacher_forced_batch(
@@ -86,6 +90,7 @@ def build_teacher_forced_batch(
     flags = [chat] * len(questions) if isinstance(chat, bool) else list(chat)
     rows_ids: list[list[int]] = []
     rows_labels: list[list[int]] = []
+    offsets: list[int] = []
     for question, target, is_chat in zip(questions, targets, flags):
         if not target.strip():
             msg = f"Empty target for question {question!r}."
@@ -95,6 +100,7 @@ def build_teacher_forced_batch(
         ids = list(encoded["input_ids"])
         is_target = [end > boundary for _, end in encoded["offset_mapping"]]
         rows_ids.append(ids[:-1])
+        offsets.append(chat_prompt_offset(tokenizer, [{"role": "user", "content": question}], ids) if is_chat else 0)
         rows_labels.append([tok if flag else IGNORE_INDEX for tok, flag in zip(ids[1:], is_target[1:])])
     length = max(len(r) for r in rows_ids)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -105,7 +111,7 @@ def build_teacher_forced_batch(
         input_ids[i, length - len(ids) :] = torch.tensor(ids)
         attention_mask[i, length - len(ids) :] = 1
         labels[i, length - len(lab) :] = torch.tensor(lab)
-    return TeacherForcedBatch(input_ids, attention_mask, labels)
+    return TeacherForcedBatch(input_ids, attention_mask, labels, torch.tensor(offsets, dtype=torch.long))
 
 
 def label_logits(
@@ -132,7 +138,7 @@ def label_logits(
     device = base_model.device
     embeds = base_model.embed(batch.input_ids.to(device))
     prefixed = prepend_continuous_prompts(
-        embeds, batch.attention_mask.to(device), prompts, labels=batch.labels.to(device)
+        embeds, batch.attention_mask.to(device), prompts, labels=batch.labels.to(device), prompt_offsets=batch.prompt_offsets
     )
     labels = prefixed.labels
     selected = labels != IGNORE_INDEX

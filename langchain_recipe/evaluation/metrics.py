@@ -196,7 +196,9 @@ def greedy_continuations(
             input_ids[i, length - len(ids) :] = ids
             attention_mask[i, length - len(ids) :] = 1
         row_prompts = None if prompts is None else list(prompts[start:stop])
-        prefixed = prepend_continuous_prompts(lm.embed(input_ids), attention_mask.to(lm.device), row_prompts)
+        prefixed = prepend_continuous_prompts(
+            lm.embed(input_ids), attention_mask.to(lm.device), row_prompts, prompt_offsets=batch.prompt_offsets
+        )
         output = lm.model.generate(
             inputs_embeds=prefixed.inputs_embeds,
             attention_mask=prefixed.attention_mask,

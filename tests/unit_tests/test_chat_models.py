@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.chat_models import RecipeChatModel, retrieval_query
 from langchain_recipe.errors import InvalidInputError
-from langchain_recipe.injection import prepend_continuous_prompts
+from langchain_recipe.injection import chat_prompt_offset, prepend_continuous_prompts
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
 from facts import IDS, QUERY, STATEMENTS
@@ -196,8 +196,15 @@ def test_an_accepted_edit_changes_the_first_forward(
     assert edited["length"] == num_tokens + num_prompt  # the prefill sees the 3 prompt vectors
     assert bare["length"] == num_tokens
     assert not torch.allclose(edited["logits"][0, -1], bare["logits"][0, -1], atol=1e-4)
-    # The edited prefill is the LM on [P ; E] (prompt positions 0..n-1, tokens after).
-    prefixed = prepend_continuous_prompts(base_model.embed(inputs["input_ids"]), inputs["attention_mask"], [edit.prompt])
+    # The edited prefill is the LM on [E_header ; P ; E_question]: the prompt sits right before the
+    # user's text, after the template's tokens that precede it.
+    conversation = [{"role": "user", "content": QUERY}]
+    offset = chat_prompt_offset(base_model.tokenizer, conversation, inputs["input_ids"][0].tolist())
+    header = base_model.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False).split(QUERY)[0]
+    assert offset == len(base_model.tokenizer(header, add_special_tokens=False)["input_ids"]) > 0
+    prefixed = prepend_continuous_prompts(
+        base_model.embed(inputs["input_ids"]), inputs["attention_mask"], [edit.prompt], prompt_offsets=[offset]
+    )
     with torch.no_grad():
         expected = base_model.model(
             inputs_embeds=prefixed.inputs_embeds, attention_mask=prefixed.attention_mask, position_ids=prefixed.position_ids

@@ -29,6 +29,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.chat_models import RecipeChatModel, _apply_chat_template, _conversation
+from langchain_recipe.injection import chat_prompt_offset
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.nn import RecipeModel
@@ -101,16 +102,20 @@ def _request(n: int) -> list[BaseMessage]:
 def _injected_by_request(recorder: PrefillRecorder, lm: BaseLanguageModel, requests: int, num_prompt_tokens: int) -> dict[int, list[torch.Tensor | None]]:
     """For each request, the continuous prompts its prefill rows carried (``None``: no prompt).
 
-    A row's real tokens are exact copies of the LM's token embeddings, so the row's trailing
-    vectors (after 0 or ``num_prompt_tokens`` leading prompt vectors) identify the request.
+    A row's real tokens are exact copies of the LM's token embeddings, so the row's vectors
+    without its ``num_prompt_tokens`` prompt vectors (none, or those at the request's prompt
+    offset, right before the user's text) identify the request.
     """
     table = lm.model.get_input_embeddings().weight.detach()
     by_ids: dict[tuple[int, ...], int] = {}
     by_embeds: dict[bytes, int] = {}
+    offsets: dict[int, int] = {}
     for n in range(requests):
-        ids = _apply_chat_template(lm, _conversation(_request(n)))[0]
+        conversation = _conversation(_request(n))
+        ids = _apply_chat_template(lm, conversation)[0]
         by_ids[tuple(ids.tolist())] = n
         by_embeds[table[ids].numpy().tobytes()] = n
+        offsets[n] = chat_prompt_offset(lm.tokenizer, conversation, ids.tolist())
     found: dict[int, list[torch.Tensor | None]] = {}
     for call in recorder.calls:
         if "ids" in call:
@@ -119,10 +124,15 @@ def _injected_by_request(recorder: PrefillRecorder, lm: BaseLanguageModel, reque
             continue
         for row, mask in zip(call["embeds"], call["mask"]):
             vectors = row[mask.bool()]
-            for split in (0, num_prompt_tokens):
-                n = by_embeds.get(vectors[split:].numpy().tobytes())
-                if n is not None:
-                    found.setdefault(n, []).append(vectors[:split].clone() if split else None)
+            n = by_embeds.get(vectors.numpy().tobytes())
+            if n is not None:
+                found.setdefault(n, []).append(None)
+                continue
+            for offset in sorted(set(offsets.values())):
+                rest = torch.cat([vectors[:offset], vectors[offset + num_prompt_tokens :]])
+                n = by_embeds.get(rest.numpy().tobytes())
+                if n is not None and offsets[n] == offset:
+                    found.setdefault(n, []).append(vectors[offset : offset + num_prompt_tokens].clone())
                     break
             else:
                 tokens = torch.cdist(vectors, table).argmin(dim=-1)

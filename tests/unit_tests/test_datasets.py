@@ -201,3 +201,26 @@ def test_eval_dataset_names_and_unknown_dataset(tmp_path: Path) -> None:
     if (DATA_DIR / "zsre" / "dev.jsonl").is_file():
         name, records = load_eval_edits("zsre")
         assert (name, len(records)) == ("zsre", 500)
+
+
+def test_natural_facts_load_with_their_declarative_statements() -> None:
+    from langchain_recipe.datasets import DATA_DIR, NATURAL_FACTS, load_eval_edits
+
+    name, records = load_eval_edits("natural")
+    assert name == "natural"
+    assert len(records) >= 150
+    assert len({r.subject for r in records}) == len(records)
+    for record in records:
+        assert record.statement == record.declarative and record.statement.endswith(".")
+        assert record.target.lower() in record.statement.lower()
+        assert record.target.lower() not in record.prompt.lower()
+    # The package ships a copy for installed users; it must be the repository's file.
+    assert NATURAL_FACTS.read_bytes() == (DATA_DIR / "natural" / "facts.jsonl").read_bytes()
+
+
+def test_a_jsonl_statement_must_be_a_string(tmp_path: Path) -> None:
+    path = tmp_path / "edits.jsonl"
+    record = {"prompt": "Q?", "target": "A", "rephrase": "Q2?", "locality_prompt": "L?", "locality_answer": "B", "statement": 3}
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="'statement' must be a string"):
+        list(iter_edits(path, "jsonl"))
