@@ -280,6 +280,9 @@ def bench_retrieval(
     natural: Annotated[Path | None, typer.Option(help="Natural facts JSONL with a 'statement' field (missing: left out).")] = None,
     cosine_threshold: Annotated[float | None, typer.Option(help="Fixed threshold of the cosine baseline (default: fitted on the val split).")] = None,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
+    hybrid_weights: Annotated[
+        str | None, typer.Option(help="Also measure dense + w × BM25 (and RRF) on the largest store; comma-separated weights w to try on val, e.g. 0.5,1,2.")
+    ] = None,
     verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
 ) -> None:
     """Retrieval only, no LM: own-edit top-1 and the sentinel gate's verdicts at 500, 1000 and 10,000 stored edits."""
@@ -294,6 +297,7 @@ def bench_retrieval(
         mix_size=mix_size,
         cosine_threshold=cosine_threshold,
         threads=threads,
+        hybrid_weights=tuple(float(w) for w in hybrid_weights.split(",") if w.strip()) if hybrid_weights else (),
     )
     results = run_retrieval_benchmark(settings, log=console.print)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -409,7 +409,7 @@ def build_feature_table(
     """Encode each group of texts once with ``model``'s frozen encoder, caching each group on disk.
 
     A group's file is ``<cache_dir>/<group>-<hash>.safetensors``, the hash covering the encoder
-    (:func:`encoder_fingerprint`) and the group's distinct texts in order, so a changed text or
+    (:func:`encoder_fingerprint`) and the group's set of distinct texts, so a changed text or
     encoder never reads stale features.
 
     Args:
@@ -434,7 +434,7 @@ def build_feature_table(
     rows: dict[str, int] = {}
     parts = []
     for group, texts in groups.items():
-        distinct = list(dict.fromkeys(format_retrieval_text(t) for t in texts))
+        distinct = sorted({format_retrieval_text(t) for t in texts})  # the key ignores order and repeats
         key = hashlib.sha256(json.dumps([model_key, distinct]).encode()).hexdigest()[:16]
         path = Path(cache_dir) / f"{group}-{key}.safetensors" if cache_dir is not None else None
         if path is not None and path.is_file():
@@ -665,6 +665,8 @@ class RetrievalBenchSettings:
         cosine_threshold: fixed threshold of the cosine baseline (``None``: fitted on ``val``).
         threads: torch CPU threads.
         seed: order of the mix's distractors.
+        hybrid_weights: lexical weights to try for hybrid retrieval (:func:`hybrid_top1`); the
+            best on ``val`` is reported on the largest store (empty: no hybrid measurement).
     """
 
     models: dict[str, Path]
@@ -676,6 +678,7 @@ class RetrievalBenchSettings:
     cosine_threshold: float | None = None
     threads: int = 1
     seed: int = 0
+    hybrid_weights: tuple[float, ...] = ()
 
 
 def feature_groups(sets: Sequence[RetrievalSet]) -> dict[str, list[str]]:
@@ -774,7 +777,17 @@ def run_retrieval_benchmark(
         for scorer in scorers:
             results[rset.name]["results"][scorer.name] = evaluate_retrieval(scorer, rset, table)
         log(f"{rset.name}: " + ", ".join(f"{n} top-1 {r['own_top1']:.3f}" for n, r in results[rset.name]["results"].items()))
+    hybrid = {}
+    if settings.hybrid_weights:
+        largest = max(sets, key=lambda rset: len(rset.stored))
+        for scorer in scorers:
+            tuned = hybrid_top1(scorer, val, table, settings.hybrid_weights)
+            weight = max(tuned["weighted"], key=lambda w: tuned["weighted"][w])
+            measured = hybrid_top1(scorer, largest, table, [weight])
+            hybrid[scorer.name] = {"store": largest.name, "weight": weight, "val": tuned, **measured}
+            log(f"hybrid {scorer.name} on {largest.name}: dense {measured['dense']:.3f}, bm25 {measured['bm25']:.3f}, rrf {measured['rrf']:.3f}, dense + {weight} bm25 {measured['weighted'][weight]:.3f}")
     return {
+        "hybrid": hybrid,
         "meta": {
             "models": {name: str(path) for name, path in settings.models.items()},
             "encoder": first.config.encoder_name_or_path,
@@ -810,6 +823,11 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {store} | {label} | {goal_text} | " + " | ".join(_fmt(get(res[s])) for s in scorers) + " |")
     lines.append("")
     lines.append(f"Cosine threshold {results['cosine_threshold']:.4f}, fitted on {results['meta']['tuning_set']}.")
+    for name, entry in results.get("hybrid", {}).items():
+        lines.append(
+            f"- hybrid, {name} keys, {entry['store']}: own-edit top-1 dense {_fmt(entry['dense'])}, BM25 alone {_fmt(entry['bm25'])}, "
+            f"RRF {_fmt(entry['rrf'])}, dense + {entry['weight']} × BM25/max {_fmt(entry['weighted'][entry['weight']])} (weight chosen on val)"
+        )
     for name, entry in sets.items():
         by_source = {s: entry["results"][s]["own_top1_by_source"] for s in scorers}
         parts = "; ".join(f"{s}: " + ", ".join(f"{src} {_fmt(v)}" for src, v in by.items()) for s, by in by_source.items())
@@ -865,6 +883,7 @@ class LexicalIndex:
             torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1),
             torch.tensor(values, dtype=torch.float32),
             (count, len(self.vocabulary)),
+            check_invariants=True,
         ).coalesce()
 
     def scores(self, queries: Sequence[str], *, chunk_size: int = 256) -> torch.Tensor:

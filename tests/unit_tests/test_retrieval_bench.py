@@ -167,6 +167,7 @@ def test_benchmark_runs_and_caches_features(data_dir: Path, make_recipe_model: A
         natural=data_dir / "natural" / "facts.jsonl",
         cache_dir=tmp_path / "cache",
         mix_size=60,
+        hybrid_weights=(0.0, 1.0),
     )
     results = R.run_retrieval_benchmark(settings, load_model=lambda _path: model, log=lambda _msg: None)
     assert list(results["sets"]) == ["zsre-5", "counterfact-6", f"mix-unseen-{len(R.benchmark_sets(data_dir, knowedit=settings.knowedit, natural=settings.natural, mix_size=60)[2].edits)}", "mix-60"]
@@ -177,6 +178,7 @@ def test_benchmark_runs_and_caches_features(data_dir: Path, make_recipe_model: A
     assert set(results["sets"]["mix-60"]["results"]["tiny"]["reject"]) == set(R.NEGATIVE_KINDS)  # the natural fact's too
     markdown = R.render_markdown(results)
     assert "mix-60 (60 stored)" in markdown and "| tiny | cosine |" in markdown
+    assert results["hybrid"]["tiny"]["store"] == "mix-60" and "hybrid, cosine keys, mix-60" in markdown
     assert list((tmp_path / "cache").glob("*.safetensors"))
 
     # A second run reads every feature from the cache: the encoder is not called again.
@@ -239,3 +241,31 @@ def test_training_refuses_a_trained_encoder(make_recipe_model: Any) -> None:
     rset, table = _synthetic_table(4, model.config.encoder_hidden_size, seed=1)
     with pytest.raises(InvalidInputError, match="frozen encoder"):
         train_retrieval(model, rset, rset, table, RetrievalTrainingConfig(max_steps=1))
+
+
+def test_lexical_index_is_bm25_with_qdrant_idf() -> None:
+    index = R.LexicalIndex(["The cat sat", "the dog", "a cat, cat"])
+    scores = index.scores(["Cat?", "unknown words"])
+    idf = math.log((3 - 2 + 0.5) / (2 + 0.5) + 1)
+    average = (3 + 2 + 3) / 3
+
+    def saturated(tf: int, length: int) -> float:
+        return tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / average))
+
+    expected = torch.tensor([[saturated(1, 3) * idf, 0.0, saturated(2, 3) * idf], [0.0, 0.0, 0.0]])
+    assert torch.allclose(scores, expected, atol=1e-6)
+
+
+def test_hybrid_top1_finds_the_exact_name_the_dense_key_misses() -> None:
+    """Dense keys that cannot tell two subjects apart; the lexical vector can."""
+    hidden = 4
+    same = torch.cat([torch.zeros(hidden), torch.nn.functional.normalize(torch.ones(hidden), dim=0), torch.zeros(2 * hidden)])
+    texts = ["Zorblat plays the flute", "Quenvik plays the harp", "What does Quenvik play?", "What does Zorblat play?"]
+    table = R.FeatureTable({t: i for i, t in enumerate(texts)}, same.repeat(4, 1))
+    edits = [R.RetrievalEdit(texts[0], (texts[3],), "synthetic"), R.RetrievalEdit(texts[1], (texts[2],), "synthetic")]
+    rset = R.RetrievalSet("names-2", edits, [])
+    result = R.hybrid_top1(R.CosineScorer(hidden, 0.0), rset, table, [0.5])
+    assert result["dense"] == 0.5  # a tie: both questions get the first edit
+    assert result["bm25"] == 1.0
+    assert result["weighted"][0.5] == 1.0
+    assert result["rrf"] >= result["dense"]  # with two edits the rank sum ties again
