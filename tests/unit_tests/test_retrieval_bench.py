@@ -225,7 +225,21 @@ def test_trained_heads_do_not_score_below_cosine(make_recipe_model: Any) -> None
     model = make_recipe_model()
     hidden = model.config.encoder_hidden_size
     rset, table = _synthetic_table(48, hidden, seed=0)
-    config = RetrievalTrainingConfig(max_steps=60, batch_size=16, negatives_per_step=16, eval_every=20, warmup_steps=5, head_learning_rate=3e-3, sentinel_learning_rate=3e-2)
+    # The toy's signal is in the first-token block, so every feature block trains, and the gate
+    # terms train every parameter (the paper's coupling).
+    config = RetrievalTrainingConfig(
+        max_steps=60,
+        batch_size=16,
+        negatives_per_step=16,
+        eval_every=20,
+        warmup_steps=5,
+        input_blocks="all",
+        gate_terms_update="all",
+        spare_query_bias=False,
+        head_learning_rate=3e-3,
+        head_bias_learning_rate=3e-2,
+        sentinel_learning_rate=3e-2,
+    )
     result = train_retrieval(model, rset, rset, table, config, log=lambda _msg: None)
     trained = R.evaluate_retrieval(R.SentinelScorer(model, "trained"), rset, table)
     cosine = R.evaluate_retrieval(R.CosineScorer(hidden, 0.0), rset, table)
@@ -269,3 +283,17 @@ def test_hybrid_top1_finds_the_exact_name_the_dense_key_misses() -> None:
     assert result["bm25"] == 1.0
     assert result["weighted"][0.5] == 1.0
     assert result["rrf"] >= result["dense"]  # with two edits the rank sum ties again
+
+
+def test_own_over_sentinel_loss_and_per_row_hinge() -> None:
+    d = 8
+    r, sentinel = torch.eye(d)[:3] * 8, torch.eye(d)[7] * 8
+    good = r.clone()  # each query on its own edit, far from the sentinel
+    assert float(losses.own_over_sentinel_loss(good, r, sentinel, hinge_scale=1.2)) == 0.0
+    bad = good.clone()
+    bad[0] = sentinel  # the first query prefers the sentinel to its own edit
+    kept = losses.own_over_sentinel_loss(bad, r, sentinel, hinge_scale=1.2)
+    per_row = losses.own_over_sentinel_loss(bad, r, sentinel, hinge_scale=1.2, per_row=True)
+    assert float(kept) > 0
+    # One violated row out of three: the per-row mean is a third of the kept-row mean.
+    assert float(per_row) == pytest.approx(float(kept) / 3)
