@@ -190,7 +190,9 @@ def split_of(source: str, subject: str, *, heldout: bool = True) -> Split:
     return "val" if bucket == 3 else "train"
 
 
-def records_to_set(records: Sequence[EditRecord], source: str, negative_kind: str) -> tuple[list[RetrievalEdit], list[RetrievalNegative]]:
+def records_to_set(
+    records: Sequence[EditRecord], source: str, negative_kind: str
+) -> tuple[list[RetrievalEdit], list[RetrievalNegative]]:
     """Edits (statement; edit question and paraphrase) and unrelated questions of ZsRE/CounterFact records.
 
     Raises:
@@ -217,17 +219,31 @@ def load_knowedit(path: str | Path) -> list[tuple[RetrievalEdit, list[RetrievalN
     """
     file = Path(path)
     if not file.is_file():
-        msg = f"{file} does not exist; copy shared/data/knowedit/wiki_counterfact_train.jsonl there (see data/PROVENANCE.md)."
+        msg = (
+            f"{file} does not exist; copy shared/data/knowedit/wiki_counterfact_train.jsonl there "
+            "(see data/PROVENANCE.md) or pass another KnowEdit file."
+        )
         raise InvalidInputError(msg)
     out = []
     for _, raw in read_json_lines(file):
-        if not isinstance(raw, dict) or not str(raw.get("prompt", "")).strip() or not str(raw.get("target_new", "")).strip():
+        if (
+            not isinstance(raw, dict)
+            or not str(raw.get("prompt", "")).strip()
+            or not str(raw.get("target_new", "")).strip()
+        ):
             continue
         subject = str(raw.get("subject", ""))
         aliases = [p["prompt"] for p in (raw.get("portability") or {}).get("Subject_Aliasing", []) if p.get("prompt")]
-        edit = RetrievalEdit(f"{raw['prompt'].rstrip()} {raw['target_new'].strip()}", (raw["prompt"], *aliases[:1]), "knowedit", subject)
+        edit = RetrievalEdit(
+            f"{raw['prompt'].rstrip()} {raw['target_new'].strip()}", (raw["prompt"], *aliases[:1]), "knowedit", subject
+        )
         specific = (raw.get("locality") or {}).get("Relation_Specificity", [])
-        out.append((edit, [RetrievalNegative(p["prompt"], "knowedit_same_subject", subject) for p in specific if p.get("prompt")]))
+        out.append(
+            (
+                edit,
+                [RetrievalNegative(p["prompt"], "knowedit_same_subject", subject) for p in specific if p.get("prompt")],
+            )
+        )
     return out
 
 
@@ -253,13 +269,19 @@ def load_natural_facts(path: str | Path) -> tuple[list[RetrievalEdit], list[Retr
             raise InvalidInputError(msg)
         subject = str(raw.get("subject", ""))
         questions = [raw.get(name) for name in ("prompt", "question", "rephrase")]
-        edits.append(RetrievalEdit(raw["statement"], tuple(q for q in questions if isinstance(q, str) and q.strip()), "natural", subject))
+        edits.append(
+            RetrievalEdit(
+                raw["statement"], tuple(q for q in questions if isinstance(q, str) and q.strip()), "natural", subject
+            )
+        )
         if isinstance(raw.get("locality_prompt"), str) and raw["locality_prompt"].strip():
             negatives.append(RetrievalNegative(raw["locality_prompt"], "natural_unrelated", subject))
     return edits, negatives
 
 
-def _without_stored_questions(negatives: Iterable[RetrievalNegative], stored: Sequence[RetrievalEdit]) -> tuple[list[RetrievalNegative], int]:
+def _without_stored_questions(
+    negatives: Iterable[RetrievalNegative], stored: Sequence[RetrievalEdit]
+) -> tuple[list[RetrievalNegative], int]:
     """Drop unrelated questions that are in fact the question of a stored edit (accepting them
     would be right), and repeats; returns the rest and how many were dropped."""
     negatives = list(negatives)
@@ -275,12 +297,16 @@ def _without_stored_questions(negatives: Iterable[RetrievalNegative], stored: Se
     return kept, len(negatives) - len(kept)
 
 
-def _split_parts(data_dir: Path, knowedit: Path | None) -> dict[Split, tuple[list[RetrievalEdit], list[RetrievalNegative]]]:
+def _split_parts(
+    data_dir: Path, knowedit: Path | None
+) -> dict[Split, tuple[list[RetrievalEdit], list[RetrievalNegative]]]:
     """The training files' edits and negatives by split (ZsRE train has no held-out part)."""
-    parts: dict[Split, tuple[list[RetrievalEdit], list[RetrievalNegative]]] = {s: ([], []) for s in ("train", "val", "heldout")}
+    parts: dict[Split, tuple[list[RetrievalEdit], list[RetrievalNegative]]] = {
+        s: ([], []) for s in ("train", "val", "heldout")
+    }
     for name, kind, heldout in (("zsre", "zsre_nq", False), ("counterfact", "counterfact_same_relation", True)):
         records = load_edits(name, "train", path=data_dir / name / "train.jsonl", skip_invalid=True)  # type: ignore[arg-type]
-        for edit, negative in zip(*records_to_set(records, name, kind)):
+        for edit, negative in zip(*records_to_set(records, name, kind), strict=True):
             split = split_of(name, edit.subject or edit.statement, heldout=heldout)
             parts[split][0].append(edit)
             parts[split][1].append(negative)
@@ -292,7 +318,9 @@ def _split_parts(data_dir: Path, knowedit: Path | None) -> dict[Split, tuple[lis
     return parts
 
 
-def training_sets(data_dir: str | Path = DATA_DIR, knowedit: str | Path | None = KNOWEDIT_FILE) -> tuple[RetrievalSet, RetrievalSet]:
+def training_sets(
+    data_dir: str | Path = DATA_DIR, knowedit: str | Path | None = KNOWEDIT_FILE
+) -> tuple[RetrievalSet, RetrievalSet]:
     """The ``train`` split (for training the heads and sentinel) and the ``val`` split (for
     thresholds and model selection; stored together with the train edits as distractors).
 
@@ -306,7 +334,11 @@ def training_sets(data_dir: str | Path = DATA_DIR, knowedit: str | Path | None =
     val_negatives, _ = _without_stored_questions(val_negatives, val_edits + train_edits)
     train = RetrievalSet(f"train-{len(train_edits)}", train_edits, train_negatives, note="training split")
     val = RetrievalSet(
-        f"val-{len(val_edits) + len(train_edits)}", val_edits, val_negatives, train_edits, note="val split queried; train split as distractors"
+        f"val-{len(val_edits) + len(train_edits)}",
+        val_edits,
+        val_negatives,
+        train_edits,
+        note="val split queried; train split as distractors",
     )
     return train, val
 
@@ -339,22 +371,32 @@ def benchmark_sets(
         edits, negatives = records_to_set(records, name, kind)
         dev[name] = (edits, negatives)
         negatives, dropped = _without_stored_questions(negatives, edits)
-        note = f"{name} dev" + (f"; {dropped} unrelated questions dropped (repeats, or a stored edit's own question)" if dropped else "")
+        note = f"{name} dev" + (
+            f"; {dropped} unrelated questions dropped (repeats, or a stored edit's own question)" if dropped else ""
+        )
         sets.append(RetrievalSet(f"{name}-{len(edits)}", edits, negatives, note=note))
     parts = _split_parts(data_dir, Path(knowedit) if knowedit else None)
     queried = dev["zsre"][0] + dev["counterfact"][0] + parts["heldout"][0]
     negatives = dev["zsre"][1] + dev["counterfact"][1] + parts["heldout"][1]
-    sources = "ZsRE dev, CounterFact dev, held-out CounterFact train" + (", held-out KnowEdit" if knowedit and Path(knowedit).is_file() else "")
+    sources = "ZsRE dev, CounterFact dev, held-out CounterFact train" + (
+        ", held-out KnowEdit" if knowedit and Path(knowedit).is_file() else ""
+    )
     if natural is not None and Path(natural).is_file():
         facts, unrelated = load_natural_facts(natural)
         queried += [f for f in facts if f.questions]
         negatives += unrelated
         sources += f", {len(facts)} natural facts"
-    distractors = [e for split in ("val", "train") for e in random.Random(seed).sample(parts[split][0], len(parts[split][0]))]  # type: ignore[index]
+    distractors = [
+        e for split in ("val", "train") for e in random.Random(seed).sample(parts[split][0], len(parts[split][0]))
+    ]  # type: ignore[index]
     unseen_negatives, dropped = _without_stored_questions(negatives, queried)
-    sets.append(RetrievalSet(f"mix-unseen-{len(queried)}", queried, unseen_negatives, note=f"{sources}; no distractors"))
+    sets.append(
+        RetrievalSet(f"mix-unseen-{len(queried)}", queried, unseen_negatives, note=f"{sources}; no distractors")
+    )
     if mix_size < len(queried):
-        msg = f"mix_size={mix_size} is smaller than the {len(queried)} evaluation edits; ask for at least {len(queried)}."
+        msg = (
+            f"mix_size={mix_size} is smaller than the {len(queried)} evaluation edits; ask for at least {len(queried)}."
+        )
         raise InvalidInputError(msg)
     filler = distractors[: mix_size - len(queried)]
     mix_negatives, dropped = _without_stored_questions(negatives, queried + filler)
@@ -390,7 +432,9 @@ class FeatureTable:
 def encoder_fingerprint(model: Any) -> str:
     """A short hash of the encoder's name, length limit, pooling and weights (the cache key's model part)."""
     digest = hashlib.sha256()
-    digest.update(f"{model.config.encoder_name_or_path}\x00{model.config.encoder_max_length}\x00{_POOLING_VERSION}".encode())
+    digest.update(
+        f"{model.config.encoder_name_or_path}\x00{model.config.encoder_max_length}\x00{_POOLING_VERSION}".encode()
+    )
     for name, tensor in model.encoder.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().numpy().tobytes())
@@ -428,7 +472,10 @@ def build_feature_table(
     from safetensors.torch import load_file, save_file
 
     if model.config.train_encoder:
-        msg = "The RecipeModel trains its encoder (train_encoder=True), so its features cannot be cached; use a frozen encoder."
+        msg = (
+            "The RecipeModel trains its encoder (train_encoder=True), so its features cannot be cached; "
+            "use a model with a frozen encoder."
+        )
         raise InvalidInputError(msg)
     model_key = encoder_fingerprint(model)
     rows: dict[str, int] = {}
@@ -445,11 +492,17 @@ def build_feature_table(
             features = torch.empty(len(distinct), 4 * model.config.encoder_hidden_size)
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                features[torch.tensor(chunk, dtype=torch.long)] = model.pooled_features([distinct[i] for i in chunk]).float().cpu()
+                features[torch.tensor(chunk, dtype=torch.long)] = (
+                    model.pooled_features([distinct[i] for i in chunk]).float().cpu()
+                )
             log(f"encoded {len(distinct)} texts of {group} in {time.perf_counter() - tick:.0f} s")
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                save_file({"features": features.contiguous()}, path, metadata={"encoder": model_key, "count": str(len(distinct))})
+                save_file(
+                    {"features": features.contiguous()},
+                    path,
+                    metadata={"encoder": model_key, "count": str(len(distinct))},
+                )
         offset = sum(p.shape[0] for p in parts)
         new = [i for i, t in enumerate(distinct) if t not in rows]
         for j, i in enumerate(new):
@@ -459,7 +512,9 @@ def build_feature_table(
 
 
 # ---------------------------------------------------------------------------- scorers
-def gate_decisions(query_keys: torch.Tensor, knowledge_keys: torch.Tensor, sentinel_key: torch.Tensor, *, chunk_size: int = 1024) -> GateDecision:
+def gate_decisions(
+    query_keys: torch.Tensor, knowledge_keys: torch.Tensor, sentinel_key: torch.Tensor, *, chunk_size: int = 1024
+) -> GateDecision:
     """:func:`~langchain_recipe.nn.knowledge_sentinel.sentinel_gate` over query chunks (bounded memory).
 
     Args:
@@ -471,7 +526,10 @@ def gate_decisions(query_keys: torch.Tensor, knowledge_keys: torch.Tensor, senti
     Returns:
         The concatenated :class:`~langchain_recipe.nn.knowledge_sentinel.GateDecision`.
     """
-    parts = [sentinel_gate(query_keys[i : i + chunk_size], knowledge_keys, sentinel_key) for i in range(0, max(query_keys.shape[0], 1), chunk_size)]
+    parts = [
+        sentinel_gate(query_keys[i : i + chunk_size], knowledge_keys, sentinel_key)
+        for i in range(0, max(query_keys.shape[0], 1), chunk_size)
+    ]
     return GateDecision(*(torch.cat([p[n] for p in parts]) for n in range(4)))
 
 
@@ -506,13 +564,18 @@ class SentinelScorer:
 
     @torch.no_grad()
     def knowledge_keys(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.model.knowledge_head(features[i : i + 4096]) for i in range(0, max(len(features), 1), 4096)])
+        """``MLP_K(features)``, shape `(num_edits, knowledge_dim)`."""
+        return torch.cat(
+            [self.model.knowledge_head(features[i : i + 4096]) for i in range(0, max(len(features), 1), 4096)]
+        )
 
     @torch.no_grad()
     def query_keys(self, features: torch.Tensor) -> torch.Tensor:
+        """``MLP_Q(features)``, shape `(num_queries, knowledge_dim)`."""
         return torch.cat([self.model.query_head(features[i : i + 4096]) for i in range(0, max(len(features), 1), 4096)])
 
     def decide(self, query_keys: torch.Tensor, knowledge_keys: torch.Tensor) -> GateDecision:
+        """:func:`gate_decisions` with this model's sentinel key."""
         return gate_decisions(query_keys, knowledge_keys, self.sentinel_key)
 
 
@@ -541,14 +604,17 @@ class CosineScorer:
         return features[:, self.hidden : 2 * self.hidden]
 
     def knowledge_keys(self, features: torch.Tensor) -> torch.Tensor:
+        """``[m; 0]`` with ``m`` the normalised mean, shape `(num_edits, H + 1)`."""
         mean = self._mean(features)
         return torch.cat([mean, mean.new_zeros(mean.shape[0], 1)], dim=-1)
 
     def query_keys(self, features: torch.Tensor) -> torch.Tensor:
+        """``sqrt(H + 1) [m; 1]``, shape `(num_queries, H + 1)`."""
         mean = self._mean(features)
         return torch.cat([mean, mean.new_ones(mean.shape[0], 1)], dim=-1) * math.sqrt(self.hidden + 1)
 
     def decide(self, query_keys: torch.Tensor, knowledge_keys: torch.Tensor) -> GateDecision:
+        """:func:`gate_decisions` with the threshold as the sentinel key."""
         return gate_decisions(query_keys, knowledge_keys, self.sentinel_key)
 
 
@@ -570,7 +636,10 @@ def _decisions(scorer: RetrievalScorer, rset: RetrievalSet, table: FeatureTable)
     statements = [_norm(e.statement) for e in stored]
     best = decision.best_index.tolist()
     # A stored edit with the very same statement is as right as the question's own.
-    hit = torch.tensor([b == o or (b >= 0 and statements[b] == statements[o]) for b, o in zip(best, owners)], dtype=torch.bool)
+    hit = torch.tensor(
+        [b == o or (b >= 0 and statements[b] == statements[o]) for b, o in zip(best, owners, strict=True)],
+        dtype=torch.bool,
+    )
     negative = scorer.decide(scorer.query_keys(table([n.text for n in rset.negatives])), keys)
     return {"owners": owners, "kinds": kinds, "hit": hit, "decision": decision, "negative": negative}
 
@@ -601,12 +670,18 @@ def evaluate_retrieval(scorer: RetrievalScorer, rset: RetrievalSet, table: Featu
     return {
         "own_top1": _rate(hit),
         "own_top1_by_question": {"edit": _rate(hit[kinds]), "paraphrase": _rate(hit[~kinds])},
-        "own_top1_by_source": {s: _rate(hit[torch.tensor([x == s for x in sources], dtype=torch.bool)]) for s in dict.fromkeys(sources)},
+        "own_top1_by_source": {
+            s: _rate(hit[torch.tensor([x == s for x in sources], dtype=torch.bool)]) for s in dict.fromkeys(sources)
+        },
         "gate_accept": _rate(accepted[hit]),
         "wrong_accept": _rate(accepted[~hit]),
         "correct_injection": _rate(hit & accepted),
         "reject": reject,
-        "counts": {"stored": len(rset.stored), "questions": len(hit), "negatives": dict(zip(*_count(negative_kinds)))},
+        "counts": {
+            "stored": len(rset.stored),
+            "questions": len(hit),
+            "negatives": dict(zip(*_count(negative_kinds), strict=True)),
+        },
     }
 
 
@@ -646,7 +721,10 @@ def tune_cosine_threshold(encoder_hidden_size: int, tuning: RetrievalSet, table:
     measured stores) with :func:`fit_fixed_threshold`."""
     out = _decisions(CosineScorer(encoder_hidden_size, 0.0), tuning, table)
     kinds = [n.kind for n in tuning.negatives]
-    negatives = {k: out["negative"].best_score[torch.tensor([x == k for x in kinds], dtype=torch.bool)] for k in dict.fromkeys(kinds)}
+    negatives = {
+        k: out["negative"].best_score[torch.tensor([x == k for x in kinds], dtype=torch.bool)]
+        for k in dict.fromkeys(kinds)
+    }
     return fit_fixed_threshold(out["decision"].best_score[out["hit"]], negatives)
 
 
@@ -752,7 +830,10 @@ def run_retrieval_benchmark(
     first = next(iter(models.values()))
     fingerprints = {name: encoder_fingerprint(m) for name, m in models.items()}
     if len(set(fingerprints.values())) > 1:
-        msg = f"The models use different encoders ({fingerprints}); cached features fit one encoder. Compare models with the same frozen encoder."
+        msg = (
+            f"The models use different encoders ({fingerprints}); cached features fit one encoder. "
+            "Compare models with the same frozen encoder."
+        )
         raise InvalidInputError(msg)
     sets, _, val, table = prepare_features(
         first,
@@ -776,7 +857,10 @@ def run_retrieval_benchmark(
         results[rset.name] = {"note": rset.note, "size": len(rset.stored), "results": {}}
         for scorer in scorers:
             results[rset.name]["results"][scorer.name] = evaluate_retrieval(scorer, rset, table)
-        log(f"{rset.name}: " + ", ".join(f"{n} top-1 {r['own_top1']:.3f}" for n, r in results[rset.name]["results"].items()))
+        log(
+            f"{rset.name}: "
+            + ", ".join(f"{n} top-1 {r['own_top1']:.3f}" for n, r in results[rset.name]["results"].items())
+        )
     hybrid = {}
     if settings.hybrid_weights:
         largest = max(sets, key=lambda rset: len(rset.stored))
@@ -785,7 +869,10 @@ def run_retrieval_benchmark(
             weight = max(tuned["weighted"], key=lambda w: tuned["weighted"][w])
             measured = hybrid_top1(scorer, largest, table, [weight])
             hybrid[scorer.name] = {"store": largest.name, "weight": weight, "val": tuned, **measured}
-            log(f"hybrid {scorer.name} on {largest.name}: dense {measured['dense']:.3f}, bm25 {measured['bm25']:.3f}, rrf {measured['rrf']:.3f}, dense + {weight} bm25 {measured['weighted'][weight]:.3f}")
+            log(
+                f"hybrid {scorer.name} on {largest.name}: dense {measured['dense']:.3f}, bm25 {measured['bm25']:.3f}, "
+                f"rrf {measured['rrf']:.3f}, dense + {weight} bm25 {measured['weighted'][weight]:.3f}"
+            )
     return {
         "hybrid": hybrid,
         "meta": {
@@ -811,26 +898,39 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines = ["| store | measure | goal | " + " | ".join(scorers) + " |", "|---|---|---|" + "---|" * len(scorers)]
     for name, entry in sets.items():
         res = entry["results"]
-        goal_top1 = GOALS["own_top1_500"] if name.startswith("zsre") else GOALS["own_top1_10000"] if entry["size"] >= 10_000 else None
+        goal_top1 = (
+            GOALS["own_top1_500"]
+            if name.startswith("zsre")
+            else GOALS["own_top1_10000"]
+            if entry["size"] >= 10_000
+            else None
+        )
         rows = [("own edit is top-1 (edit + paraphrase questions)", goal_top1, lambda r: r["own_top1"])]
         rows.append(("gate accepts right top-1s", GOALS["gate_accept"], lambda r: r["gate_accept"]))
         kinds = [k for k in NEGATIVE_KINDS if any(k in r["reject"] for r in res.values())]
-        rows += [(f"gate rejects {NEGATIVE_KINDS[k]}", GOALS["reject"], lambda r, k=k: r["reject"].get(k)) for k in kinds]
+        rows += [
+            (f"gate rejects {NEGATIVE_KINDS[k]}", GOALS["reject"], lambda r, k=k: r["reject"].get(k)) for k in kinds
+        ]
         rows.append(("wrong edit injected (of wrong top-1s)", None, lambda r: r["wrong_accept"]))
         for i, (label, goal, get) in enumerate(rows):
             store = f"{name} ({entry['size']} stored)" if i == 0 else ""
             goal_text = "" if goal is None else f"≥ {goal:.2f}"
-            lines.append(f"| {store} | {label} | {goal_text} | " + " | ".join(_fmt(get(res[s])) for s in scorers) + " |")
+            lines.append(
+                f"| {store} | {label} | {goal_text} | " + " | ".join(_fmt(get(res[s])) for s in scorers) + " |"
+            )
     lines.append("")
     lines.append(f"Cosine threshold {results['cosine_threshold']:.4f}, fitted on {results['meta']['tuning_set']}.")
     for name, entry in results.get("hybrid", {}).items():
         lines.append(
-            f"- hybrid, {name} keys, {entry['store']}: own-edit top-1 dense {_fmt(entry['dense'])}, BM25 alone {_fmt(entry['bm25'])}, "
-            f"RRF {_fmt(entry['rrf'])}, dense + {entry['weight']} × BM25/max {_fmt(entry['weighted'][entry['weight']])} (weight chosen on val)"
+            f"- hybrid, {name} keys, {entry['store']}: own-edit top-1 dense {_fmt(entry['dense'])}, "
+            f"BM25 alone {_fmt(entry['bm25'])}, RRF {_fmt(entry['rrf'])}, "
+            f"dense + {entry['weight']} * BM25/max {_fmt(entry['weighted'][entry['weight']])} (weight chosen on val)"
         )
     for name, entry in sets.items():
         by_source = {s: entry["results"][s]["own_top1_by_source"] for s in scorers}
-        parts = "; ".join(f"{s}: " + ", ".join(f"{src} {_fmt(v)}" for src, v in by.items()) for s, by in by_source.items())
+        parts = "; ".join(
+            f"{s}: " + ", ".join(f"{src} {_fmt(v)}" for src, v in by.items()) for s, by in by_source.items()
+        )
         lines.append(f"- {name} ({entry['note']}): top-1 by source — {parts}")
     return "\n".join(lines) + "\n"
 
@@ -902,7 +1002,12 @@ class LexicalIndex:
 
 
 def hybrid_top1(
-    scorer: RetrievalScorer, rset: RetrievalSet, table: FeatureTable, lexical_weights: Sequence[float], *, rrf_k: float = 60.0
+    scorer: RetrievalScorer,
+    rset: RetrievalSet,
+    table: FeatureTable,
+    lexical_weights: Sequence[float],
+    *,
+    rrf_k: float = 60.0,
 ) -> dict[str, Any]:
     """Own-edit top-1 of dense retrieval fused with BM25 (:class:`LexicalIndex`), in process.
 
@@ -923,7 +1028,7 @@ def hybrid_top1(
     weighted: dict[float, list[bool]] = {float(w): [] for w in lexical_weights}
 
     def right(best: torch.Tensor, own: list[int]) -> list[bool]:
-        return [b == o or statements[b] == statements[o] for b, o in zip(best.tolist(), own)]
+        return [b == o or statements[b] == statements[o] for b, o in zip(best.tolist(), own, strict=True)]
 
     for start in range(0, len(texts), 512):
         chunk, own = texts[start : start + 512], owners[start : start + 512]

@@ -26,7 +26,9 @@ def _scaled(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a @ b.T / math.sqrt(a.shape[-1])
 
 
-def _hinge_nll(logits: torch.Tensor, target: torch.Tensor, hinge_scale: float, *, per_row: bool = False) -> torch.Tensor:
+def _hinge_nll(
+    logits: torch.Tensor, target: torch.Tensor, hinge_scale: float, *, per_row: bool = False
+) -> torch.Tensor:
     """NLL of ``target`` over the rows whose target probability is still below ``hinge_scale``
     times the best other probability, averaged over those kept rows (the paper), or over all rows
     when ``per_row``; 0 when every row is done."""
@@ -73,7 +75,13 @@ def query_knowledge_loss(
 
 
 def own_over_sentinel_loss(
-    u: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Tensor, hinge_scale: float, temperature: float = 1.0, *, per_row: bool = False
+    u: torch.Tensor,
+    r: torch.Tensor,
+    r_sentinel: torch.Tensor,
+    hinge_scale: float,
+    temperature: float = 1.0,
+    *,
+    per_row: bool = False,
 ) -> torch.Tensor:
     """The part of L_q1 that the gate needs: each query's own knowledge beats the sentinel.
 
@@ -112,6 +120,11 @@ def sentinel_over_irrelevant_loss(
     target the diagonal; hinge NLL with ``c_h``. Shapes as in :func:`query_knowledge_loss`.
 
     Args:
+        v: query representations, shape `(batch_size, knowledge_dim)`.
+        r: their own knowledge representations, shape `(batch_size, knowledge_dim)`.
+        r_sentinel: shape `(knowledge_dim,)`.
+        hinge_scale: c_h.
+        temperature: τ2.
         extra_negatives: more irrelevant knowledge representations the sentinel must beat, shape
             `(num_negatives, knowledge_dim)`, appended as columns (none of them may be a query's
             own edit; not in the paper, whose negatives are the batch's own edits).

@@ -136,8 +136,12 @@ def _reset_retrieval_modules(model: Any, seed: int) -> None:
 
     cfg = model.config
     torch.manual_seed(seed)
-    model.knowledge_head = RepresentationHead(cfg.encoder_hidden_size, cfg.knowledge_dim, cfg.head_init_scale).to(model.device)
-    model.query_head = RepresentationHead(cfg.encoder_hidden_size, cfg.knowledge_dim, cfg.head_init_scale).to(model.device)
+    model.knowledge_head = RepresentationHead(cfg.encoder_hidden_size, cfg.knowledge_dim, cfg.head_init_scale).to(
+        model.device
+    )
+    model.query_head = RepresentationHead(cfg.encoder_hidden_size, cfg.knowledge_dim, cfg.head_init_scale).to(
+        model.device
+    )
     model.sentinel = KnowledgeSentinel(cfg.num_sentinel_tokens, cfg.encoder_hidden_size).to(model.device)
 
 
@@ -175,11 +179,16 @@ def train_retrieval(
     """
     config = config or RetrievalTrainingConfig()
     if model.config.train_encoder:
-        msg = "train_retrieval trains on cached features, which needs a frozen encoder (RecipeConfig.train_encoder=False)."
+        msg = (
+            "train_retrieval trains on cached features, which needs a frozen encoder "
+            "(RecipeConfig.train_encoder=False); load or build the model with it."
+        )
         raise InvalidInputError(msg)
     edits = [e for e in train.stored if e.questions]
     if not edits or not train.negatives:
-        msg = f"The training set {train.name!r} needs edits with questions and unrelated questions; check the data files."
+        msg = (
+            f"The training set {train.name!r} needs edits with questions and unrelated questions; check the data files."
+        )
         raise InvalidInputError(msg)
     tick = time.perf_counter()
     rng = random.Random(config.seed)
@@ -192,7 +201,10 @@ def train_retrieval(
         hidden = model.config.encoder_hidden_size
         keep = torch.zeros(model.config.knowledge_dim, 4 * hidden, device=model.device)
         keep[:, hidden : 2 * hidden] = 1
-        hooks = [head.input_projection.weight.register_hook(lambda grad: grad * keep) for head in (model.knowledge_head, model.query_head)]
+        hooks = [
+            head.input_projection.weight.register_hook(lambda grad: grad * keep)
+            for head in (model.knowledge_head, model.query_head)
+        ]
     else:
         hooks = []
     if config.train_heads and config.spare_query_bias:
@@ -218,7 +230,12 @@ def train_retrieval(
         head_modules = (model.knowledge_head, model.query_head)
         weights = [p for m in head_modules for n, p in m.named_parameters() if not n.endswith("bias")]
         params.append({"params": weights, "lr": config.head_learning_rate})
-        params.append({"params": [p for m in head_modules for n, p in m.named_parameters() if n.endswith("bias")], "lr": config.head_bias_learning_rate})
+        params.append(
+            {
+                "params": [p for m in head_modules for n, p in m.named_parameters() if n.endswith("bias")],
+                "lr": config.head_bias_learning_rate,
+            }
+        )
     optimizer = torch.optim.Adam(params)
     base_rates = [group["lr"] for group in optimizer.param_groups]
     history: list[dict[str, Any]] = []
@@ -239,7 +256,11 @@ def train_retrieval(
             + f" (selection {score:.3f})"
         )
         if best is None or score > best[0]:
-            state = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(("encoder.", "prompt_encoder."))}
+            state = {
+                k: v.detach().clone()
+                for k, v in model.state_dict().items()
+                if not k.startswith(("encoder.", "prompt_encoder."))
+            }
             best = (score, step, state)
 
     evaluate(0)
@@ -253,7 +274,7 @@ def train_retrieval(
             with torch.no_grad():
                 bank = torch.cat([model.knowledge_head(statements[i : i + 4096]) for i in range(0, count, 4096)])
         factor = _learning_rate_factor(step - 1, config)
-        for group, rate in zip(optimizer.param_groups, base_rates):
+        for group, rate in zip(optimizer.param_groups, base_rates, strict=True):
             group["lr"] = rate * factor
         batch = torch.tensor(rng.sample(range(count), min(config.batch_size, count)), dtype=torch.long)
         outside = torch.ones(count, dtype=torch.bool)
@@ -275,8 +296,11 @@ def train_retrieval(
             "q2": losses.sentinel_over_irrelevant_loss(
                 v, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank, per_row=per_row
             ),
-            "q3": losses.locality_sentinel_loss(w, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank, per_row=per_row),
-            "q0": 0.5 * (
+            "q3": losses.locality_sentinel_loss(
+                w, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank, per_row=per_row
+            ),
+            "q0": 0.5
+            * (
                 losses.own_over_sentinel_loss(u, r, sentinel, config.hinge_scale, config.temperature, per_row=per_row)
                 + losses.own_over_sentinel_loss(v, r, sentinel, config.hinge_scale, config.temperature, per_row=per_row)
             ),
@@ -292,14 +316,19 @@ def train_retrieval(
             trainable = [p for group in params for p in group["params"]]
             gate_params = [p for p in trainable if all(p is not w for w in weights)]
             retrieval = torch.autograd.grad(terms["q1"], trainable, retain_graph=True, allow_unused=True)
-            gating = dict(zip(map(id, gate_params), torch.autograd.grad(gate, gate_params, allow_unused=True)))
-            for p, g in zip(trainable, retrieval):
+            gating = dict(
+                zip(map(id, gate_params), torch.autograd.grad(gate, gate_params, allow_unused=True), strict=True)
+            )
+            for p, g in zip(trainable, retrieval, strict=True):
                 extra = gating.get(id(p))
                 p.grad = sum(x for x in (g, extra) if x is not None) if (g is not None or extra is not None) else None
         torch.nn.utils.clip_grad_norm_([p for group in params for p in group["params"]], config.max_grad_norm)
         optimizer.step()
         if step % 10 == 0:
-            log(f"step {step}: loss {float(total.detach()):.4f} " + " ".join(f"{k} {float(t.detach()):.4f}" for k, t in terms.items()))
+            log(
+                f"step {step}: loss {float(total.detach()):.4f} "
+                + " ".join(f"{k} {float(t.detach()):.4f}" for k, t in terms.items())
+            )
         if step % config.eval_every == 0 or step == config.max_steps:
             evaluate(step)
     if not history or history[-1]["step"] != step:

@@ -52,7 +52,9 @@ def _knowedit(i: int, subject: str) -> dict[str, Any]:
         "prompt": f"The occupation of {subject} is",
         "target_new": f"job{i}",
         "ground_truth": "writer",
-        "portability": {"Subject_Aliasing": [{"prompt": f"The occupation of {subject} Jr is", "ground_truth": f"job{i}"}]},
+        "portability": {
+            "Subject_Aliasing": [{"prompt": f"The occupation of {subject} Jr is", "ground_truth": f"job{i}"}]
+        },
         "locality": {"Relation_Specificity": [{"prompt": f"The gender of {subject} is", "ground_truth": "male"}]},
     }
 
@@ -71,7 +73,17 @@ def data_dir(tmp_path: Path) -> Path:
     _write(root / "counterfact" / "train.jsonl", [_counterfact(i, f"Player{i}") for i in range(20)])
     _write(root / "counterfact" / "dev.jsonl", [_counterfact(100 + i, f"Artist{i}") for i in range(6)])
     _write(root / "knowedit" / "wiki.jsonl", [_knowedit(i, f"Person{i}") for i in range(20)])
-    _write(root / "natural" / "facts.jsonl", [{"statement": "Ada's cat is called Tom.", "prompt": "What is Ada's cat called?", "locality_prompt": "What is the capital of France?"}, {"statement": "Bo lives in Oslo."}])
+    _write(
+        root / "natural" / "facts.jsonl",
+        [
+            {
+                "statement": "Ada's cat is called Tom.",
+                "prompt": "What is Ada's cat called?",
+                "locality_prompt": "What is the capital of France?",
+            },
+            {"statement": "Bo lives in Oslo."},
+        ],
+    )
     return root
 
 
@@ -84,7 +96,12 @@ def test_split_is_by_subject_and_stable() -> None:
 
 
 def test_benchmark_sets_keep_splits_apart(data_dir: Path) -> None:
-    sets = R.benchmark_sets(data_dir, knowedit=data_dir / "knowedit" / "wiki.jsonl", natural=data_dir / "natural" / "facts.jsonl", mix_size=60)
+    sets = R.benchmark_sets(
+        data_dir,
+        knowedit=data_dir / "knowedit" / "wiki.jsonl",
+        natural=data_dir / "natural" / "facts.jsonl",
+        mix_size=60,
+    )
     names = [s.name for s in sets]
     assert names[:2] == ["zsre-5", "counterfact-6"]
     mix = sets[-1]
@@ -152,13 +169,19 @@ def test_sentinel_over_irrelevant_loss_with_extra_negatives() -> None:
     r, sentinel = torch.eye(d)[:4] * 8, torch.eye(d)[10] * 8
     v = r + torch.eye(d)[10] * 6  # near its own edit, the sentinel above the other edits
     base = losses.sentinel_over_irrelevant_loss(v, r, sentinel, hinge_scale=1.2)
-    assert float(losses.sentinel_over_irrelevant_loss(v, r, sentinel, hinge_scale=1.2, extra_negatives=torch.empty(0, d))) == float(base)
+    assert float(
+        losses.sentinel_over_irrelevant_loss(v, r, sentinel, hinge_scale=1.2, extra_negatives=torch.empty(0, d))
+    ) == float(base)
     # An irrelevant edit that beats the sentinel for the first query makes the loss positive.
     intruder = (v[0] / v[0].norm() * 20).unsqueeze(0)
-    assert float(losses.sentinel_over_irrelevant_loss(v, r, sentinel, hinge_scale=1.2, extra_negatives=intruder)) > float(base)
+    assert float(
+        losses.sentinel_over_irrelevant_loss(v, r, sentinel, hinge_scale=1.2, extra_negatives=intruder)
+    ) > float(base)
 
 
-def test_benchmark_runs_and_caches_features(data_dir: Path, make_recipe_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_benchmark_runs_and_caches_features(
+    data_dir: Path, make_recipe_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = make_recipe_model()
     settings = R.RetrievalBenchSettings(
         models={"tiny": tmp_path / "unused"},
@@ -170,12 +193,20 @@ def test_benchmark_runs_and_caches_features(data_dir: Path, make_recipe_model: A
         hybrid_weights=(0.0, 1.0),
     )
     results = R.run_retrieval_benchmark(settings, load_model=lambda _path: model, log=lambda _msg: None)
-    assert list(results["sets"]) == ["zsre-5", "counterfact-6", f"mix-unseen-{len(R.benchmark_sets(data_dir, knowedit=settings.knowedit, natural=settings.natural, mix_size=60)[2].edits)}", "mix-60"]
+    unseen = len(R.benchmark_sets(data_dir, knowedit=settings.knowedit, natural=settings.natural, mix_size=60)[2].edits)
+    assert list(results["sets"]) == [
+        "zsre-5",
+        "counterfact-6",
+        f"mix-unseen-{unseen}",
+        "mix-60",
+    ]
     for entry in results["sets"].values():
         for metrics in entry["results"].values():
             assert 0.0 <= metrics["own_top1"] <= 1.0
             assert all(0.0 <= v <= 1.0 for v in metrics["reject"].values())
-    assert set(results["sets"]["mix-60"]["results"]["tiny"]["reject"]) == set(R.NEGATIVE_KINDS)  # the natural fact's too
+    assert set(results["sets"]["mix-60"]["results"]["tiny"]["reject"]) == set(
+        R.NEGATIVE_KINDS
+    )  # the natural fact's too
     markdown = R.render_markdown(results)
     assert "mix-60 (60 stored)" in markdown and "| tiny | cosine |" in markdown
     assert results["hybrid"]["tiny"]["store"] == "mix-60" and "hybrid, cosine keys, mix-60" in markdown
@@ -213,7 +244,13 @@ def _synthetic_table(num_edits: int, hidden: int, seed: int) -> tuple[R.Retrieva
             add(f"question {i}.{j}", torch.cat([subject, noisy, torch.zeros(2 * hidden)]))
             questions.append(f"question {i}.{j}")
         edits.append(R.RetrievalEdit(f"statement {i}", tuple(questions), "synthetic"))
-        unrelated = torch.cat([torch.randn(hidden, generator=generator), torch.nn.functional.normalize(torch.randn(hidden, generator=generator), dim=0), torch.zeros(2 * hidden)])
+        unrelated = torch.cat(
+            [
+                torch.randn(hidden, generator=generator),
+                torch.nn.functional.normalize(torch.randn(hidden, generator=generator), dim=0),
+                torch.zeros(2 * hidden),
+            ]
+        )
         add(f"unrelated {i}", unrelated)
         negatives.append(R.RetrievalNegative(f"unrelated {i}", "zsre_nq"))
     return R.RetrievalSet(f"synthetic-{num_edits}", edits, negatives), R.FeatureTable(rows, torch.stack(features))
@@ -273,7 +310,9 @@ def test_lexical_index_is_bm25_with_qdrant_idf() -> None:
 def test_hybrid_top1_finds_the_exact_name_the_dense_key_misses() -> None:
     """Dense keys that cannot tell two subjects apart; the lexical vector can."""
     hidden = 4
-    same = torch.cat([torch.zeros(hidden), torch.nn.functional.normalize(torch.ones(hidden), dim=0), torch.zeros(2 * hidden)])
+    same = torch.cat(
+        [torch.zeros(hidden), torch.nn.functional.normalize(torch.ones(hidden), dim=0), torch.zeros(2 * hidden)]
+    )
     texts = ["Zorblat plays the flute", "Quenvik plays the harp", "What does Quenvik play?", "What does Zorblat play?"]
     table = R.FeatureTable({t: i for i, t in enumerate(texts)}, same.repeat(4, 1))
     edits = [R.RetrievalEdit(texts[0], (texts[3],), "synthetic"), R.RetrievalEdit(texts[1], (texts[2],), "synthetic")]
