@@ -281,7 +281,7 @@ def bench_retrieval(
     cosine_threshold: Annotated[float | None, typer.Option(help="Fixed threshold of the cosine baseline (default: fitted on the val split).")] = None,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
     hybrid_weights: Annotated[
-        str | None, typer.Option(help="Also measure dense + w × BM25 (and RRF) on the largest store; comma-separated weights w to try on val, e.g. 0.5,1,2.")
+        str | None, typer.Option(help="Also measure dense + w × BM25 (and RRF) on every store; comma-separated weights w to try on val, e.g. 0.5,1,2.")
     ] = None,
     verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
 ) -> None:

@@ -744,7 +744,7 @@ class RetrievalBenchSettings:
         threads: torch CPU threads.
         seed: order of the mix's distractors.
         hybrid_weights: lexical weights to try for hybrid retrieval (:func:`hybrid_top1`); the
-            best on ``val`` is reported on the largest store (empty: no hybrid measurement).
+            best on ``val`` is reported on every store (empty: no hybrid measurement).
     """
 
     models: dict[str, Path]
@@ -861,18 +861,19 @@ def run_retrieval_benchmark(
             f"{rset.name}: "
             + ", ".join(f"{n} top-1 {r['own_top1']:.3f}" for n, r in results[rset.name]["results"].items())
         )
-    hybrid = {}
+    hybrid: dict[str, Any] = {}
     if settings.hybrid_weights:
-        largest = max(sets, key=lambda rset: len(rset.stored))
         for scorer in scorers:
             tuned = hybrid_top1(scorer, val, table, settings.hybrid_weights)
             weight = max(tuned["weighted"], key=lambda w: tuned["weighted"][w])
-            measured = hybrid_top1(scorer, largest, table, [weight])
-            hybrid[scorer.name] = {"store": largest.name, "weight": weight, "val": tuned, **measured}
-            log(
-                f"hybrid {scorer.name} on {largest.name}: dense {measured['dense']:.3f}, bm25 {measured['bm25']:.3f}, "
-                f"rrf {measured['rrf']:.3f}, dense + {weight} bm25 {measured['weighted'][weight]:.3f}"
-            )
+            hybrid[scorer.name] = {"weight": weight, "val": tuned, "stores": {}}
+            for rset in sets:
+                measured = hybrid_top1(scorer, rset, table, [weight])
+                hybrid[scorer.name]["stores"][rset.name] = measured
+                log(
+                    f"hybrid {scorer.name} on {rset.name}: dense {measured['dense']:.3f}, bm25 {measured['bm25']:.3f}, "
+                    f"rrf {measured['rrf']:.3f}, dense + {weight} bm25 {measured['weighted'][weight]:.3f}"
+                )
     return {
         "hybrid": hybrid,
         "meta": {
@@ -921,11 +922,13 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"Cosine threshold {results['cosine_threshold']:.4f}, fitted on {results['meta']['tuning_set']}.")
     for name, entry in results.get("hybrid", {}).items():
-        lines.append(
-            f"- hybrid, {name} keys, {entry['store']}: own-edit top-1 dense {_fmt(entry['dense'])}, "
-            f"BM25 alone {_fmt(entry['bm25'])}, RRF {_fmt(entry['rrf'])}, "
-            f"dense + {entry['weight']} * BM25/max {_fmt(entry['weighted'][entry['weight']])} (weight chosen on val)"
-        )
+        weight = entry["weight"]
+        for store, measured in entry["stores"].items():
+            lines.append(
+                f"- hybrid, {name} keys, {store}: own-edit top-1 dense {_fmt(measured['dense'])}, "
+                f"BM25 alone {_fmt(measured['bm25'])}, RRF {_fmt(measured['rrf'])}, "
+                f"dense + {weight} * BM25/max {_fmt(measured['weighted'][weight])} (weight chosen on val)"
+            )
     for name, entry in sets.items():
         by_source = {s: entry["results"][s]["own_top1_by_source"] for s in scorers}
         parts = "; ".join(
