@@ -1,4 +1,5 @@
-"""The ``recipe`` command: ``recipe demo``, ``recipe train``, ``recipe eval`` and ``recipe bench``."""
+"""The ``recipe`` command: ``recipe demo``, ``recipe train``, ``recipe eval``, ``recipe bench``,
+``recipe bench-retrieval`` and ``recipe train-retrieval``."""
 
 from __future__ import annotations
 
@@ -270,6 +271,90 @@ def bench(
         measured = "-" if target["measured"] is None else f"{target['measured']:.3f}"
         console.print(f"{target['target']}: {measured} (goal {target['goal']}) {verdict}")
     console.print(f"Wrote {json_path} and {markdown_path} in {results['meta']['seconds']:.0f} s.")
+
+
+def _named_paths(values: list[str] | None) -> dict[str, Path]:
+    from langchain_recipe.base_models import default_recipe_model_path
+
+    if not values:
+        return {"shipped": default_recipe_model_path()}
+    named = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise typer.BadParameter(f"{value!r} is not NAME=PATH (e.g. trained=runs/retrieval/heads).")
+        named[name] = Path(path)
+    return named
+
+
+@app.command("bench-retrieval")
+def bench_retrieval(
+    model: Annotated[
+        list[str] | None, typer.Option(help="NAME=PATH of a RecipeModel checkpoint; repeat to compare (default: shipped=<the shipped checkpoint>).")
+    ] = None,
+    output_dir: Annotated[Path, typer.Option(help="Folder for retrieval.json and retrieval.md.")] = Path("benchmarks/results/retrieval"),
+    cache_dir: Annotated[Path, typer.Option(help="Feature cache folder (encoder features of every text, computed once).")] = Path("runs/retrieval_cache"),
+    mix_size: Annotated[int, typer.Option(help="Stored edits of the mixed store.")] = 10_000,
+    knowedit: Annotated[Path | None, typer.Option(help="KnowEdit file (missing: left out).")] = None,
+    natural: Annotated[Path | None, typer.Option(help="Natural facts JSONL with a 'statement' field (missing: left out).")] = None,
+    cosine_threshold: Annotated[float | None, typer.Option(help="Fixed threshold of the cosine baseline (default: fitted on the val split).")] = None,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
+    hybrid_weights: Annotated[
+        str | None, typer.Option(help="Also measure dense + w × BM25 (and RRF) on every store; comma-separated weights w to try on val, e.g. 0.5,1,2.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
+) -> None:
+    """Retrieval only, no LM: own-edit top-1 and the sentinel gate's verdicts at 500, 1000 and 10,000 stored edits."""
+    _setup(verbose)
+    from langchain_recipe.benchmarks.retrieval import KNOWEDIT_FILE, NATURAL_FILE, RetrievalBenchSettings, render_markdown, run_retrieval_benchmark
+
+    settings = RetrievalBenchSettings(
+        models=_named_paths(model),
+        knowedit=knowedit or KNOWEDIT_FILE,
+        natural=natural or NATURAL_FILE,
+        cache_dir=cache_dir,
+        mix_size=mix_size,
+        cosine_threshold=cosine_threshold,
+        threads=threads,
+        hybrid_weights=tuple(float(w) for w in hybrid_weights.split(",") if w.strip()) if hybrid_weights else (),
+    )
+    results = run_retrieval_benchmark(settings, log=console.print)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "retrieval.json").write_text(json.dumps(results, indent=1) + "\n")
+    markdown = render_markdown(results)
+    (output_dir / "retrieval.md").write_text(markdown)
+    console.print(markdown)
+    console.print(f"Wrote {output_dir / 'retrieval.json'} and retrieval.md in {results['meta']['seconds']:.0f} s.")
+
+
+@app.command("train-retrieval")
+def train_retrieval_command(
+    output_dir: Annotated[Path, typer.Option(help="Where the best model (shipped prompt encoder, new heads and sentinel) is saved.")] = Path("runs/retrieval/heads"),
+    init_from: Annotated[Path | None, typer.Option(help="RecipeModel to start from (default: the shipped checkpoint).")] = None,
+    cache_dir: Annotated[Path, typer.Option(help="Feature cache folder.")] = Path("runs/retrieval_cache"),
+    knowedit: Annotated[Path | None, typer.Option(help="KnowEdit file (missing: left out).")] = None,
+    config_json: Annotated[str | None, typer.Option(help="RetrievalTrainingConfig fields as JSON.")] = None,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
+    verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
+) -> None:
+    """Train the knowledge/query heads and the knowledge sentinel on cached encoder features (no LM)."""
+    _setup(verbose)
+    import torch
+
+    from langchain_recipe.base_models import default_recipe_model_path
+    from langchain_recipe.benchmarks.retrieval import KNOWEDIT_FILE, NATURAL_FILE, prepare_features
+    from langchain_recipe.nn import RecipeModel
+    from langchain_recipe.training.retrieval import RetrievalTrainingConfig, train_retrieval
+
+    torch.set_num_threads(threads)
+    config = RetrievalTrainingConfig(**(json.loads(config_json) if config_json else {}))
+    model = RecipeModel.from_pretrained(init_from or default_recipe_model_path())
+    # The features of the benchmark's texts too, so both commands share one cache.
+    _, train_set, val_set, table = prepare_features(
+        model, knowedit=knowedit or KNOWEDIT_FILE, natural=NATURAL_FILE, cache_dir=cache_dir, log=console.print
+    )
+    result = train_retrieval(model, train_set, val_set, table, config, output_dir=output_dir, log=console.print)
+    console.print(f"Saved the best model (step {result['best_step']}) to {output_dir}.")
 
 
 def _parse_edit_counts(value: str) -> list[int | str]:

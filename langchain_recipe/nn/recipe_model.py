@@ -124,6 +124,21 @@ class RecipeModel(nn.Module):
         """
         return queries @ keys.T / math.sqrt(self.config.knowledge_dim)
 
+    def pooled_features(self, texts: Sequence[str]) -> torch.Tensor:
+        """The frozen part of the knowledge/query encoder: pooled encoder states of the texts.
+
+        Both heads read these features (``r_k = MLP_K(features)``, ``r_q = MLP_Q(features)``), so
+        with a frozen encoder they can be computed once and cached (``recipe bench-retrieval``).
+
+        Args:
+            texts: knowledge statements or questions (formatted by :func:`format_retrieval_text`).
+
+        Returns:
+            Shape `(len(texts), 4 * encoder_hidden_size)`, ordered as in
+            :func:`~langchain_recipe.nn.knowledge_encoder.pool_hidden_states`.
+        """
+        return self._pooled(texts)
+
     def _pooled(self, texts: Sequence[str]) -> torch.Tensor:
         with tokenizer_lock(self.encoder_tokenizer):
             batch = self.encoder_tokenizer(

@@ -16,6 +16,7 @@ __all__ = [
     "hinge_token_nll",
     "locality_kl",
     "locality_sentinel_loss",
+    "own_over_sentinel_loss",
     "query_knowledge_loss",
     "sentinel_over_irrelevant_loss",
 ]
@@ -25,15 +26,20 @@ def _scaled(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a @ b.T / math.sqrt(a.shape[-1])
 
 
-def _hinge_nll(logits: torch.Tensor, target: torch.Tensor, hinge_scale: float) -> torch.Tensor:
-    """Mean NLL of ``target`` over the rows whose target probability is still below
-    ``hinge_scale`` times the best other probability; 0 when every row is done."""
+def _hinge_nll(
+    logits: torch.Tensor, target: torch.Tensor, hinge_scale: float, *, per_row: bool = False
+) -> torch.Tensor:
+    """NLL of ``target`` over the rows whose target probability is still below ``hinge_scale``
+    times the best other probability, averaged over those kept rows (the paper), or over all rows
+    when ``per_row``; 0 when every row is done."""
     log_probs = logits.float().log_softmax(-1)
     target_log_prob = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
     others = log_probs.scatter(-1, target.unsqueeze(-1), float("-inf")).amax(-1)
     keep = target_log_prob < others + math.log(hinge_scale)
     if not keep.any():
         return logits.sum() * 0.0
+    if per_row:
+        return -target_log_prob[keep].sum() / keep.numel()
     return -target_log_prob[keep].mean()
 
 
@@ -68,19 +74,68 @@ def query_knowledge_loss(
     return F.cross_entropy(logits, torch.arange(u.shape[0], device=u.device))
 
 
+def own_over_sentinel_loss(
+    u: torch.Tensor,
+    r: torch.Tensor,
+    r_sentinel: torch.Tensor,
+    hinge_scale: float,
+    temperature: float = 1.0,
+    *,
+    per_row: bool = False,
+) -> torch.Tensor:
+    """The part of L_q1 that the gate needs: each query's own knowledge beats the sentinel.
+
+    Logits ``τ · [s(u_i, r_i), s(u_i, r_Θ)]``, target the own edit, hinge NLL with ``c_h``. L_q1
+    already has the sentinel among its negatives, but among thousands of other edits its share of
+    the gradient is small, while L_q2 and L_q3 push the sentinel up on every query; without this
+    term the gate ends up rejecting the edits' own questions (not in the paper).
+
+    Args:
+        u: query representations, shape `(batch_size, knowledge_dim)`.
+        r: their own knowledge representations, shape `(batch_size, knowledge_dim)`.
+        r_sentinel: shape `(knowledge_dim,)`.
+        hinge_scale: c_h.
+        temperature: τ.
+        per_row: average over all rows, not only the kept ones (see :func:`locality_sentinel_loss`).
+    """
+    own = (u * r).sum(-1) / math.sqrt(u.shape[-1])
+    sentinel = _scaled(u, r_sentinel.unsqueeze(0)).squeeze(-1)
+    logits = temperature * torch.stack([own, sentinel], dim=-1)
+    return _hinge_nll(logits, torch.zeros(u.shape[0], dtype=torch.long, device=u.device), hinge_scale, per_row=per_row)
+
+
 def sentinel_over_irrelevant_loss(
-    v: torch.Tensor, r: torch.Tensor, r_sentinel: torch.Tensor, hinge_scale: float, temperature: float = 1.0
+    v: torch.Tensor,
+    r: torch.Tensor,
+    r_sentinel: torch.Tensor,
+    hinge_scale: float,
+    temperature: float = 1.0,
+    extra_negatives: torch.Tensor | None = None,
+    *,
+    per_row: bool = False,
 ) -> torch.Tensor:
     """L_q2: the sentinel beats every irrelevant edit for a query.
 
     ``M_ij = s(v_i, r_j)`` with the diagonal (the query's own edit) replaced by ``s(v_i, r_Θ)``;
     target the diagonal; hinge NLL with ``c_h``. Shapes as in :func:`query_knowledge_loss`.
+
+    Args:
+        v: query representations, shape `(batch_size, knowledge_dim)`.
+        r: their own knowledge representations, shape `(batch_size, knowledge_dim)`.
+        r_sentinel: shape `(knowledge_dim,)`.
+        hinge_scale: c_h.
+        temperature: τ2.
+        extra_negatives: more irrelevant knowledge representations the sentinel must beat, shape
+            `(num_negatives, knowledge_dim)`, appended as columns (none of them may be a query's
+            own edit; not in the paper, whose negatives are the batch's own edits).
+        per_row: average over all rows, not only the kept ones (see :func:`locality_sentinel_loss`).
     """
-    logits = temperature * _scaled(v, r)
+    logits = temperature * _scaled(v, _with_extra_negatives(r, extra_negatives))
     sentinel = temperature * _scaled(v, r_sentinel.unsqueeze(0)).squeeze(-1)
-    eye = torch.eye(v.shape[0], dtype=torch.bool, device=v.device)
+    eye = torch.zeros(logits.shape, dtype=torch.bool, device=v.device)
+    eye[:, : v.shape[0]] = torch.eye(v.shape[0], dtype=torch.bool, device=v.device)
     logits = torch.where(eye, sentinel.unsqueeze(-1).expand_as(logits), logits)
-    return _hinge_nll(logits, torch.arange(v.shape[0], device=v.device), hinge_scale)
+    return _hinge_nll(logits, torch.arange(v.shape[0], device=v.device), hinge_scale, per_row=per_row)
 
 
 def locality_sentinel_loss(
@@ -90,6 +145,8 @@ def locality_sentinel_loss(
     hinge_scale: float,
     temperature: float = 1.0,
     extra_negatives: torch.Tensor | None = None,
+    *,
+    per_row: bool = False,
 ) -> torch.Tensor:
     """L_q3: an unrelated (locality) query prefers the sentinel to every edit of the batch.
 
@@ -104,11 +161,15 @@ def locality_sentinel_loss(
         extra_negatives: more knowledge representations the sentinel must beat, shape
             `(num_negatives, knowledge_dim)` (e.g. detached keys of earlier batches; not in the
             paper, whose negatives are the batch's own edits).
+        per_row: average the NLL over all rows (kept or not) instead of the kept rows only. With
+            the paper's mean over kept rows, the last few violated rows (the hardest, often
+            impossible, negatives) pull the sentinel up as hard as a whole batch would, so the
+            hinge terms keep raising it until the gate rejects the edits' own questions.
     """
     negatives = _with_extra_negatives(r, extra_negatives)
     logits = temperature * _scaled(w, torch.cat([negatives, r_sentinel.unsqueeze(0)]))
     target = torch.full((w.shape[0],), negatives.shape[0], dtype=torch.long, device=w.device)
-    return _hinge_nll(logits, target, hinge_scale)
+    return _hinge_nll(logits, target, hinge_scale, per_row=per_row)
 
 
 def hinge_token_nll(logits: torch.Tensor, labels: torch.Tensor, hinge_scale: float) -> torch.Tensor:
