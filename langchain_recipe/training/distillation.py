@@ -25,7 +25,8 @@ from torch.nn import functional as F
 
 from langchain_recipe.base_models import BaseLanguageModel
 from langchain_recipe.datasets import EditRecord
-from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, prepend_continuous_prompts, prepend_statement_text
+from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, prepend_statement_text
+from langchain_recipe.teacher_forcing import TeacherForcedBatch, label_logits
 
 __all__ = ["TeacherAnswer", "answer_distillation_loss", "build_answer_batch", "load_teacher_answers", "teacher_answers"]
 
@@ -185,24 +186,9 @@ def answer_distillation_loss(base_model: BaseLanguageModel, batch: AnswerBatch, 
     Returns:
         A scalar tensor (gradients reach ``prompts`` only).
     """
-    device = base_model.device
-    prefixed = prepend_continuous_prompts(
-        base_model.embed(batch.input_ids.to(device)),
-        batch.attention_mask.to(device),
-        prompts,
-        labels=batch.labels.to(device),
-        prompt_offsets=batch.prompt_offsets,
-    )
-    selected = prefixed.labels != IGNORE_INDEX
-    model = base_model.model
-    hidden = model.get_decoder()(
-        inputs_embeds=prefixed.inputs_embeds,
-        attention_mask=prefixed.attention_mask,
-        position_ids=prefixed.position_ids,
-        use_cache=False,
-    ).last_hidden_state
-    logits = model.get_output_embeddings()(hidden[selected]).float()
-    token_loss = F.cross_entropy(logits, prefixed.labels[selected], reduction="none")
+    teacher_forced = TeacherForcedBatch(batch.input_ids, batch.attention_mask, batch.labels, batch.prompt_offsets)
+    logits, labels, _ = label_logits(base_model, teacher_forced, prompts)
+    token_loss = F.cross_entropy(logits, labels, reduction="none")
     # Inserting the prompt keeps each row's token order, so the labelled positions come in the same
     # (row-major) order before and after it.
     w = batch.weights[batch.labels != IGNORE_INDEX].to(device=token_loss.device, dtype=token_loss.dtype)
