@@ -324,6 +324,18 @@ class RecipeChatModel(BaseChatModel):
             params["ls_stop"] = stops
         return params
 
+    @classmethod
+    def from_base_model(cls, base_model: BaseLanguageModel, **kwargs: Any) -> RecipeChatModel:
+        """A chat model with no knowledge store over an already loaded base LM (the bare LM).
+
+        Args:
+            base_model: the loaded base LM.
+            **kwargs: other fields (``max_tokens``, ``temperature``, ...).
+        """
+        chat = cls(model_name=base_model.name, **kwargs)
+        chat._base_model = base_model
+        return chat
+
     @property
     def base_model(self) -> BaseLanguageModel:
         """The base LM (loaded on first use; the knowledge store's when there is one)."""

@@ -448,21 +448,14 @@ def eval_(
 
 def _chat_answers(recipe_model, base_model, records: list, name: str, *, seed: int, limit: int | None, max_tokens: int, batch_size: int, output: Path, command: str) -> None:  # noqa: ANN001, PLR0913
     """``recipe eval --chat``: the chat-answer evaluation on the same (shuffled, limited) edits."""
-    import random
+    from langchain_recipe.evaluation.chat_answers import evaluate_chat_answers, render_chat_markdown, write_chat_report
+    from langchain_recipe.evaluation.lifelong import select_edits
 
-    from langchain_recipe.evaluation.chat_answers import evaluate_chat_answers, render_chat_markdown
-
-    chosen = list(records)
-    random.Random(seed).shuffle(chosen)
-    chosen = chosen[:limit] if limit else chosen
+    chosen = select_edits(records, seed=seed, limit=limit)
     report = evaluate_chat_answers(recipe_model, base_model, chosen, dataset=name, max_tokens=max_tokens, batch_size=batch_size, progress=True)
-    output.mkdir(parents=True, exist_ok=True)
-    data = {**report.to_dict(), "command": command}
-    (output / "chat_answers.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    markdown = render_chat_markdown(report, command=command)
-    (output / "chat_answers.md").write_text(markdown, encoding="utf-8")
-    console.print(markdown, markup=False, highlight=False)
-    console.print(f"Wrote {output / 'chat_answers.json'} and {output / 'chat_answers.md'}.")
+    written = write_chat_report(report, output, command=command)
+    console.print(render_chat_markdown(report, command=command), markup=False, highlight=False)
+    console.print(f"Wrote {written['json']} and {written['markdown']}.")
 
 
 def main() -> None:

@@ -252,11 +252,9 @@ def load_eval_edits(dataset: str | Path, *, kind: EditFormat | None = None) -> t
         InvalidInputError: unknown dataset, missing file, or a malformed or incomplete record
             (the message names the file, the line and the missing field).
     """
-    if str(dataset) in ("zsre", "counterfact"):
+    if str(dataset) in ("zsre", "counterfact", "natural"):
         name = str(dataset)
         return name, load_edits(name, "dev")  # type: ignore[arg-type]
-    if str(dataset) == "natural":
-        return "natural", list(iter_edits(NATURAL_FACTS, "jsonl"))
     file = Path(dataset)
     if not file.is_file():
         msg = f"Unknown dataset {str(dataset)!r}: use 'zsre', 'counterfact', 'natural' or the path of a JSON Lines file of edits."

@@ -22,10 +22,12 @@ invariant), so only gated-in questions are generated again per injection.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langchain_recipe.base_models import BaseLanguageModel
@@ -41,6 +43,7 @@ __all__ = [
     "evaluate_chat_answers",
     "render_chat_markdown",
     "states_fact",
+    "write_chat_report",
 ]
 
 CHAT_METHODS: tuple[str, ...] = ("bare", "continuous_prompt", "text")
@@ -237,7 +240,6 @@ def ask_chat_questions(
             ``max_tokens``/``batch_size`` < 1.
     """
     from langchain_recipe.chat_models import RecipeChatModel
-    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
     _check_arguments(records, methods, max_tokens, batch_size)
     if len(ids) != len(records):
@@ -246,14 +248,9 @@ def ask_chat_questions(
     started = time.perf_counter()
     size = len(records)
     questions = [r.prompt for r in records] + [r.rephrase for r in records] + [r.locality_prompt for r in records]
-    # An empty store over the same models: the chat model is then exactly the bare LM.
-    empty = RecipeKnowledgeStore(store.recipe_model, store.base_model, collection_name="recipe_no_edits")
-    try:
-        retrieved = store.retrieve_prompts(questions)
-        bare_chat = RecipeChatModel(knowledge_store=empty, max_tokens=max_tokens)
-        bare = _answers(bare_chat, questions, range(len(questions)), batch_size, "answering (bare LM)", progress)
-    finally:
-        empty.close()
+    retrieved = store.retrieve_prompts(questions)
+    bare_chat = RecipeChatModel.from_base_model(store.base_model, max_tokens=max_tokens)  # no store: the bare LM
+    bare = _answers(bare_chat, questions, range(len(questions)), batch_size, "answering (bare LM)", progress)
     injected = [i for i, edit in enumerate(retrieved) if edit is not None]
     own = [edit is not None and edit.edit_id == ids[i % size] for i, edit in enumerate(retrieved[: 2 * size])]
     answers: dict[str, dict[int, str]] = {"bare": bare}
@@ -321,6 +318,23 @@ def _added_positions(
 
 def _figure(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def write_chat_report(report: ChatAnswerReport, output_dir: str | Path, *, command: str | None = None) -> dict[str, Path]:
+    """Write ``chat_answers.json`` (scores and every answer) and ``chat_answers.md`` (the table)
+    into ``output_dir`` (created).
+
+    Returns:
+        ``{"json": path, "markdown": path}``.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data = report.to_dict() if command is None else {**report.to_dict(), "command": command}
+    json_path = output_dir / "chat_answers.json"
+    json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    markdown_path = output_dir / "chat_answers.md"
+    markdown_path.write_text(render_chat_markdown(report, command=command), encoding="utf-8")
+    return {"json": json_path, "markdown": markdown_path}
 
 
 def render_chat_markdown(report: ChatAnswerReport, *, command: str | None = None) -> str:

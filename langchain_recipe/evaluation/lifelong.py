@@ -75,6 +75,7 @@ __all__ = [
     "MethodResult",
     "RetrievalDiagnostics",
     "evaluate_edits",
+    "select_edits",
     "text_rag_question",
 ]
 
@@ -102,6 +103,18 @@ def text_rag_question(statement: str, question: str) -> str:
 
 
 # ---------------------------------------------------------------------- configuration
+def select_edits(records: Sequence[EditRecord], *, seed: int = 0, limit: int | None = None, shuffle: bool = True) -> list[EditRecord]:
+    """The edits an evaluation uses: shuffled with ``seed`` (the reference protocol), then the
+    first ``limit``. ``recipe eval``'s teacher-forced and chat-answer runs both call it, so
+    ``--seed`` and ``--limit`` pick the same edits for both."""
+    order = list(range(len(records)))
+    if shuffle:
+        random.Random(seed).shuffle(order)
+    if limit is not None:
+        order = order[:limit]
+    return [records[i] for i in order]
+
+
 class EvaluationConfig(BaseModel):
     """What ``recipe eval`` runs.
 
@@ -464,12 +477,7 @@ class LifelongEvaluation:
         if not records:
             msg = "No edits to evaluate."
             raise InvalidInputError(msg)
-        order = list(range(len(records)))
-        if self.config.shuffle:
-            random.Random(self.config.seed).shuffle(order)
-        if self.config.limit is not None:
-            order = order[: self.config.limit]
-        self.records = [records[i] for i in order]
+        self.records = select_edits(records, seed=self.config.seed, limit=self.config.limit, shuffle=self.config.shuffle)
         self.size = len(self.records)
         self.edit_counts = [self.size if n == "all" else int(n) for n in self.config.edit_counts]
         too_many = [n for n in self.edit_counts if n > self.size]

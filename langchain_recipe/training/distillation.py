@@ -78,14 +78,7 @@ def teacher_answers(
 
     from langchain_recipe.chat_models import RecipeChatModel
 
-    class _NoEdits:  # the chat model over the bare LM: no store, this LM
-        def __init__(self, lm: BaseLanguageModel) -> None:
-            self.base_model = lm
-
-        def retrieve_prompts(self, queries: Sequence[str]) -> list[None]:
-            return [None] * len(queries)
-
-    chat = RecipeChatModel(knowledge_store=_NoEdits(base_model), max_tokens=max_tokens)
+    chat = RecipeChatModel.from_base_model(base_model, max_tokens=max_tokens)
     asked = [(r, q) for r in records for q in (r.prompt, r.rephrase)]
     kept: list[TeacherAnswer] = []
     for start in tqdm(range(0, len(asked), batch_size), desc="teacher answers", unit="batch", disable=None if progress else True):
