@@ -237,7 +237,7 @@ class LookupFactsTool(_FactTool):
             return "No facts are stored yet."
         lines = [f"Stored facts closest to {subject!r} (id: statement):"]
         for edit in found:
-            verdict = "applies" if edit.score > edit.sentinel_score else "does not apply"
+            verdict = "applies" if edit.accepted else "does not apply"
             lines.append(f"- {edit.edit_id}: {edit.statement} [{verdict}]")
         return "\n".join(lines)
 

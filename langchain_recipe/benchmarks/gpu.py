@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from langchain_recipe.benchmarks.measure import interleaved, paired_ratio
+from langchain_recipe.scoring import sentinel_gate
 
 __all__ = ["GpuBenchmarkSettings", "main", "run_gpu_benchmark"]
 
@@ -233,9 +234,9 @@ def run_gpu_benchmark(settings: GpuBenchmarkSettings, log: Any = print) -> dict[
         def with_recipe() -> torch.Tensor:
             nonlocal gate_accepted
             query_keys = recipe.encode_queries(questions)
-            sentinel_scores = recipe.similarity(query_keys, sentinel_key.unsqueeze(0)).squeeze(-1)
-            best, index = recipe.similarity(query_keys, keys).max(dim=-1)
-            gate_accepted += int((best > sentinel_scores).sum())
+            decision = sentinel_gate(query_keys, keys, sentinel_key)
+            index = decision.best_index
+            gate_accepted += int(decision.accepted.sum())
             embeds = lm.get_input_embeddings()(input_ids)
             prefixed = prepend_continuous_prompts(embeds, attention_mask, prompts[index])
             return lm.generate(inputs_embeds=prefixed.inputs_embeds, attention_mask=prefixed.attention_mask, **options)

@@ -17,7 +17,7 @@ edit is a distractor (RECIPE's lifelong setting, Chen et al., EMNLP 2024, §4):
 
 Measured for each scorer (:class:`SentinelScorer`: a RecipeModel's heads and knowledge
 sentinel; :class:`CosineScorer`: the frozen encoder's cosine with a fixed threshold), with the
-project's one gate rule, :func:`~langchain_recipe.nn.knowledge_sentinel.sentinel_gate`:
+project's one gate rule, :func:`~langchain_recipe.scoring.sentinel_gate`:
 
 * ``own_top1``: edit and paraphrase questions whose best stored edit is their own;
 * ``gate_accept``: of those, the share the gate accepts;
@@ -50,7 +50,7 @@ import torch
 from langchain_recipe.datasets import DATA_DIR, EditRecord, load_edits, read_json_lines
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.nn.knowledge_encoder import format_retrieval_text
-from langchain_recipe.nn.knowledge_sentinel import GateDecision, sentinel_gate
+from langchain_recipe.scoring import GateDecision, retrieval_scores, sentinel_gate
 
 logger = logging.getLogger(__name__)
 
@@ -515,7 +515,7 @@ def build_feature_table(
 def gate_decisions(
     query_keys: torch.Tensor, knowledge_keys: torch.Tensor, sentinel_key: torch.Tensor, *, chunk_size: int = 1024
 ) -> GateDecision:
-    """:func:`~langchain_recipe.nn.knowledge_sentinel.sentinel_gate` over query chunks (bounded memory).
+    """:func:`~langchain_recipe.scoring.sentinel_gate` over query chunks (bounded memory).
 
     Args:
         query_keys: shape `(num_queries, knowledge_dim)`.
@@ -583,7 +583,7 @@ class CosineScorer:
     """The frozen encoder's cosine similarity (normalised mean pooling, no heads) with a fixed threshold.
 
     The fixed threshold is expressed as a knowledge sentinel, so the one gate rule
-    (:func:`~langchain_recipe.nn.knowledge_sentinel.sentinel_gate`, strict ``>``) decides: keys
+    (:func:`~langchain_recipe.scoring.sentinel_gate`, strict ``>``) decides: keys
     get one more coordinate (``sqrt(d + 1)`` for queries, 0 for statements) and the sentinel key
     is ``(0, ..., 0, threshold)``, so ``s(q, k)`` is the cosine and ``s(q, Θ)`` the threshold.
 
@@ -1037,8 +1037,7 @@ def hybrid_top1(
         chunk, own = texts[start : start + 512], owners[start : start + 512]
         query_keys = scorer.query_keys(table(chunk))
         dense = scorer.decide(query_keys, keys)
-        scale = 1.0 / math.sqrt(query_keys.shape[-1])
-        dense_scores = (query_keys @ keys.T) * scale
+        dense_scores = retrieval_scores(query_keys, keys)
         lexical = index.scores(chunk)
         hits["dense"] += right(dense.best_index, own)
         hits["bm25"] += right(lexical.argmax(-1), own)

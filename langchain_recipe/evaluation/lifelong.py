@@ -60,6 +60,7 @@ from langchain_recipe.evaluation.metrics import (
 from langchain_recipe.injection import IGNORE_INDEX, prepend_statement_text
 from langchain_recipe.nn.knowledge_encoder import format_retrieval_text
 from langchain_recipe.nn.recipe_model import RecipeModel
+from langchain_recipe.scoring import passes_gate
 from langchain_recipe.teacher_forcing import build_teacher_forced_batch
 
 __all__ = [
@@ -680,7 +681,7 @@ class LifelongEvaluation:
     def _gate(self, base: str, scores: torch.Tensor, sentinel: torch.Tensor) -> torch.Tensor:
         if base == "recipe_no_sentinel":
             return scores > self.fixed_threshold
-        return scores > sentinel
+        return passes_gate(scores, sentinel)
 
     def _decide(
         self,

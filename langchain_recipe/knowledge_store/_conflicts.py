@@ -24,6 +24,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from langchain_recipe.scoring import passes_gate
+
 __all__ = ["CONFLICT_KEY_COSINE", "is_conflict", "subject_of"]
 
 CONFLICT_KEY_COSINE = 0.93
@@ -107,7 +109,7 @@ def is_conflict(
     Returns:
         ``True`` if the two statements conflict.
     """
-    if not score > sentinel_score:
+    if not passes_gate(score, sentinel_score):
         return False
     new_words, old_words = _words(new_statement), _words(old_statement)
     new_text, old_text = [w for w, _ in new_words], [w for w, _ in old_words]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from langchain_core.documents import Document
 
 from langchain_recipe._validation import check_text, check_unicode
 from langchain_recipe.errors import InvalidInputError, StoreError
+from langchain_recipe.scoring import passes_gate, stored_key
 
 if TYPE_CHECKING:
     from langchain_recipe.nn.recipe_model import RecipeModel
@@ -142,7 +142,10 @@ def decode_prompt_payload(value: dict[str, Any]) -> torch.Tensor:
 
 def scaled_key(key: torch.Tensor, knowledge_dim: int) -> list[float]:
     """r_k / sqrt(d_r) as a list, so Qdrant's dot product is the scaled dot product."""
-    return (key.float() / math.sqrt(knowledge_dim)).tolist()
+    if key.shape[-1] != knowledge_dim:
+        msg = f"A knowledge key has {key.shape[-1]} dimensions; this store's RecipeModel uses knowledge_dim={knowledge_dim}."
+        raise ValueError(msg)
+    return stored_key(key).tolist()
 
 
 # ---------------------------------------------------------------------- records
@@ -246,7 +249,7 @@ class RetrievedEdit:
     @property
     def accepted(self) -> bool:
         """Whether the edit passes the knowledge sentinel gate (strictly greater score)."""
-        return self.score > self.sentinel_score
+        return passes_gate(self.score, self.sentinel_score)
 
     def to_document(self) -> Document:
         """A LangChain ``Document`` with the statement, the id and plain-float scores."""

@@ -31,7 +31,12 @@ from pydantic import SecretStr
 
 from langchain_recipe._validation import check_text, is_utf8
 from langchain_recipe._warnings import warn_at_caller
-from langchain_recipe.base_models import BaseLanguageModel, default_recipe_model_path, fingerprints_match, load_base_model
+from langchain_recipe.base_models import (
+    BaseLanguageModel,
+    default_recipe_model_path,
+    fingerprints_match,
+    load_base_model,
+)
 from langchain_recipe.errors import (
     CheckpointError,
     EditConflictError,
@@ -68,6 +73,7 @@ from langchain_recipe.knowledge_store._schema import (
     scaled_key,
 )
 from langchain_recipe.nn.recipe_model import RecipeModel
+from langchain_recipe.scoring import passes_gate
 
 __all__ = ["ConflictPolicy", "Engine", "RecipeKnowledgeStore"]
 
@@ -912,7 +918,7 @@ class RecipeKnowledgeStore(VectorStore):
         within = self.recipe_model.similarity(query_keys, keys)  # (new, new)
         # For each statement, the best earlier statements of the batch that pass the gate (one
         # tensor operation: a Python loop over every pair took seconds for 600 statements).
-        earlier = torch.tril(within > sentinel_scores.unsqueeze(-1), diagonal=-1)
+        earlier = torch.tril(passes_gate(within, sentinel_scores.unsqueeze(-1)), diagonal=-1)
         best = within.masked_fill(~earlier, float("-inf")).topk(min(_CONFLICT_CANDIDATES, len(ids)), dim=-1)
         found: list[list[KnowledgeEdit]] = []
         for i, response in enumerate(responses):

@@ -9,7 +9,6 @@ from its name.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from langchain_recipe.errors import BaseModelMismatchError, CheckpointError, Inv
 from langchain_recipe.nn.knowledge_encoder import RepresentationHead, format_retrieval_text, pool_hidden_states
 from langchain_recipe.nn.knowledge_sentinel import KnowledgeSentinel
 from langchain_recipe.nn.prompt_encoder import MLPPromptEncoder, StatementAttentionPromptEncoder
+from langchain_recipe.scoring import retrieval_scores
 
 if TYPE_CHECKING:
     from langchain_recipe.base_models import BaseLanguageModel
@@ -122,7 +122,7 @@ class RecipeModel(nn.Module):
         Returns:
             Similarities of shape `(num_queries, num_keys)`.
         """
-        return queries @ keys.T / math.sqrt(self.config.knowledge_dim)
+        return retrieval_scores(queries, keys)
 
     def pooled_features(self, texts: Sequence[str]) -> torch.Tensor:
         """The frozen part of the knowledge/query encoder: pooled encoder states of the texts.

@@ -12,6 +12,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from langchain_recipe.scoring import paired_retrieval_scores, retrieval_scores
+
 __all__ = [
     "hinge_token_nll",
     "locality_kl",
@@ -20,10 +22,6 @@ __all__ = [
     "query_knowledge_loss",
     "sentinel_over_irrelevant_loss",
 ]
-
-
-def _scaled(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a @ b.T / math.sqrt(a.shape[-1])
 
 
 def _hinge_nll(
@@ -70,7 +68,7 @@ def query_knowledge_loss(
             `(num_negatives, knowledge_dim)` (e.g. detached keys of earlier batches; not in the
             paper).
     """
-    logits = temperature * _scaled(u, torch.cat([_with_extra_negatives(r, extra_negatives), r_sentinel.unsqueeze(0)]))
+    logits = temperature * retrieval_scores(u, torch.cat([_with_extra_negatives(r, extra_negatives), r_sentinel.unsqueeze(0)]))
     return F.cross_entropy(logits, torch.arange(u.shape[0], device=u.device))
 
 
@@ -98,8 +96,8 @@ def own_over_sentinel_loss(
         temperature: τ.
         per_row: average over all rows, not only the kept ones (see :func:`locality_sentinel_loss`).
     """
-    own = (u * r).sum(-1) / math.sqrt(u.shape[-1])
-    sentinel = _scaled(u, r_sentinel.unsqueeze(0)).squeeze(-1)
+    own = paired_retrieval_scores(u, r)
+    sentinel = retrieval_scores(u, r_sentinel.unsqueeze(0)).squeeze(-1)
     logits = temperature * torch.stack([own, sentinel], dim=-1)
     return _hinge_nll(logits, torch.zeros(u.shape[0], dtype=torch.long, device=u.device), hinge_scale, per_row=per_row)
 
@@ -130,8 +128,8 @@ def sentinel_over_irrelevant_loss(
             own edit; not in the paper, whose negatives are the batch's own edits).
         per_row: average over all rows, not only the kept ones (see :func:`locality_sentinel_loss`).
     """
-    logits = temperature * _scaled(v, _with_extra_negatives(r, extra_negatives))
-    sentinel = temperature * _scaled(v, r_sentinel.unsqueeze(0)).squeeze(-1)
+    logits = temperature * retrieval_scores(v, _with_extra_negatives(r, extra_negatives))
+    sentinel = temperature * retrieval_scores(v, r_sentinel.unsqueeze(0)).squeeze(-1)
     eye = torch.zeros(logits.shape, dtype=torch.bool, device=v.device)
     eye[:, : v.shape[0]] = torch.eye(v.shape[0], dtype=torch.bool, device=v.device)
     logits = torch.where(eye, sentinel.unsqueeze(-1).expand_as(logits), logits)
@@ -167,7 +165,7 @@ def locality_sentinel_loss(
             hinge terms keep raising it until the gate rejects the edits' own questions.
     """
     negatives = _with_extra_negatives(r, extra_negatives)
-    logits = temperature * _scaled(w, torch.cat([negatives, r_sentinel.unsqueeze(0)]))
+    logits = temperature * retrieval_scores(w, torch.cat([negatives, r_sentinel.unsqueeze(0)]))
     target = torch.full((w.shape[0],), negatives.shape[0], dtype=torch.long, device=w.device)
     return _hinge_nll(logits, target, hinge_scale, per_row=per_row)
 
