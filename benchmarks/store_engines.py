@@ -47,7 +47,7 @@ def measure(engine: str, n: int, queries: int, repeats: int, batch: int, optimiz
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from langchain_recipe.base_models import BaseLanguageModel, default_recipe_model_path
+    from langchain_recipe.base_models import HuggingFaceBaseModel, default_recipe_model_path
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
     from langchain_recipe.nn.recipe_model import RecipeModel
 
@@ -57,7 +57,7 @@ def measure(engine: str, n: int, queries: int, repeats: int, batch: int, optimiz
     # encoded): a one-layer random LM of SmolLM2's hidden size avoids loading SmolLM2.
     lm = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=config.lm_hidden_size, intermediate_size=64, num_hidden_layers=1,
                                       num_attention_heads=config.lm_hidden_size // 64, num_key_value_heads=1)).eval()
-    base_model = BaseLanguageModel(model=lm, tokenizer=None, name="smollm2-sized")
+    base_model = HuggingFaceBaseModel(model=lm, tokenizer=None, name="smollm2-sized")
     arguments: dict[str, Any] = {"engine": "edge"} if engine == "edge" else {"location": ":memory:"}
     generator = torch.Generator().manual_seed(0)
     rss_before = _rss_bytes()

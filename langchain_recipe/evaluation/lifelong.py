@@ -45,7 +45,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.evaluation.metrics import (
@@ -462,7 +462,7 @@ class LifelongEvaluation:
     def __init__(
         self,
         recipe_model: RecipeModel,
-        base_model: BaseLanguageModel,
+        base_model: HuggingFaceBaseModel,
         records: Sequence[EditRecord],
         config: EvaluationConfig | None = None,
         *,
@@ -929,7 +929,7 @@ class LifelongEvaluation:
 @torch.no_grad()
 def evaluate_edits(
     model: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     records: Sequence[EditRecord],
     *,
     method: str = "recipe",

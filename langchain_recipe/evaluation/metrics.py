@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.injection import IGNORE_INDEX, prepend_continuous_prompts
 from langchain_recipe.teacher_forcing import build_teacher_forced_batch, label_logits
 
@@ -41,7 +41,7 @@ __all__ = [
 
 @torch.no_grad()
 def teacher_forced_predictions(
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     questions: Sequence[str],
     targets: Sequence[str],
     prompts: Sequence[torch.Tensor | None] | None = None,
@@ -73,7 +73,7 @@ def teacher_forced_predictions(
 
 
 def _labelled_batches(
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     questions: Sequence[str],
     targets: Sequence[str],
     prompts: Sequence[torch.Tensor | None] | None,
@@ -146,7 +146,7 @@ def exact_match(generated: str, target: str) -> bool:
 
 @torch.no_grad()
 def greedy_continuations(
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     questions: Sequence[str],
     targets: Sequence[str],
     prompts: Sequence[torch.Tensor | None] | None = None,
@@ -218,7 +218,7 @@ def greedy_continuations(
 
 @torch.no_grad()
 def target_log_likelihoods(
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     questions: Sequence[str],
     targets: Sequence[str],
     prompts: Sequence[torch.Tensor | None] | None = None,

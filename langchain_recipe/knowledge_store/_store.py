@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from langchain_recipe._validation import check_text, is_utf8
 from langchain_recipe._warnings import warn_at_caller
 from langchain_recipe.base_models import (
-    BaseLanguageModel,
+    HuggingFaceBaseModel,
     default_recipe_model_path,
     fingerprints_match,
     load_base_model,
@@ -138,7 +138,7 @@ class _Shared:
         # handle concurrency themselves: serialise only our read-check-write sequences.
         self.lock = threading.RLock()
         self.recipe_model: RecipeModel
-        self.base_model: BaseLanguageModel
+        self.base_model: HuggingFaceBaseModel
         self.sentinel_key: torch.Tensor
         self.fingerprints: dict[str, str] = {}
         # Embedded mode only: the tenants that ever wrote to the collection (kept in the
@@ -153,7 +153,7 @@ class _Shared:
         self.sole_writer = self.is_local and owns_client
         self.key_index: KeyIndex | None = None
 
-    def set_models(self, recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+    def set_models(self, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
         recipe_model.check_base_model(base_model)
         self.recipe_model = recipe_model.eval()
         self.base_model = base_model
@@ -244,7 +244,7 @@ class RecipeKnowledgeStore(VectorStore):
     def __init__(
         self,
         recipe_model: RecipeModel | str | Path | None = None,
-        base_model: BaseLanguageModel | None = None,
+        base_model: HuggingFaceBaseModel | None = None,
         *,
         location: str | None = None,
         path: str | Path | None = None,
@@ -311,7 +311,7 @@ class RecipeKnowledgeStore(VectorStore):
         return self._shared.recipe_model
 
     @property
-    def base_model(self) -> BaseLanguageModel:
+    def base_model(self) -> HuggingFaceBaseModel:
         """The base LM the continuous prompts are for."""
         return self._shared.base_model
 
@@ -1547,7 +1547,7 @@ class RecipeKnowledgeStore(VectorStore):
             self._shared.key_index = None
 
     def reencode(
-        self, new_recipe_model: RecipeModel | str | Path, base_model: BaseLanguageModel | None = None, *, batch_size: int = 256
+        self, new_recipe_model: RecipeModel | str | Path, base_model: HuggingFaceBaseModel | None = None, *, batch_size: int = 256
     ) -> int:
         """Rebuild every edit's key and continuous prompt (all tenants) from its stored statement
         with a retrained RecipeModel and/or a new base LM, and record their fingerprints.

@@ -28,7 +28,7 @@ from langchain_recipe.nn.prompt_encoder import MLPPromptEncoder, StatementAttent
 from langchain_recipe.scoring import retrieval_scores
 
 if TYPE_CHECKING:
-    from langchain_recipe.base_models import BaseLanguageModel
+    from langchain_recipe.base_models import HuggingFaceBaseModel
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "RecipeModel"]
 
@@ -165,7 +165,7 @@ class RecipeModel(nn.Module):
         return self.knowledge_head(pool_hidden_states(hidden, mask))[0]
 
     def statement_embeddings(
-        self, statements: Sequence[str], base_model: BaseLanguageModel
+        self, statements: Sequence[str], base_model: HuggingFaceBaseModel
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The base LM's input embeddings of the statements, right-padded and truncated to the
         last ``max_statement_tokens`` tokens.
@@ -204,7 +204,7 @@ class RecipeModel(nn.Module):
         """
         return self.prompt_encoder(keys, statement_embeds, statement_mask)
 
-    def check_base_model(self, base_model: BaseLanguageModel) -> None:
+    def check_base_model(self, base_model: HuggingFaceBaseModel) -> None:
         """Make sure the continuous prompts fit ``base_model``: the same hidden size and, when the
         config records one, input embeddings with a matching fingerprint
         (:func:`~langchain_recipe.base_models.fingerprints_match`, which ignores the dtype).
@@ -230,7 +230,7 @@ class RecipeModel(nn.Module):
             )
             raise BaseModelMismatchError(msg)
 
-    def check_statements(self, statements: Sequence[str], base_model: BaseLanguageModel) -> None:
+    def check_statements(self, statements: Sequence[str], base_model: HuggingFaceBaseModel) -> None:
         """Refuse knowledge statements that this model cannot turn into a faithful edit.
 
         * Too long: the knowledge encoder reads ``encoder_max_length`` encoder tokens and the
@@ -273,7 +273,7 @@ class RecipeModel(nn.Module):
         return [i for i, count in _token_counts(self.encoder_tokenizer, queries, limit, special=True).items() if count > limit]
 
     def encode_edits(
-        self, statements: Sequence[str], base_model: BaseLanguageModel, *, batch_size: int | None = None
+        self, statements: Sequence[str], base_model: HuggingFaceBaseModel, *, batch_size: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Turn knowledge statements into retrieval keys and continuous prompts (an edit).
 
@@ -298,7 +298,7 @@ class RecipeModel(nn.Module):
         return keys, prompts
 
     def _encode_edit_batch(
-        self, statements: Sequence[str], base_model: BaseLanguageModel, *, with_queries: bool
+        self, statements: Sequence[str], base_model: HuggingFaceBaseModel, *, with_queries: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Keys, prompts and (``with_queries``) query representations of one batch, from one
         encoder pass."""
@@ -308,7 +308,7 @@ class RecipeModel(nn.Module):
         return keys, self.encode_prompts(keys, embeds, mask), self.query_head(pooled) if with_queries else None
 
     def encode_edits_with_queries(
-        self, statements: Sequence[str], base_model: BaseLanguageModel, *, batch_size: int = 32
+        self, statements: Sequence[str], base_model: HuggingFaceBaseModel, *, batch_size: int = 32
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`encode_edits` plus each statement's query representation, from one encoder pass.
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, prepend_statement_text
 from langchain_recipe.teacher_forcing import TeacherForcedBatch, label_logits
@@ -49,7 +49,7 @@ class TeacherAnswer:
 
 
 def teacher_answers(
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     records: Sequence[EditRecord],
     *,
     max_tokens: int = 32,
@@ -164,7 +164,7 @@ def build_answer_batch(tokenizer, items: Sequence[TeacherAnswer], *, target_weig
     return AnswerBatch(input_ids, mask, labels_t, weights_t, torch.tensor([r[3] for r in rows]))
 
 
-def answer_distillation_loss(base_model: BaseLanguageModel, batch: AnswerBatch, prompts: torch.Tensor) -> torch.Tensor:
+def answer_distillation_loss(base_model: HuggingFaceBaseModel, batch: AnswerBatch, prompts: torch.Tensor) -> torch.Tensor:
     """Weighted teacher-forced cross-entropy of the teacher's answers under the student (the LM
     with each row's continuous prompt right before its question).
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.config import TrainingConfig
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.nn.recipe_model import RecipeModel
@@ -117,7 +117,7 @@ class RecipeTrainer:
     def __init__(
         self,
         model: RecipeModel,
-        base_model: BaseLanguageModel,
+        base_model: HuggingFaceBaseModel,
         config: TrainingConfig,
         train_data: dict[str, list[EditRecord]],
         output_dir: str | Path,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from langchain_recipe import FingerprintMismatchError, RecipeKnowledgeStore
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.nn import RecipeModel
 
 
@@ -31,7 +31,7 @@ def test_default_store_refuses_another_checkpoint_or_hidden_size_at_open(base_mo
         vocab_size=len(base_model.tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
         num_attention_heads=4, num_key_value_heads=2,
     )
-    other_lm = BaseLanguageModel(model=LlamaForCausalLM(config).eval(), tokenizer=base_model.tokenizer, name="other-64")
+    other_lm = HuggingFaceBaseModel(model=LlamaForCausalLM(config).eval(), tokenizer=base_model.tokenizer, name="other-64")
     other_recipe = RecipeModel(
         recipe_model.config.model_copy(update={"lm_hidden_size": 64, "base_model_fingerprint": other_lm.fingerprint, "base_model_name": "other-64"}),
         encoder=recipe_model.encoder,

@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-from langchain_recipe.base_models import BaseLanguageModel, resolve_encoder_path  # noqa: E402
+from langchain_recipe.base_models import HuggingFaceBaseModel, resolve_encoder_path  # noqa: E402
 from langchain_recipe.config import PromptEncoderType, RecipeConfig  # noqa: E402
 from langchain_recipe.datasets import EditRecord  # noqa: E402
 from langchain_recipe.nn import RecipeModel  # noqa: E402
@@ -82,8 +82,8 @@ def tokenizer() -> Any:
 
 
 @pytest.fixture(scope="session")
-def base_model(tokenizer: Any) -> BaseLanguageModel:
-    """A tiny random LlamaForCausalLM (eval mode, frozen) wrapped as a BaseLanguageModel."""
+def base_model(tokenizer: Any) -> HuggingFaceBaseModel:
+    """A tiny random LlamaForCausalLM (eval mode, frozen) wrapped as a HuggingFaceBaseModel."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
@@ -104,11 +104,11 @@ def base_model(tokenizer: Any) -> BaseLanguageModel:
     model = LlamaForCausalLM(config)
     model.eval()
     model.requires_grad_(False)
-    return BaseLanguageModel(model=model, tokenizer=tokenizer, name="tiny-llama")
+    return HuggingFaceBaseModel(model=model, tokenizer=tokenizer, name="tiny-llama")
 
 
 @pytest.fixture(scope="session")
-def lm_state(base_model: BaseLanguageModel) -> dict[str, torch.Tensor]:
+def lm_state(base_model: HuggingFaceBaseModel) -> dict[str, torch.Tensor]:
     """A copy of the tiny LM's weights, to check that no test changes them."""
     return {k: v.detach().clone() for k, v in base_model.model.state_dict().items()}
 
@@ -206,7 +206,7 @@ def edit_records() -> list[EditRecord]:
 
 # ---------------------------------------------------------------------- knowledge store helpers
 @pytest.fixture
-def knowledge_store(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> Any:
+def knowledge_store(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> Any:
     """An empty in-memory RecipeKnowledgeStore over the tiny RecipeModel and tiny LM."""
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 

@@ -66,7 +66,7 @@ def load_tiny_models(directory: Path) -> tuple[Any, Any]:
     """The ``(recipe_model, base_model)`` written by :func:`save_tiny_models`."""
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    from langchain_recipe.base_models import BaseLanguageModel
+    from langchain_recipe.base_models import HuggingFaceBaseModel
     from langchain_recipe.nn import RecipeModel
 
     tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
@@ -74,7 +74,7 @@ def load_tiny_models(directory: Path) -> tuple[Any, Any]:
     recipe_model = RecipeModel.from_pretrained(directory / "recipe", encoder=encoder, encoder_tokenizer=tokenizer)
     lm = AutoModelForCausalLM.from_pretrained(directory / "lm").eval()
     lm.requires_grad_(False)
-    return recipe_model, BaseLanguageModel(model=lm, tokenizer=tokenizer, name=LM_NAME)
+    return recipe_model, HuggingFaceBaseModel(model=lm, tokenizer=tokenizer, name=LM_NAME)
 
 
 def _emit(event: str, **fields: Any) -> None:

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from facts import IDS, QUERY, STATEMENTS, store_snapshot
-from langchain_recipe.base_models import BaseLanguageModel, fingerprint_model, fingerprints_match
+from langchain_recipe.base_models import HuggingFaceBaseModel, fingerprint_model, fingerprints_match
 from langchain_recipe.chat_models import RecipeChatModel
 from langchain_recipe.datasets import load_edits
 from langchain_recipe.errors import (
@@ -41,7 +41,7 @@ LONG_QUERY = "Tell me, after all of this long and winding preamble about nothing
 
 
 @pytest.fixture(params=MODES)
-def filled(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path) -> Any:
+def filled(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> Any:
     """A store holding the four hand-made edits, in each Qdrant mode."""
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path))
     store.add_knowledge(STATEMENTS, ids=IDS)
@@ -49,7 +49,7 @@ def filled(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model
     store.close()
 
 
-def _other_base_model(base_model: BaseLanguageModel, *, dtype: torch.dtype | None = None, seed: int | None = None) -> BaseLanguageModel:
+def _other_base_model(base_model: HuggingFaceBaseModel, *, dtype: torch.dtype | None = None, seed: int | None = None) -> HuggingFaceBaseModel:
     """A copy of the tiny LM in another dtype, or with other random input embeddings."""
     model = copy.deepcopy(base_model.model)
     if seed is not None:
@@ -58,7 +58,7 @@ def _other_base_model(base_model: BaseLanguageModel, *, dtype: torch.dtype | Non
         weight.data = torch.randn(weight.shape, generator=generator) * weight.std()
     if dtype is not None:
         model = model.to(dtype)
-    return BaseLanguageModel(model=model, tokenizer=base_model.tokenizer, name=f"tiny-llama-{dtype or seed}")
+    return HuggingFaceBaseModel(model=model, tokenizer=base_model.tokenizer, name=f"tiny-llama-{dtype or seed}")
 
 
 # ---------------------------------------------------------------------- queries and messages
@@ -95,7 +95,7 @@ def test_non_finite_prompt_vectors_are_refused_by_the_injection(value: float) ->
 
 # ---------------------------------------------------------------------- statements and limits
 def test_statement_limits_name_the_statement_its_length_and_the_limit(
-    make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel
+    make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel
 ) -> None:
     attention = make_recipe_model()
     twenty_words = " ".join(["word"] * 20)  # 20 base-LM tokens: past max_statement_tokens (16)
@@ -131,7 +131,7 @@ def test_a_model_that_turned_to_nan_writes_nothing(filled: RecipeKnowledgeStore)
 
 
 def test_a_checkpoint_for_another_base_lm_of_the_same_size_is_refused(
-    make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel
+    make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel
 ) -> None:
     other = _other_base_model(base_model, seed=7)
     assert other.hidden_size == base_model.hidden_size
@@ -145,7 +145,7 @@ def test_a_checkpoint_for_another_base_lm_of_the_same_size_is_refused(
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 def test_the_same_base_lm_in_another_dtype_opens_the_same_store(
-    make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel, tmp_path: Path, dtype: torch.dtype
+    make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel, tmp_path: Path, dtype: torch.dtype
 ) -> None:
     """A store made on CPU in float32 opens on a GPU in bfloat16: the fingerprint ignores the dtype."""
     other = _other_base_model(base_model, dtype=dtype)
@@ -181,7 +181,7 @@ def _set_schema_version(path: Path, engine: str, collection_name: str, version: 
 )
 @pytest.mark.parametrize("engine", ["qdrant", "edge"])
 def test_a_store_folder_from_another_schema_is_refused_and_kept(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path, engine: str, version: int, message: str
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path, engine: str, version: int, message: str
 ) -> None:
     path = tmp_path / "store"
     with RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path, engine=engine) as store:

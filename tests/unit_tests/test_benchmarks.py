@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.benchmarks.gpu import GpuBenchmarkSettings, main as gpu_main, run_gpu_benchmark
 from langchain_recipe.benchmarks.measure import Samples, interleaved, paired_ratio, percentile
 from langchain_recipe.benchmarks.report import render_markdown, write_report
@@ -111,7 +111,7 @@ def test_synthetic_fill_lands_in_the_store_schema(knowledge_store: RecipeKnowled
     assert sizes["request_bytes_per_edit"] > 0
 
 
-def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(recipe_model: Any, base_model: BaseLanguageModel) -> None:
+def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(recipe_model: Any, base_model: HuggingFaceBaseModel) -> None:
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=MULTIVECTOR)
     try:
         acme = store.for_tenant("acme")
@@ -137,7 +137,7 @@ def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(recipe_model:
 
 @pytest.mark.skipif(not qdrant_edge_available(), reason="qdrant-edge-py is not installed")
 @pytest.mark.parametrize("prompt_storage", [PAYLOAD_FP16, MULTIVECTOR])
-def test_edge_collection_round_trip(tmp_path: Path, recipe_model: Any, base_model: BaseLanguageModel, prompt_storage: str) -> None:
+def test_edge_collection_round_trip(tmp_path: Path, recipe_model: Any, base_model: HuggingFaceBaseModel, prompt_storage: str) -> None:
     from langchain_recipe.benchmarks.synthetic import EdgeCollection
 
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=prompt_storage)  # type: ignore[arg-type]
@@ -169,13 +169,13 @@ def test_edge_collection_round_trip(tmp_path: Path, recipe_model: Any, base_mode
 
 
 # ---------------------------------------------------------------------- answers
-def _bare(base_model: BaseLanguageModel, max_tokens: int) -> RecipeChatModel:
+def _bare(base_model: HuggingFaceBaseModel, max_tokens: int) -> RecipeChatModel:
     bare = RecipeChatModel(max_tokens=max_tokens)
     bare._base_model = base_model
     return bare
 
 
-def test_exact_new_tokens_forces_the_length_and_restores_the_config(base_model: BaseLanguageModel) -> None:
+def test_exact_new_tokens_forces_the_length_and_restores_the_config(base_model: HuggingFaceBaseModel) -> None:
     model = base_model.model
     eos = model.generation_config.eos_token_id
     before = model.generation_config.min_new_tokens
@@ -196,7 +196,7 @@ def test_exact_new_tokens_forces_the_length_and_restores_the_config(base_model: 
 
 
 def test_text_rag_prepends_the_accepted_statement(
-    knowledge_store: RecipeKnowledgeStore, base_model: BaseLanguageModel, force_gate: Any
+    knowledge_store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Any
 ) -> None:
     knowledge_store.add_knowledge(STATEMENTS, ids=IDS)
     other = "What is the capital of France?"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.evaluation.chat_answers import CHAT_METHODS, evaluate_chat_answers, render_chat_markdown, states_fact
@@ -34,7 +34,7 @@ def test_states_fact_refuses_an_empty_target() -> None:
 
 
 def test_scores_are_recomputed_from_the_recorded_answers(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
 ) -> None:
     report = evaluate_chat_answers(recipe_model, base_model, edit_records, dataset="tiny", max_tokens=4, batch_size=3)
     size = len(edit_records)
@@ -52,7 +52,7 @@ def test_scores_are_recomputed_from_the_recorded_answers(
 
 
 def test_a_question_no_edit_passes_is_answered_by_the_bare_lm(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], monkeypatch: pytest.MonkeyPatch
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
@@ -65,7 +65,7 @@ def test_a_question_no_edit_passes_is_answered_by_the_bare_lm(
     assert report.score("continuous_prompt").answer_accuracy_own_edit is None
 
 
-def test_bad_arguments_are_refused(recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]) -> None:
+def test_bad_arguments_are_refused(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]) -> None:
     with pytest.raises(InvalidInputError, match="unknown methods"):
         evaluate_chat_answers(recipe_model, base_model, edit_records, methods=["bare", "memit"])
     with pytest.raises(InvalidInputError, match="needs records"):
@@ -74,7 +74,7 @@ def test_bad_arguments_are_refused(recipe_model: RecipeModel, base_model: BaseLa
 
 def test_cli_eval_chat_writes_the_three_generation_metrics(
     recipe_model: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     edit_records: list[EditRecord],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

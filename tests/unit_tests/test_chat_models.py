@@ -14,7 +14,7 @@ import pytest
 import torch
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.chat_models import RecipeChatModel, retrieval_query
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import chat_prompt_offset, prepend_continuous_prompts
@@ -53,7 +53,7 @@ def generated(monkeypatch: pytest.MonkeyPatch) -> list[list[list[int]]]:
 
 
 @pytest.fixture
-def first_forward(base_model: BaseLanguageModel) -> Iterator[list[dict[str, Any]]]:
+def first_forward(base_model: HuggingFaceBaseModel) -> Iterator[list[dict[str, Any]]]:
     """Inputs and logits of every forward of the tiny LM (the first one of a generation is the prefill)."""
     calls: list[dict[str, Any]] = []
 
@@ -69,17 +69,17 @@ def first_forward(base_model: BaseLanguageModel) -> Iterator[list[dict[str, Any]
 
 
 @pytest.fixture
-def no_eos(base_model: BaseLanguageModel, monkeypatch: pytest.MonkeyPatch) -> None:
+def no_eos(base_model: HuggingFaceBaseModel, monkeypatch: pytest.MonkeyPatch) -> None:
     """Generation never stops early: no end-of-sequence token."""
     monkeypatch.setattr(base_model.model.generation_config, "eos_token_id", None)
     assert base_model.tokenizer.eos_token_id is None
 
 
-def _template(base_model: BaseLanguageModel, messages: list[dict[str, str]]) -> dict[str, torch.Tensor]:
+def _template(base_model: HuggingFaceBaseModel, messages: list[dict[str, str]]) -> dict[str, torch.Tensor]:
     return base_model.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
 
 
-def _bare_generate(base_model: BaseLanguageModel, messages: list[dict[str, str]], max_new_tokens: int) -> list[int]:
+def _bare_generate(base_model: HuggingFaceBaseModel, messages: list[dict[str, str]], max_new_tokens: int) -> list[int]:
     """The unedited LM's greedy new tokens for a templated conversation (cut after an end token)."""
     inputs = _template(base_model, messages)
     with torch.no_grad():
@@ -105,7 +105,7 @@ def _check_usage(message: AIMessage, input_tokens: int, max_tokens: int = MAX_TO
 
 # ---------------------------------------------------------------------- metadata and the gate
 def test_invoke_with_an_accepted_edit(
-    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: BaseLanguageModel, force_gate: Callable[..., torch.Tensor]
+    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor]
 ) -> None:
     force_gate(store, accept=[QUERY])
     best = store.search(QUERY)[0]
@@ -128,7 +128,7 @@ def test_invoke_with_an_accepted_edit(
 
 
 def test_invoke_with_a_rejected_edit(
-    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: BaseLanguageModel, force_gate: Callable[..., torch.Tensor]
+    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor]
 ) -> None:
     force_gate(store, reject=[QUERY])
 
@@ -144,7 +144,7 @@ def test_invoke_with_a_rejected_edit(
 def test_without_an_edit_the_output_is_the_bare_lm(
     case: str,
     knowledge_store: RecipeKnowledgeStore,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     force_gate: Callable[..., torch.Tensor],
     generated: list[list[list[int]]],
     first_forward: list[dict[str, Any]],
@@ -175,7 +175,7 @@ def test_without_an_edit_the_output_is_the_bare_lm(
 def test_an_accepted_edit_changes_the_first_forward(
     llm: RecipeChatModel,
     store: RecipeKnowledgeStore,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     force_gate: Callable[..., torch.Tensor],
     first_forward: list[dict[str, Any]],
     lm_state: dict[str, torch.Tensor],
@@ -314,7 +314,7 @@ def test_retrieval_query() -> None:
 
 def test_the_reply_holds_no_template_or_system_prompt(
     store: RecipeKnowledgeStore,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     force_gate: Callable[..., torch.Tensor],
     generated: list[list[list[int]]],
 ) -> None:
@@ -338,7 +338,7 @@ def test_the_reply_holds_no_template_or_system_prompt(
 
 # ---------------------------------------------------------------------- batches, stops, errors
 def test_generate_batch_with_accepted_and_rejected_rows(
-    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: BaseLanguageModel, force_gate: Callable[..., torch.Tensor]
+    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor]
 ) -> None:
     force_gate(store, accept=[QUERY], reject=[OTHER_QUERY])
     conversations: list[list[BaseMessage] | str] = [
@@ -494,7 +494,7 @@ class _Boom(RuntimeError):
 
 
 @pytest.fixture
-def failing_forward(base_model: BaseLanguageModel) -> Iterator[None]:
+def failing_forward(base_model: HuggingFaceBaseModel) -> Iterator[None]:
     """The tiny LM raises on its third forward pass (after two streamed tokens)."""
     calls = {"n": 0}
 
@@ -517,7 +517,7 @@ def test_an_error_inside_generation_surfaces_in_stream(llm: RecipeChatModel, no_
 
 
 async def test_an_error_inside_generation_surfaces_in_astream_and_ainvoke(
-    store: RecipeKnowledgeStore, base_model: BaseLanguageModel, no_eos: None
+    store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, no_eos: None
 ) -> None:
     import asyncio
 
@@ -552,7 +552,7 @@ async def test_astream_equals_stream(llm: RecipeChatModel, store: RecipeKnowledg
 
 
 # ---------------------------------------------------------------------- async does not block
-async def test_ainvoke_and_astream_leave_the_event_loop_free(llm: RecipeChatModel, base_model: BaseLanguageModel) -> None:
+async def test_ainvoke_and_astream_leave_the_event_loop_free(llm: RecipeChatModel, base_model: HuggingFaceBaseModel) -> None:
     import asyncio
     import time
 
@@ -585,7 +585,7 @@ async def test_ainvoke_and_astream_leave_the_event_loop_free(llm: RecipeChatMode
 
 
 async def test_concurrent_ainvokes_each_get_their_own_edit(
-    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], base_model: BaseLanguageModel
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], base_model: HuggingFaceBaseModel
 ) -> None:
     import asyncio
     import time
@@ -679,18 +679,18 @@ STRICT_TEMPLATE = (
 )
 
 
-def _model_with_template(base_model: BaseLanguageModel, template: str | None, **kwargs: Any) -> RecipeChatModel:
+def _model_with_template(base_model: HuggingFaceBaseModel, template: str | None, **kwargs: Any) -> RecipeChatModel:
     import copy
 
     tokenizer = copy.deepcopy(base_model.tokenizer)
     tokenizer.chat_template = template
     llm = RecipeChatModel(**kwargs)
-    llm._base_model = BaseLanguageModel(model=base_model.model, tokenizer=tokenizer, name="tiny-strict")
+    llm._base_model = HuggingFaceBaseModel(model=base_model.model, tokenizer=tokenizer, name="tiny-strict")
     return llm
 
 
 def test_a_template_that_rejects_system_and_repeated_turns_gets_a_folded_conversation(
-    base_model: BaseLanguageModel, generated: list[list[list[int]]]
+    base_model: HuggingFaceBaseModel, generated: list[list[list[int]]]
 ) -> None:
     llm = _model_with_template(base_model, STRICT_TEMPLATE, max_tokens=4)
     conversation = [SystemMessage(SYSTEM), HumanMessage(OTHER_QUERY), HumanMessage(QUERY)]
@@ -705,7 +705,7 @@ def test_a_template_that_rejects_system_and_repeated_turns_gets_a_folded_convers
     llm.invoke([HumanMessage(QUERY), AIMessage("Ada."), HumanMessage(OTHER_QUERY)])
 
 
-def test_a_system_message_alone_becomes_a_user_turn(base_model: BaseLanguageModel) -> None:
+def test_a_system_message_alone_becomes_a_user_turn(base_model: HuggingFaceBaseModel) -> None:
     llm = _model_with_template(base_model, STRICT_TEMPLATE, max_tokens=2)
     assert llm.invoke([SystemMessage(SYSTEM)]).usage_metadata["output_tokens"] >= 1
 
@@ -715,7 +715,7 @@ def test_a_system_message_alone_becomes_a_user_turn(base_model: BaseLanguageMode
     [None, "{{ raise_exception('This model takes no chat') }}", "{{ messages[0]['role'] | no_such_filter }}"],
     ids=["missing", "always-raises", "broken"],
 )
-def test_an_unusable_template_raises_a_clear_error(base_model: BaseLanguageModel, template: str | None) -> None:
+def test_an_unusable_template_raises_a_clear_error(base_model: HuggingFaceBaseModel, template: str | None) -> None:
     llm = _model_with_template(base_model, template)
     with pytest.raises(InvalidInputError, match="template"):
         llm.invoke(QUERY)
@@ -723,7 +723,7 @@ def test_an_unusable_template_raises_a_clear_error(base_model: BaseLanguageModel
 
 # ---------------------------------------------------------------------- text injection
 def test_text_injection_prepends_the_statement(
-    store: RecipeKnowledgeStore, base_model: BaseLanguageModel, force_gate: Callable[..., torch.Tensor],
+    store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor],
     generated: list[list[list[int]]], first_forward: list[dict[str, Any]],
 ) -> None:
     force_gate(store, accept=[QUERY])
@@ -748,7 +748,7 @@ def test_text_injection_prepends_the_statement(
 
 
 def test_text_injection_behind_a_rejecting_gate_is_the_bare_lm(
-    store: RecipeKnowledgeStore, base_model: BaseLanguageModel, force_gate: Callable[..., torch.Tensor],
+    store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor],
     generated: list[list[list[int]]],
 ) -> None:
     force_gate(store, reject=[QUERY])
@@ -793,7 +793,7 @@ def test_a_custom_retrieval_query(llm: RecipeChatModel, store: RecipeKnowledgeSt
 
 
 # ---------------------------------------------------------------------- params, loading
-def test_timeout_cuts_the_answer(llm: RecipeChatModel, base_model: BaseLanguageModel, no_eos: None) -> None:
+def test_timeout_cuts_the_answer(llm: RecipeChatModel, base_model: HuggingFaceBaseModel, no_eos: None) -> None:
     import time
 
     def slow(module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
@@ -826,7 +826,7 @@ def test_standard_tracing_params(llm: RecipeChatModel) -> None:
 
 
 def test_construction_is_lazy_and_weights_are_shared(
-    base_model: BaseLanguageModel, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    base_model: HuggingFaceBaseModel, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from langchain_recipe import base_models
 

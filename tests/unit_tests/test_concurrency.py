@@ -27,7 +27,7 @@ import pytest
 import torch
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.chat_models import RecipeChatModel, _apply_chat_template, _conversation
 from langchain_recipe.injection import chat_prompt_offset
 from langchain_recipe.errors import InvalidInputError
@@ -68,7 +68,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditCon
 
 
 @pytest.fixture(params=MODES)
-def store(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path) -> Iterator[RecipeKnowledgeStore]:
+def store(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> Iterator[RecipeKnowledgeStore]:
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path))
     yield store
     store.close()
@@ -99,7 +99,7 @@ def _request(n: int) -> list[BaseMessage]:
     return [SystemMessage(f"Request number {n}."), HumanMessage(QUESTIONS[n % len(QUESTIONS)])]
 
 
-def _injected_by_request(recorder: PrefillRecorder, lm: BaseLanguageModel, requests: int, num_prompt_tokens: int) -> dict[int, list[torch.Tensor | None]]:
+def _injected_by_request(recorder: PrefillRecorder, lm: HuggingFaceBaseModel, requests: int, num_prompt_tokens: int) -> dict[int, list[torch.Tensor | None]]:
     """For each request, the continuous prompts its prefill rows carried (``None``: no prompt).
 
     A row's real tokens are exact copies of the LM's token embeddings, so the row's vectors
@@ -159,7 +159,7 @@ def _safe_statements(view: RecipeKnowledgeStore, expected: dict[str, str], count
 
 def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
     store: RecipeKnowledgeStore,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     force_gate: Callable[..., torch.Tensor],
     request: pytest.FixtureRequest,
     record_property: Callable[[str, object], None],
@@ -391,7 +391,7 @@ def _hammer(jobs: list[Callable[[], Any]], rounds: int) -> list[BaseException]:
     return errors
 
 
-def test_query_encoding_and_chat_templates_on_one_tokenizer_from_many_threads(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_query_encoding_and_chat_templates_on_one_tokenizer_from_many_threads(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     # The tiny LM and encoder share one fast tokenizer. Unserialised, the encoder's
     # truncation/padding settings leaked into concurrent chat templates (a 32-token prompt) and
     # back ("Unable to create tensor ... activate truncation and/or padding").
@@ -416,7 +416,7 @@ def test_query_encoding_and_chat_templates_on_one_tokenizer_from_many_threads(re
     assert _hammer([encode, template, statements, encode, template], rounds=60) == []
 
 
-def test_every_serving_path_encodes_under_the_tokenizer_lock(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_every_serving_path_encodes_under_the_tokenizer_lock(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     from langchain_recipe.base_models import tokenizer_lock
     from langchain_recipe.nn.recipe_model import _token_counts
 
@@ -437,7 +437,7 @@ def test_every_serving_path_encodes_under_the_tokenizer_lock(recipe_model: Recip
 
 
 @pytest.mark.parametrize("read", ["list_edits", "count", "filtered search"])
-def test_a_tenants_read_never_shows_another_tenants_first_write(read: str, recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_a_tenants_read_never_shows_another_tenants_first_write(read: str, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     # An embedded store leaves the tenant filter out while one tenant has written. A read that
     # built that filter and then read after another tenant's first write showed that write.
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import EditConflictError, EditConflictWarning
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.knowledge_store import _store as store_module
@@ -186,7 +186,7 @@ def test_within_a_batch_only_the_same_subject_and_relation_conflict(
 def test_the_rule_gets_the_stored_key_cosine_in_every_mode(
     request: pytest.FixtureRequest,
     recipe_model: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     tmp_path: Path,
     prompt_storage: str,
     force_gate: Callable[..., torch.Tensor],

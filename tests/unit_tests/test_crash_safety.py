@@ -33,7 +33,7 @@ from qdrant_client import models
 
 import langchain_recipe
 from crash_worker import crash_batch, gate_only_conflicts, save_tiny_models
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.knowledge_store import (
     KEY_VECTOR,
     PROMPT_FIELD,
@@ -246,7 +246,7 @@ def _check_complete(
 
 
 def _fresh_encoding(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, ids: list[str], statements: list[str]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, ids: list[str], statements: list[str]
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     with torch.no_grad():
         keys, prompts = recipe_model.encode_edits(statements, base_model)
@@ -268,7 +268,7 @@ def test_a_store_killed_in_the_middle_of_a_large_add_opens_whole_and_takes_the_r
     engine: str,
     fork_server: ForkServer,
     crash_models: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     tmp_path: Path,
     store_root: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -331,7 +331,7 @@ def test_a_store_killed_in_the_middle_of_a_large_add_opens_whole_and_takes_the_r
 
 @pytest.mark.slow
 def test_an_edge_store_killed_while_creating_its_shard_opens_and_takes_the_batch(
-    fork_server: ForkServer, crash_models: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path, store_root: Path
+    fork_server: ForkServer, crash_models: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path, store_root: Path
 ) -> None:
     # The writer dies at open, inside qdrant-edge's shard creation, with the shard folder half
     # written (segments and write-ahead log, no edge_config.json): qdrant-edge can neither load

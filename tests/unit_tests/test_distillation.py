@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.config import TrainingConfig
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.injection import IGNORE_INDEX
@@ -47,7 +47,7 @@ def test_answer_batch_labels_only_the_answer_and_weights_the_target(tokenizer: A
         assert 0 < int(batch.prompt_offsets[row]) < len(tokenizer(header, add_special_tokens=False)["input_ids"])
 
 
-def test_one_step_of_the_distillation_loss_lowers_it_on_a_fixed_batch(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_one_step_of_the_distillation_loss_lowers_it_on_a_fixed_batch(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     batch = build_answer_batch(base_model.tokenizer, ANSWERS)
     statements = [item.statement for item in ANSWERS]
     optimizer = torch.optim.Adam(recipe_model.prompt_encoder.parameters(), lr=1e-3)
@@ -66,7 +66,7 @@ def test_one_step_of_the_distillation_loss_lowers_it_on_a_fixed_batch(recipe_mod
 
 
 def test_the_trainer_step_with_distillation_lowers_the_shipped_objective(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     config = TrainingConfig(
         batch_size=4, warmup_steps=0, learning_rate=1e-3, chat_format_probability=0.0, answer_distillation_weight=1.0,
@@ -87,14 +87,14 @@ def test_the_trainer_step_with_distillation_lowers_the_shipped_objective(
     assert objective() < before
 
 
-def test_distillation_needs_teacher_answers(recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
+def test_distillation_needs_teacher_answers(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
     config = TrainingConfig(answer_distillation_weight=1.0)
     with pytest.raises(ValueError, match="needs teacher answers"):
         RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path)
 
 
 def test_teacher_answers_keep_those_that_state_the_target_and_are_cached(
-    base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from langchain_core.messages import AIMessage
 

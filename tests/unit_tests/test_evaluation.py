@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.evaluation import (
@@ -61,7 +61,7 @@ def _config(**overrides: Any) -> EvaluationConfig:
     return EvaluationConfig(**{**values, **overrides})
 
 
-def _run(model: RecipeModel, lm: BaseLanguageModel, records: list[EditRecord], **overrides: Any) -> Any:
+def _run(model: RecipeModel, lm: HuggingFaceBaseModel, records: list[EditRecord], **overrides: Any) -> Any:
     general = overrides.pop("general", None)
     evaluation = LifelongEvaluation(model, lm, records, _config(**overrides), general_ability=general, progress=False)
     return evaluation, evaluation.run()
@@ -75,7 +75,7 @@ def test_two_token_target_with_one_argmax_right_scores_one_half() -> None:
 
 
 def test_teacher_forced_pipeline_scores_one_half_from_hand_made_logits(
-    base_model: BaseLanguageModel, monkeypatch: pytest.MonkeyPatch
+    base_model: HuggingFaceBaseModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From logits to score: argmax right on the first of two target tokens only."""
     tokenizer = base_model.tokenizer
@@ -134,7 +134,7 @@ def test_perplexity_is_pooled_over_tokens() -> None:
         perplexity([])
 
 
-def test_target_log_likelihoods_match_the_softmax(base_model: BaseLanguageModel) -> None:
+def test_target_log_likelihoods_match_the_softmax(base_model: HuggingFaceBaseModel) -> None:
     (total, count), = target_log_likelihoods(base_model, [ABRIT_QUESTION], [ABRIT_TARGET])
     batch = build_teacher_forced_batch(base_model.tokenizer, [ABRIT_QUESTION], [ABRIT_TARGET])
     with torch.no_grad():
@@ -145,7 +145,7 @@ def test_target_log_likelihoods_match_the_softmax(base_model: BaseLanguageModel)
     assert total == pytest.approx(float(expected), abs=1e-4)
 
 
-def test_greedy_continuations_follow_the_teacher_forced_argmax(base_model: BaseLanguageModel) -> None:
+def test_greedy_continuations_follow_the_teacher_forced_argmax(base_model: HuggingFaceBaseModel) -> None:
     """Greedy decoding from the teacher-forced prefix: its first token is the argmax at the
     target's first position; budgets are the target length plus the extra tokens."""
     questions = [ABRIT_QUESTION, "Who wrote Hamlet?"]
@@ -161,7 +161,7 @@ def test_greedy_continuations_follow_the_teacher_forced_argmax(base_model: BaseL
 
 # ---------------------------------------------------------------------- the protocol
 def test_locality_reference_comes_from_the_bare_lm_not_the_edited_repository(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
 ) -> None:
     """Always inject (threshold -inf): locality must be agreement with the *bare* LM's argmax,
     computed independently here; a reference taken from the edited repository would give 1.0."""
@@ -196,7 +196,7 @@ def _repository_with(evaluation: LifelongEvaluation, indices: Any) -> EditReposi
 
 
 def test_single_edit_chunks_leave_no_state_behind(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
 ) -> None:
     """N = 1: each edit is tested with only itself in the repository, and its scores equal those
     of a run on that edit alone."""
@@ -229,7 +229,7 @@ def test_repository_reset_and_top1() -> None:
 
 
 def test_repository_decisions_match_the_knowledge_store(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], force_gate: Any
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], force_gate: Any
 ) -> None:
     """The in-memory repository picks the same edit and gate verdict as RecipeKnowledgeStore."""
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
@@ -255,7 +255,7 @@ def test_repository_decisions_match_the_knowledge_store(
 
 
 def test_recipe_and_text_rag_inject_what_was_retrieved(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], monkeypatch: pytest.MonkeyPatch
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[list[str], list[Any]]] = []
     original = metrics_module.teacher_forced_predictions
@@ -283,7 +283,7 @@ def test_recipe_and_text_rag_inject_what_was_retrieved(
 
 
 def test_paper_mode_is_reported_apart_with_the_leaky_query(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
 ) -> None:
     evaluation, report = _run(recipe_model, base_model, edit_records, methods=["unedited", "recipe"], paper_mode=True)
     names = [(r.method, r.leaky_retrieval_query) for r in report.rows]
@@ -296,7 +296,7 @@ def test_paper_mode_is_reported_apart_with_the_leaky_query(
 
 
 def test_oracle_injects_own_prompts_and_unrelated_ones_on_locality(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
 ) -> None:
     result = evaluate_edits(recipe_model, base_model, edit_records, method="oracle")
     assert result.retrieval is None
@@ -308,7 +308,7 @@ def test_oracle_injects_own_prompts_and_unrelated_ones_on_locality(
 
 
 def test_evaluation_restores_the_training_mode(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
 ) -> None:
     """The trainer evaluates mid-training: the model must come back in training mode."""
     recipe_model.train()
@@ -319,7 +319,7 @@ def test_evaluation_restores_the_training_mode(
     assert not recipe_model.training
 
 
-def test_config_validation_names_the_field(recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]) -> None:
+def test_config_validation_names_the_field(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]) -> None:
     with pytest.raises(ValueError, match="methods: unknown"):
         EvaluationConfig(methods=["recipe", "memit"])
     with pytest.raises(ValueError, match="edit_counts"):
@@ -331,7 +331,7 @@ def test_config_validation_names_the_field(recipe_model: RecipeModel, base_model
 
 
 def test_last_incomplete_chunk_is_dropped_and_limit_applies(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
 ) -> None:
     _, report = _run(recipe_model, base_model, edit_records, edit_counts=[3, 1], methods=["recipe"], limit=3)
     assert report.num_records == 3
@@ -343,7 +343,7 @@ def test_last_incomplete_chunk_is_dropped_and_limit_applies(
 
 
 def test_full_run_writes_json_markdown_and_plots_deterministically(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     overrides = {
         "edit_counts": [1, 2, "all"],
@@ -394,7 +394,7 @@ def test_full_run_writes_json_markdown_and_plots_deterministically(
 
 
 def test_general_ability_bare_equals_edited_when_the_gate_rejects_everything(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
 ) -> None:
     _, report = _run(
         recipe_model,

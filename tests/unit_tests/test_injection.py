@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.injection import IGNORE_INDEX, position_ids_from_mask, prepend_continuous_prompts
 
 HIDDEN = 32
@@ -29,7 +29,7 @@ def _random_rows(lengths: list[int], vocab_size: int, generator: torch.Generator
     return [torch.randint(1000, vocab_size, (n,), generator=generator).tolist() for n in lengths]
 
 
-def _logits(base_model: BaseLanguageModel, inputs_embeds: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
+def _logits(base_model: HuggingFaceBaseModel, inputs_embeds: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
     with torch.no_grad():
         return base_model.model(
             inputs_embeds=inputs_embeds, attention_mask=mask, position_ids=position_ids, use_cache=False
@@ -38,7 +38,7 @@ def _logits(base_model: BaseLanguageModel, inputs_embeds: torch.Tensor, mask: to
 
 # ---------------------------------------------------------------------- empty store == bare LM
 @pytest.mark.parametrize("prompts", [None, "all_none", "empty_tensors"])
-def test_no_prompts_on_left_padded_input_gives_the_bare_lm_logits(base_model: BaseLanguageModel, prompts: str | None) -> None:
+def test_no_prompts_on_left_padded_input_gives_the_bare_lm_logits(base_model: HuggingFaceBaseModel, prompts: str | None) -> None:
     generator = torch.Generator().manual_seed(0)
     ids, mask = _pad(_random_rows([7, 3, 5], len(base_model.tokenizer), generator), 0, "left")
     rows = {None: None, "all_none": [None, None, None], "empty_tensors": [torch.zeros(0, HIDDEN)] * 3}[prompts]
@@ -57,7 +57,7 @@ def test_no_prompts_on_left_padded_input_gives_the_bare_lm_logits(base_model: Ba
     assert torch.allclose(injected[real], bare[real], atol=1e-5)
 
 
-def test_no_prompts_on_unpadded_input_is_exactly_the_bare_lm(base_model: BaseLanguageModel) -> None:
+def test_no_prompts_on_unpadded_input_is_exactly_the_bare_lm(base_model: HuggingFaceBaseModel) -> None:
     ids = torch.randint(1000, len(base_model.tokenizer), (2, 6))
     mask = torch.ones_like(ids)
     prefixed = prepend_continuous_prompts(base_model.embed(ids), mask, None)
@@ -145,7 +145,7 @@ def test_gradients_flow_into_the_prompts() -> None:
     assert torch.equal(prompt.grad, torch.ones(2, HIDDEN))
 
 
-def test_mask_comes_from_attention_mask_not_from_pad_ids(base_model: BaseLanguageModel) -> None:
+def test_mask_comes_from_attention_mask_not_from_pad_ids(base_model: HuggingFaceBaseModel) -> None:
     pad_id = 2054  # also a real token in the rows below
     rows = [[2054, 3000, 2054], [4000, 2054]]
     ids, mask = _pad(rows, pad_id, "left")
@@ -195,7 +195,7 @@ def test_other_bad_arguments_raise() -> None:
     seed=st.integers(0, 2**16),
 )
 def test_batched_injection_equals_each_row_alone(
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     rows: list[tuple[int, int]],
     input_side: str,
     output_side: str,

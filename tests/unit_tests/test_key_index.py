@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import torch
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.knowledge_store._key_index import KeyIndex
 from langchain_recipe.nn import RecipeModel
@@ -85,7 +85,7 @@ def test_tenant_mask_and_growth_past_the_initial_capacity() -> None:
 
 
 @pytest.fixture
-def index_pair(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> Any:
+def index_pair(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> Any:
     """(store with the key index, store on the same client and collection searching with Qdrant)."""
     owner = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model)
     reader = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, client=owner.client)

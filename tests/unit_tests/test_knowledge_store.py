@@ -18,7 +18,7 @@ import torch
 from langchain_core.documents import Document
 from pydantic import SecretStr
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError, StoreError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit, model_fingerprint
 from langchain_recipe.nn import RecipeModel
@@ -43,7 +43,7 @@ OTHER_QUERY = "In which city is the Zephyr Tower located?"
 
 @pytest.fixture(params=MODES)
 def knowledge_store(
-    request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> Any:
     """An empty store over the tiny models, in each Qdrant mode (overrides conftest's)."""
     store = RecipeKnowledgeStore(
@@ -249,7 +249,7 @@ def test_search_of_an_empty_store(knowledge_store: RecipeKnowledgeStore) -> None
 def test_retrieve_prompts_returns_the_edit_prompt(
     knowledge_store: RecipeKnowledgeStore,
     recipe_model: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     force_gate: Callable[..., torch.Tensor],
 ) -> None:
     _filled(knowledge_store)
@@ -372,7 +372,7 @@ def test_bad_input_raises_and_changes_nothing(knowledge_store: RecipeKnowledgeSt
 
 # ---------------------------------------------------------------------- persistence and opening
 def test_on_disk_store_keeps_edits_after_reopening(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> None:
     path = tmp_path / "store"
     store = _filled(RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path))
@@ -397,7 +397,7 @@ def test_on_disk_store_keeps_edits_after_reopening(
 
 def test_reopening_with_another_recipe_model_raises_fingerprint_mismatch(
     recipe_model: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     make_recipe_model: Callable[..., RecipeModel],
     tmp_path: Path,
 ) -> None:
@@ -426,7 +426,7 @@ def test_a_same_seed_model_has_the_same_fingerprint(make_recipe_model: Callable[
     assert model_fingerprint(make_recipe_model()) == model_fingerprint(make_recipe_model())
 
 
-def test_a_foreign_collection_raises_store_error(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_a_foreign_collection_raises_store_error(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     from qdrant_client import QdrantClient, models
 
     client = QdrantClient(location=":memory:")
@@ -445,7 +445,7 @@ def test_a_foreign_collection_raises_store_error(recipe_model: RecipeModel, base
     ids=["location+path", "url+path"],
 )
 def test_giving_two_locations_raises(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path, where: dict[str, str]
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path, where: dict[str, str]
 ) -> None:
     where = {k: (str(tmp_path / "store") if v == "PATH" else v) for k, v in where.items()}
 
@@ -454,13 +454,13 @@ def test_giving_two_locations_raises(
 
 
 def test_a_recipe_model_for_another_hidden_size_raises(
-    make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel
+    make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel
 ) -> None:
     with pytest.raises(InvalidInputError, match="hidden size"):
         RecipeKnowledgeStore(recipe_model=make_recipe_model(lm_hidden_size=16), base_model=base_model)
 
 
-def test_api_key_is_secret(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_api_key_is_secret(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", api_key="s3cr3t-key")
     try:
         assert isinstance(store._api_key, SecretStr)

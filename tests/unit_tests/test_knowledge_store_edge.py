@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient, models
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError, StoreLockedError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore, model_fingerprint
 from langchain_recipe.knowledge_store._edge import EdgeClient
@@ -36,7 +36,7 @@ IDS = ["acme", "zephyr", "oskar"]
 
 
 def test_reopening_keeps_edits_metadata_and_refuses_another_model(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, make_recipe_model: Callable[..., RecipeModel], tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, make_recipe_model: Callable[..., RecipeModel], tmp_path: Path
 ) -> None:
     path = tmp_path / "edge"
     with RecipeKnowledgeStore(recipe_model, base_model, path=path, engine="edge") as store:
@@ -66,7 +66,7 @@ def test_reopening_keeps_edits_metadata_and_refuses_another_model(
 
 
 def test_a_second_client_on_the_same_folder_gets_a_clear_error(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> None:
     path = tmp_path / "edge"
     with RecipeKnowledgeStore(recipe_model, base_model, path=path, engine="edge"):
@@ -81,7 +81,7 @@ def test_a_second_client_on_the_same_folder_gets_a_clear_error(
 
 
 def test_a_second_process_on_the_same_folder_gets_a_clear_error(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> None:
     path = tmp_path / "edge"
     holder = subprocess.Popen(
@@ -126,7 +126,7 @@ def test_edits_survive_a_process_that_ends_without_close(tmp_path: Path) -> None
         client.close()
 
 
-def test_without_a_path_the_temporary_folder_is_removed_at_close(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_without_a_path_the_temporary_folder_is_removed_at_close(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     store = RecipeKnowledgeStore(recipe_model, base_model, engine="edge")
     folder = store.client.path
     store.add_knowledge(STATEMENTS, ids=IDS)
@@ -143,7 +143,7 @@ def test_without_a_path_the_temporary_folder_is_removed_at_close(recipe_model: R
     assert not folder.exists()
 
 
-def test_optimize_keeps_every_edit_and_answer(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_optimize_keeps_every_edit_and_answer(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
         store.add_knowledge(STATEMENTS, ids=IDS)
         before = [[(e.edit_id, round(e.score, 4)) for e in row] for row in store.search_batch(STATEMENTS, k=2)]
@@ -154,7 +154,7 @@ def test_optimize_keeps_every_edit_and_answer(recipe_model: RecipeModel, base_mo
         assert local.optimize() is False
 
 
-def test_edge_always_filters_by_tenant_on_indexed_fields(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_edge_always_filters_by_tenant_on_indexed_fields(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
         store.add_knowledge(STATEMENTS[:1], ids=["acme"])
         assert store._filter() is not None  # the local-mode shortcut is for qdrant-client only
@@ -172,14 +172,14 @@ def test_edge_always_filters_by_tenant_on_indexed_fields(recipe_model: RecipeMod
     ],
 )
 def test_edge_arguments_that_do_not_fit_raise(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, arguments: dict[str, Any], message: str
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, arguments: dict[str, Any], message: str
 ) -> None:
     arguments = {"engine": "edge", **arguments}
     with pytest.raises(InvalidInputError, match=message):
         RecipeKnowledgeStore(recipe_model, base_model, **arguments)
 
 
-def test_a_folder_of_the_other_engine_is_refused(recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path) -> None:
+def test_a_folder_of_the_other_engine_is_refused(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> None:
     with RecipeKnowledgeStore(recipe_model, base_model, path=tmp_path / "local"):
         pass
     with pytest.raises(InvalidInputError, match="engine='qdrant'"):
@@ -241,7 +241,7 @@ def test_filters_select_what_qdrant_client_selects(name: str, tmp_path: Path) ->
         edge.close()
 
 
-def test_a_boolean_filter_is_refused_not_silently_empty(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_a_boolean_filter_is_refused_not_silently_empty(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     # qdrant-edge-py 0.9 reads MatchValue(True) as the integer 1, which matches no boolean payload.
     with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
         store.add_knowledge(STATEMENTS[:1], metadatas=[{"checked": True, "n": 1}], ids=["acme"])
@@ -282,7 +282,7 @@ def test_scroll_pages_retrieve_delete_and_metadata_merge(tmp_path: Path) -> None
 
 
 @pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditConflictWarning")  # similar statements, tiny model
-def test_reads_run_in_parallel_with_writes(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_reads_run_in_parallel_with_writes(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     errors: list[BaseException] = []
     with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
         store.add_knowledge(STATEMENTS, ids=IDS)
@@ -312,7 +312,7 @@ def test_reads_run_in_parallel_with_writes(recipe_model: RecipeModel, base_model
 
 
 def test_payload_indexes_cut_short_at_creation_are_made_at_the_next_open(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from langchain_recipe.knowledge_store._edge import EdgeClient
 

@@ -23,7 +23,7 @@ import torch
 from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import (
     EditConflictError,
     EditConflictWarning,
@@ -55,7 +55,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_store(
-    mode: str, request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    mode: str, request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> Callable[..., RecipeKnowledgeStore]:
     """Open stores in the test's mode (closed at teardown); ``name`` picks another folder/collection."""
     opened: list[RecipeKnowledgeStore] = []
@@ -112,7 +112,7 @@ def test_provenance_is_recorded_and_filterable(store: RecipeKnowledgeStore) -> N
 
 
 def test_re_adding_an_id_after_reopening_updates_it(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> None:
     path = tmp_path / "store"
     with RecipeKnowledgeStore(recipe_model, base_model, path=path) as store:
@@ -285,7 +285,7 @@ def test_export_to_a_file_and_import_refuses_a_bad_line(make_store: Callable[...
 
 # ---------------------------------------------------------------------- reencode and the fingerprint guard
 def test_reencode_rebuilds_keys_and_records_the_new_fingerprint(
-    store: RecipeKnowledgeStore, make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel
+    store: RecipeKnowledgeStore, make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel
 ) -> None:
     store.add_knowledge(STATEMENTS, metadatas=[{"n": i} for i in range(3)], ids=IDS, source="wiki")
     store.for_tenant("acme").add_knowledge(["Globex sells lamps."], ids=["lamps"])
@@ -322,7 +322,7 @@ def test_reencode_to_other_dimensions_recreates_the_collection(
 
 def test_opening_with_another_model_or_hidden_size_fails_at_open_naming_both(
     recipe_model: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     make_recipe_model: Callable[..., RecipeModel],
     tokenizer: Any,
     tmp_path: Path,
@@ -346,7 +346,7 @@ def test_opening_with_another_model_or_hidden_size_fails_at_open_naming_both(
         vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
         num_attention_heads=2, num_key_value_heads=1, pad_token_id=tokenizer.pad_token_id,
     )
-    small_lm = BaseLanguageModel(model=LlamaForCausalLM(config).eval(), tokenizer=tokenizer, name="tiny-llama-16")
+    small_lm = HuggingFaceBaseModel(model=LlamaForCausalLM(config).eval(), tokenizer=tokenizer, name="tiny-llama-16")
     small_recipe = make_recipe_model(lm_hidden_size=16)
     with pytest.raises(FingerprintMismatchError) as raised:
         RecipeKnowledgeStore(small_recipe, small_lm, path=path)
@@ -368,7 +368,7 @@ def test_opening_with_another_model_or_hidden_size_fails_at_open_naming_both(
 # ---------------------------------------------------------------------- storage and requests
 @pytest.mark.parametrize("prompt_storage", ["payload_fp16", "multivector"])
 def test_both_prompt_storages_return_the_prompt(
-    make_store: Callable[..., RecipeKnowledgeStore], base_model: BaseLanguageModel, prompt_storage: str
+    make_store: Callable[..., RecipeKnowledgeStore], base_model: HuggingFaceBaseModel, prompt_storage: str
 ) -> None:
     store = make_store(prompt_storage=prompt_storage)
     store.add_knowledge(STATEMENTS, ids=IDS)
@@ -443,7 +443,7 @@ def test_eight_threads_adding_twenty_each_store_exactly_160(store: RecipeKnowled
 
 
 def test_a_second_client_on_the_same_folder_gets_a_clear_error(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> None:
     path = tmp_path / "store"
     with RecipeKnowledgeStore(recipe_model, base_model, path=path):
@@ -454,7 +454,7 @@ def test_a_second_client_on_the_same_folder_gets_a_clear_error(
 
 
 def test_a_second_process_on_the_same_folder_gets_a_clear_error(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> None:
     path = tmp_path / "store"
     path.mkdir()
@@ -478,7 +478,7 @@ def test_a_second_process_on_the_same_folder_gets_a_clear_error(
         assert len(store) == 0
 
 
-def test_an_unreachable_server_is_a_store_error_without_the_api_key(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_an_unreachable_server_is_a_store_error_without_the_api_key(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     with pytest.raises(StoreError, match="Cannot reach Qdrant") as raised:
         RecipeKnowledgeStore(recipe_model, base_model, url="http://127.0.0.1:9", api_key="s3cr3t-key")
     assert "s3cr3t-key" not in str(raised.value)
@@ -516,7 +516,7 @@ async def test_vectorstore_async_methods(store: RecipeKnowledgeStore) -> None:
     assert len(store) == 0
 
 
-def test_from_texts(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_from_texts(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     store = RecipeKnowledgeStore.from_texts(
         STATEMENTS, metadatas=[{"n": i} for i in range(3)], ids=IDS, recipe_model=recipe_model, base_model=base_model
     )
@@ -531,7 +531,7 @@ def test_from_texts(recipe_model: RecipeModel, base_model: BaseLanguageModel) ->
 
 
 def test_embedded_single_tenant_skips_the_payload_filter_until_a_second_tenant_writes(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> None:
     # Embedded Qdrant filters payloads in a Python loop over every point (docs/qdrant.md has the
     # cost); a collection that only one tenant ever wrote to needs no filter.
@@ -564,7 +564,7 @@ def test_import_with_duplicate_ids_writes_nothing(store: RecipeKnowledgeStore) -
 @pytest.mark.parametrize("engine", ["qdrant", "edge"])
 @pytest.mark.parametrize("crash", ["while staging", "while replacing"])
 def test_a_reencode_to_other_sizes_cut_short_loses_no_edit(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, make_recipe_model: Callable[..., RecipeModel],
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, make_recipe_model: Callable[..., RecipeModel],
     tmp_path: Path, engine: str, crash: str,
 ) -> None:
     """The process stops at the first write of a phase (as a kill would); the next open, with the

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.nn import RecipeModel
 
@@ -35,7 +35,7 @@ RANKING_TESTS = {
 class TestRecipeKnowledgeStoreStandard(VectorStoreIntegrationTests):
     @pytest.fixture
     def vectorstore(
-        self, request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel
+        self, request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
     ) -> Iterator[RecipeKnowledgeStore]:
         """An empty in-memory store per test (the suite's documents are independent, so the
         default conflict policy "keep_both" is what a vector store does)."""
@@ -51,7 +51,7 @@ class TestRecipeKnowledgeStoreStandardEdge(TestRecipeKnowledgeStoreStandard):
 
     @pytest.fixture
     def vectorstore(
-        self, request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel
+        self, request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
     ) -> Iterator[RecipeKnowledgeStore]:
         """An empty edge store per test, in a temporary folder removed at close."""
         if request.node.originalname in RANKING_TESTS:

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import EditConflictWarning, InvalidInputError
 from langchain_recipe.injection import (
     IGNORE_INDEX,
@@ -351,12 +351,12 @@ def test_key_index_search_for_a_tenant_that_never_wrote_finds_nothing() -> None:
 
 
 # ---------------------------------------------------------------------- id mapping: the store
-def _store(recipe_model: RecipeModel, base_model: BaseLanguageModel) -> RecipeKnowledgeStore:
+def _store(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> RecipeKnowledgeStore:
     return RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:")
 
 
 def test_a_json_looking_default_id_is_not_overwritten_by_another_tenant(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
 ) -> None:
     """Regression (found by the injectivity property): the default tenant's edit with id
     ``'["acme", "x"]'`` and tenant ``acme``'s edit ``"x"`` were one Qdrant point, so acme's add
@@ -378,7 +378,7 @@ def test_a_json_looking_default_id_is_not_overwritten_by_another_tenant(
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(entries=st.lists(st.tuples(tenant_names, edit_ids.filter(str.strip)), min_size=1, max_size=6, unique=True), data=st.data())
 def test_ids_come_back_unchanged_in_every_tenant(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, entries: list[tuple[str, str]], data: st.DataObject
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, entries: list[tuple[str, str]], data: st.DataObject
 ) -> None:
     """Whatever ids and tenants: ``get_by_ids``, ``get_edits``, ``list_edits`` and ``search``
     return each tenant's ids exactly as given, with their own statements, and deleting some of
@@ -440,7 +440,7 @@ any_text = st.lists(st.characters() | st.characters(categories=["Cs"]), min_size
     tenant=st.sampled_from([DEFAULT_TENANT, "acme"]),
 )
 def test_any_id_is_stored_exactly_or_refused_with_nothing_written(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, ids: list[str], extra: str | None, tenant: str
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, ids: list[str], extra: str | None, tenant: str
 ) -> None:
     """An id the store can hold comes back unchanged; one it cannot (not UTF-8, or only
     whitespace) is an ``InvalidInputError`` naming it, the batch writes nothing, and reads skip

@@ -13,7 +13,7 @@ import torch
 from pydantic import ValidationError
 from safetensors import safe_open
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.config import PromptEncoderType, RecipeConfig, TrainingConfig
 from langchain_recipe.errors import CheckpointError, InvalidInputError, RecipeError
 from langchain_recipe.nn import RecipeModel, RepresentationHead, pool_hidden_states
@@ -40,7 +40,7 @@ def _assert_same_trained_state(a: RecipeModel, b: RecipeModel) -> None:
 
 
 # ---------------------------------------------------------------------- shapes
-def test_encoding_shapes(any_recipe_model: RecipeModel, base_model: BaseLanguageModel) -> None:
+def test_encoding_shapes(any_recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
     model = any_recipe_model
     with torch.no_grad():
         assert model.encode_knowledge(STATEMENTS).shape == (3, 64)
@@ -58,7 +58,7 @@ def test_encoding_shapes(any_recipe_model: RecipeModel, base_model: BaseLanguage
 
 
 def test_statement_embeddings_are_right_padded_and_keep_the_last_tokens(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
 ) -> None:
     long_statement = " ".join(f"word{i}" for i in range(40)) + " ends with Lisbon"
     embeds, mask = recipe_model.statement_embeddings(["Ada.", long_statement], base_model)
@@ -72,7 +72,7 @@ def test_statement_embeddings_are_right_padded_and_keep_the_last_tokens(
 
 
 def test_statement_attention_prompts_start_as_the_statement_tail_embeddings(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
 ) -> None:
     """At initialisation prompt vector j copies the token at distance l-1-j from the end."""
     with torch.no_grad():
@@ -87,7 +87,7 @@ def test_statement_attention_prompts_start_as_the_statement_tail_embeddings(
 
 @torch.no_grad()
 def test_edits_with_queries_match_separate_passes_in_the_given_order(
-    any_recipe_model: RecipeModel, base_model: BaseLanguageModel
+    any_recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
 ) -> None:
     """One encoder pass for keys, prompts and query keys (the store's add path), batched by length
     and returned in the caller's order, gives what the separate calls give."""
@@ -105,7 +105,7 @@ def test_edits_with_queries_match_separate_passes_in_the_given_order(
     torch.testing.assert_close(query_keys, any_recipe_model.encode_queries(statements), atol=1e-5, rtol=1e-4)
 
 
-def test_wrong_base_model_size_raises(make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel) -> None:
+def test_wrong_base_model_size_raises(make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel) -> None:
     model = make_recipe_model(lm_hidden_size=64)
     with pytest.raises(InvalidInputError, match="hidden size 32"):
         model.encode_edits(STATEMENTS, base_model)
@@ -157,7 +157,7 @@ def test_representation_head_rejects_a_small_knowledge_dim() -> None:
 
 
 # ---------------------------------------------------------------------- persistence
-def test_save_and_load_round_trip_exactly(any_recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path) -> None:
+def test_save_and_load_round_trip_exactly(any_recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> None:
     model = any_recipe_model
     with torch.no_grad():  # make the weights differ from a fresh initialisation
         for parameter in model.parameters():
@@ -207,7 +207,7 @@ def test_trained_encoder_weights_are_saved(make_recipe_model: Callable[..., Reci
     _assert_same_trained_state(model, loaded)
 
 
-def test_fp16_export_loads_as_float32(recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path) -> None:
+def test_fp16_export_loads_as_float32(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> None:
     recipe_model.save_pretrained(tmp_path, dtype=torch.float16)
     with safe_open(tmp_path / WEIGHTS_NAME, framework="pt") as handle:
         assert all(handle.get_tensor(k).dtype == torch.float16 for k in handle.keys())
@@ -393,3 +393,13 @@ def test_sentinel_gate_keeps_a_match_and_rejects_an_unrelated_query() -> None:
     assert empty.best_index.tolist() == [-1, -1]
     with pytest.raises(ValueError, match="knowledge_dim"):
         sentinel_gate(queries, torch.zeros(2, 3), sentinel)
+
+
+def test_the_old_base_model_name_still_works_with_a_deprecation_warning() -> None:
+    import langchain_recipe
+    from langchain_recipe.base_models import HuggingFaceBaseModel
+
+    with pytest.warns(DeprecationWarning, match="HuggingFaceBaseModel"):
+        assert langchain_recipe.BaseLanguageModel is HuggingFaceBaseModel
+    with pytest.raises(AttributeError):
+        _ = langchain_recipe.NoSuchName

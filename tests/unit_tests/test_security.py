@@ -17,7 +17,7 @@ import pytest
 import torch
 from langchain_core.messages import HumanMessage
 
-from langchain_recipe.base_models import BaseLanguageModel, load_base_model
+from langchain_recipe.base_models import HuggingFaceBaseModel, load_base_model
 from langchain_recipe.chat_models import RecipeChatModel
 from langchain_recipe.errors import CheckpointError, InvalidInputError, StoreError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
@@ -39,7 +39,7 @@ def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(module, name, refuse)
 
 
-def _save_lm(base_model: BaseLanguageModel, folder: Path) -> Path:
+def _save_lm(base_model: HuggingFaceBaseModel, folder: Path) -> Path:
     base_model.model.save_pretrained(folder)
     base_model.tokenizer.save_pretrained(folder)
     return folder
@@ -47,7 +47,7 @@ def _save_lm(base_model: BaseLanguageModel, folder: Path) -> Path:
 
 # ---------------------------------------------------------------------- checkpoints
 def test_checkpoints_load_from_safetensors_and_json_without_unpickling(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path, no_unpickling: None
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path, no_unpickling: None
 ) -> None:
     encoder_folder = tmp_path / "encoder"
     recipe_model.encoder.save_pretrained(encoder_folder)
@@ -65,7 +65,7 @@ def test_checkpoints_load_from_safetensors_and_json_without_unpickling(
 
 
 def test_pickled_weights_are_refused_unless_the_user_trusts_them(
-    base_model: BaseLanguageModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    base_model: HuggingFaceBaseModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = _save_lm(base_model, tmp_path / "pickled")
     (folder / "model.safetensors").unlink()
@@ -82,7 +82,7 @@ def test_pickled_weights_are_refused_unless_the_user_trusts_them(
     assert unpickled and trusted.fingerprint == base_model.fingerprint
 
 
-def test_remote_code_in_a_model_folder_is_not_run(base_model: BaseLanguageModel, tmp_path: Path) -> None:
+def test_remote_code_in_a_model_folder_is_not_run(base_model: HuggingFaceBaseModel, tmp_path: Path) -> None:
     folder = _save_lm(base_model, tmp_path / "remote-code")
     marker = tmp_path / "code-ran"
     (folder / "evil_model.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
@@ -103,7 +103,7 @@ def test_remote_code_in_a_model_folder_is_not_run(base_model: BaseLanguageModel,
 
 # ---------------------------------------------------------------------- the API key
 def test_the_api_key_is_never_in_repr_logs_or_errors(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, caplog: pytest.LogCaptureFixture
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with warnings.catch_warnings(record=True) as shown_warnings, pytest.raises(StoreError, match="Cannot reach Qdrant") as raised:
@@ -130,7 +130,7 @@ DATA_STATEMENTS = [
 
 
 @pytest.fixture
-def first_input(base_model: BaseLanguageModel) -> Iterator[list[torch.Tensor]]:
+def first_input(base_model: HuggingFaceBaseModel) -> Iterator[list[torch.Tensor]]:
     """The input embeddings of each generation's first forward pass of the tiny LM."""
     seen: list[torch.Tensor] = []
 
@@ -146,7 +146,7 @@ def first_input(base_model: BaseLanguageModel) -> Iterator[list[torch.Tensor]]:
 @pytest.mark.parametrize("statement", DATA_STATEMENTS)
 def test_a_statement_is_stored_and_injected_verbatim_never_templated(
     knowledge_store: RecipeKnowledgeStore,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     force_gate: Callable[..., torch.Tensor],
     first_input: list[torch.Tensor],
     statement: str,

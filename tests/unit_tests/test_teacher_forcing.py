@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from langchain_recipe import teacher_forcing
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.injection import IGNORE_INDEX, prepend_continuous_prompts
 from langchain_recipe.teacher_forcing import (
     build_teacher_forced_batch,
@@ -112,7 +112,7 @@ def test_bad_inputs_raise(tokenizer: Any) -> None:
 
 
 # ---------------------------------------------------------------------- label_logits
-def test_label_logits_returns_one_row_per_label(base_model: BaseLanguageModel) -> None:
+def test_label_logits_returns_one_row_per_label(base_model: HuggingFaceBaseModel) -> None:
     batch = build_teacher_forced_batch(base_model.tokenizer, QUESTIONS, TARGETS)
     selected = batch.labels != IGNORE_INDEX
     with torch.no_grad():
@@ -126,7 +126,7 @@ def test_label_logits_returns_one_row_per_label(base_model: BaseLanguageModel) -
     assert torch.allclose(logits, full[selected], atol=1e-5)
 
 
-def test_label_logits_with_prompts_matches_the_full_forward(base_model: BaseLanguageModel, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_label_logits_with_prompts_matches_the_full_forward(base_model: HuggingFaceBaseModel, monkeypatch: pytest.MonkeyPatch) -> None:
     batch = build_teacher_forced_batch(base_model.tokenizer, QUESTIONS, TARGETS)
     prompts = [torch.randn(3, 32), None, torch.randn(2, 32)]
     with torch.no_grad():
@@ -156,7 +156,7 @@ def test_label_logits_with_prompts_matches_the_full_forward(base_model: BaseLang
     assert not torch.allclose(bare[rows == 0], logits[rows == 0], atol=1e-3)
 
 
-def test_label_logits_gradients_reach_the_prompt_only(base_model: BaseLanguageModel) -> None:
+def test_label_logits_gradients_reach_the_prompt_only(base_model: HuggingFaceBaseModel) -> None:
     batch = build_teacher_forced_batch(base_model.tokenizer, QUESTIONS[:2], TARGETS[:2])
     prompt = torch.randn(3, 32, requires_grad=True)
     logits, labels, _ = label_logits(base_model, batch, [prompt, None])

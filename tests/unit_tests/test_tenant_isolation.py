@@ -18,7 +18,7 @@ import torch
 from langchain_core.messages import HumanMessage
 
 import langchain_recipe.chat_models as chat_models
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.chat_models import RecipeChatModel
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
@@ -50,7 +50,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditCon
 
 
 @pytest.fixture(params=MODES)
-def store(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: BaseLanguageModel, tmp_path: Path) -> Iterator[RecipeKnowledgeStore]:
+def store(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> Iterator[RecipeKnowledgeStore]:
     """acme and globex hold the same ids, near-identical statements; "empty" holds nothing."""
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path))
     store.for_tenant("acme").add_knowledge(STATEMENTS, metadatas=[{"owner": "acme"}] * 4, ids=IDS)
@@ -126,7 +126,7 @@ def test_every_reader_sees_only_its_tenant_under_an_accept_all_gate(
 
 
 def test_a_tenant_without_edits_gets_nothing_even_when_the_gate_accepts_everything(
-    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], injected: list[torch.Tensor | None], base_model: BaseLanguageModel
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], injected: list[torch.Tensor | None], base_model: HuggingFaceBaseModel
 ) -> None:
     empty = store.for_tenant("empty")
     force_gate(store, accept=QUERIES)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from langchain_recipe.base_models import BaseLanguageModel
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.config import TrainingConfig
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.nn import RecipeModel
@@ -36,7 +36,7 @@ def _config(**overrides: object) -> TrainingConfig:
     return TrainingConfig(**{**settings, **overrides})
 
 
-def _trainer(model: RecipeModel, base_model: BaseLanguageModel, records: list[EditRecord], tmp_path: Path, **overrides: object) -> RecipeTrainer:
+def _trainer(model: RecipeModel, base_model: HuggingFaceBaseModel, records: list[EditRecord], tmp_path: Path, **overrides: object) -> RecipeTrainer:
     return RecipeTrainer(model, base_model, _config(**overrides), {"zsre": records}, tmp_path)
 
 
@@ -56,7 +56,7 @@ def _trainable_names(trainer: RecipeTrainer) -> set[str]:
 # ---------------------------------------------------------------------- one step
 def test_a_step_updates_every_trainable_parameter_and_nothing_else(
     any_recipe_model: RecipeModel,
-    base_model: BaseLanguageModel,
+    base_model: HuggingFaceBaseModel,
     edit_records: list[EditRecord],
     lm_state: dict[str, torch.Tensor],
     tmp_path: Path,
@@ -111,7 +111,7 @@ def _evaluate(trainer: RecipeTrainer, batch: list[EditRecord]) -> dict[str, floa
 
 
 def test_repeated_steps_on_a_fixed_batch_lower_every_loss_term(
-    any_recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    any_recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     trainer = _trainer(any_recipe_model, base_model, edit_records, tmp_path, learning_rate=3e-3, head_learning_rate=3e-3)
     start = _evaluate(trainer, edit_records)
@@ -128,7 +128,7 @@ def test_repeated_steps_on_a_fixed_batch_lower_every_loss_term(
 
 
 def test_compute_losses_gives_finite_scalars_in_chat_format(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     trainer = _trainer(recipe_model, base_model, edit_records, tmp_path, chat_format_probability=1.0)
     terms = trainer.compute_losses(edit_records[:2])
@@ -139,7 +139,7 @@ def test_compute_losses_gives_finite_scalars_in_chat_format(
     total.backward()
 
 
-def test_trainer_needs_two_edits_per_dataset(recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
+def test_trainer_needs_two_edits_per_dataset(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least 2 edits"):
         RecipeTrainer(recipe_model, base_model, _config(), {"zsre": edit_records, "counterfact": edit_records[:1]}, tmp_path)
     with pytest.raises(ValueError, match="at least 2 edits"):
@@ -147,7 +147,7 @@ def test_trainer_needs_two_edits_per_dataset(recipe_model: RecipeModel, base_mod
 
 
 def test_sample_batch_draws_distinct_edits_from_one_dataset(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     other = [EditRecord(f"Q{i}?", f"A{i}", f"R{i}?", f"L{i}?", f"B{i}") for i in range(5)]
     trainer = RecipeTrainer(recipe_model, base_model, _config(batch_size=3), {"zsre": edit_records, "counterfact": other}, tmp_path)
@@ -158,7 +158,7 @@ def test_sample_batch_draws_distinct_edits_from_one_dataset(
         assert set(batch) <= set(edit_records) or set(batch) <= set(other)
 
 
-def test_learning_rate_schedule(recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
+def test_learning_rate_schedule(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
     trainer = _trainer(recipe_model, base_model, edit_records, tmp_path, warmup_steps=10, max_steps=110)
     assert trainer.learning_rate_factor(0) == pytest.approx(0.1)
     assert trainer.learning_rate_factor(9) == pytest.approx(1.0)
@@ -286,7 +286,7 @@ def test_query_knowledge_loss_with_extra_negatives() -> None:
 
 
 def test_negative_queue_keeps_the_newest_detached_keys(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     trainer = _trainer(recipe_model, base_model, edit_records, tmp_path, negative_queue_size=3)
     trainer.train_step(edit_records[:2])
@@ -306,7 +306,7 @@ def test_negative_queue_keeps_the_newest_detached_keys(
 
 # ---------------------------------------------------------------------- checkpoints
 def test_checkpoint_resumes_step_model_and_optimizer(
-    make_recipe_model: Callable[..., RecipeModel], base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     first = _trainer(make_recipe_model(), base_model, edit_records, tmp_path)
     assert not first.load_checkpoint()  # nothing saved yet
@@ -349,7 +349,7 @@ def test_checkpoint_resumes_step_model_and_optimizer(
 
 
 def test_early_stopping_after_patience_evaluations_without_improvement(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     """Scores 0.5, 0.6, 0.6, 0.4 with patience 2: the best is at the second evaluation, the next
     two do not beat it, so training stops there and the stop count survives a resume."""
@@ -377,7 +377,7 @@ def test_early_stopping_after_patience_evaluations_without_improvement(
 
 
 def test_stop_at_step_keeps_the_schedule_of_max_steps(
-    recipe_model: RecipeModel, base_model: BaseLanguageModel, edit_records: list[EditRecord], tmp_path: Path
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     config = TrainingConfig(max_steps=10, stop_at_step=2, warmup_steps=0, eval_every=100)
     trainer = RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path)
