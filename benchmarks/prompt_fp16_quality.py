@@ -19,11 +19,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's langchain_recipe
 
-from langchain_recipe.base_models import default_recipe_model_path, load_base_model  # noqa: E402
-from langchain_recipe.datasets import DEMO_EDITS, iter_edits  # noqa: E402
-from langchain_recipe.injection import prepend_continuous_prompts  # noqa: E402
-from langchain_recipe.knowledge_store import decode_prompt_payload, encode_prompt_payload  # noqa: E402
-from langchain_recipe.nn import RecipeModel  # noqa: E402
+from langchain_recipe.base_models import default_recipe_model_path, load_base_model
+from langchain_recipe.datasets import DEMO_EDITS, iter_edits
+from langchain_recipe.injection import prepend_continuous_prompts
+from langchain_recipe.knowledge_store import decode_prompt_payload, encode_prompt_payload
+from langchain_recipe.nn import RecipeModel
 
 
 @torch.no_grad()
@@ -42,28 +42,44 @@ def main() -> None:
     max_relative_error = 0.0
     for record, prompt in zip(records, prompts):
         rounded = decode_prompt_payload(encode_prompt_payload(prompt))
-        max_relative_error = max(max_relative_error, float(((rounded - prompt).abs().max() / prompt.abs().max())))
+        max_relative_error = max(max_relative_error, float((rounded - prompt).abs().max() / prompt.abs().max()))
         inputs = lm.tokenizer.apply_chat_template(
-            [{"role": "user", "content": record.prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+            [{"role": "user", "content": record.prompt}],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
         )
         answers, logits = [], []
         for p in (prompt, rounded):
-            prefixed = prepend_continuous_prompts(lm.embed(inputs["input_ids"]), inputs["attention_mask"], [p.to(lm.dtype)])
-            out = lm.model(inputs_embeds=prefixed.inputs_embeds, attention_mask=prefixed.attention_mask, position_ids=prefixed.position_ids)
+            prefixed = prepend_continuous_prompts(
+                lm.embed(inputs["input_ids"]), inputs["attention_mask"], [p.to(lm.dtype)]
+            )
+            out = lm.model(
+                inputs_embeds=prefixed.inputs_embeds,
+                attention_mask=prefixed.attention_mask,
+                position_ids=prefixed.position_ids,
+            )
             logits.append(out.logits[0, -1].float())
             generated = lm.model.generate(
-                inputs_embeds=prefixed.inputs_embeds, attention_mask=prefixed.attention_mask,
-                max_new_tokens=args.new_tokens, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id,
+                inputs_embeds=prefixed.inputs_embeds,
+                attention_mask=prefixed.attention_mask,
+                max_new_tokens=args.new_tokens,
+                do_sample=False,
+                pad_token_id=lm.tokenizer.pad_token_id,
             )
             answers.append(generated[0].tolist())
         same_answer += answers[0] == answers[1]
         max_logit_diff = max(max_logit_diff, float((logits[0] - logits[1]).abs().max()))
-    print(json.dumps({
-        "edits": len(records),
-        "same_greedy_answer": same_answer,
-        "max_first_token_logit_abs_diff": round(max_logit_diff, 5),
-        "max_prompt_relative_error": round(max_relative_error, 6),
-    }))
+    print(
+        json.dumps(
+            {
+                "edits": len(records),
+                "same_greedy_answer": same_answer,
+                "max_first_token_logit_abs_diff": round(max_logit_diff, 5),
+                "max_prompt_relative_error": round(max_relative_error, 6),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

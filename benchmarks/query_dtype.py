@@ -29,11 +29,11 @@ import os
 # this process's CPU time.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from qdrant_client import QdrantClient, models  # noqa: E402
+import numpy as np
+import torch
+from qdrant_client import QdrantClient, models
 
-from langchain_recipe.benchmarks.measure import interleaved  # noqa: E402
+from langchain_recipe.benchmarks.measure import interleaved
 
 KEY = "key"
 
@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     client = QdrantClient(location=":memory:")
-    client.create_collection("keys", vectors_config={KEY: models.VectorParams(size=args.dim, distance=models.Distance.DOT)})
+    client.create_collection(
+        "keys", vectors_config={KEY: models.VectorParams(size=args.dim, distance=models.Distance.DOT)}
+    )
     queries = rng.standard_normal((args.queries, args.dim), dtype=np.float32)
     parts: list[np.ndarray] = []
     rows, filled = [], 0
@@ -58,7 +60,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             count = min(1000, size - start)
             keys = rng.standard_normal((count, args.dim), dtype=np.float32)
             parts.append(keys)
-            client.upsert("keys", models.Batch(ids=list(range(start, start + count)), vectors={KEY: keys.tolist()}), wait=True)
+            client.upsert(
+                "keys", models.Batch(ids=list(range(start, start + count)), vectors={KEY: keys.tolist()}), wait=True
+            )
         filled = size
         matrix = np.concatenate(parts)
         tensor = torch.from_numpy(matrix)
@@ -67,10 +71,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
             return int(np.argsort(np.dot(matrix, np.array(queries[r % args.queries].tolist())))[-1])
 
         variants = {
-            "qdrant_local": lambda r: client.query_points("keys", query=queries[r % args.queries].tolist(), using=KEY, limit=1).points[0].id,
+            "qdrant_local": lambda r: (
+                client.query_points("keys", query=queries[r % args.queries].tolist(), using=KEY, limit=1).points[0].id
+            ),
             "numpy_float64": scan64,
             "numpy_float32": lambda r: int(np.argmax(matrix @ queries[r % args.queries])),
-            "torch_float32": lambda r: int(torch.topk(tensor @ torch.from_numpy(queries[r % args.queries]), 1).indices[0]),
+            "torch_float32": lambda r: int(
+                torch.topk(tensor @ torch.from_numpy(queries[r % args.queries]), 1).indices[0]
+            ),
         }
         samples = interleaved(variants, args.queries)
         same = all(len({variant(i) for variant in variants.values()}) == 1 for i in range(min(5, args.queries)))

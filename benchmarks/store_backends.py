@@ -117,15 +117,17 @@ def _local_points(keys: np.ndarray, prompts: np.ndarray, storage: str, start: in
         if storage == "multivector":
             vector["prompt"] = prompts[i].tolist()
         payload = _payload(start + i, prompts[i] if storage == "payload_fp16" else None)
-        points.append(models.PointStruct(id=str(uuid.uuid5(uuid.NAMESPACE_OID, str(start + i))), vector=vector, payload=payload))
+        points.append(
+            models.PointStruct(id=str(uuid.uuid5(uuid.NAMESPACE_OID, str(start + i))), vector=vector, payload=payload)
+        )
     return points
 
 
 def _local_query(client: Any, storage: str, query: np.ndarray, *, tenant_filter: bool = False) -> Any:
     import torch
+    from qdrant_client import models
 
     from langchain_recipe.knowledge_store import decode_prompt_payload
-    from qdrant_client import models
 
     response = client.query_points(
         "bench",
@@ -150,7 +152,9 @@ def _local_query(client: Any, storage: str, query: np.ndarray, *, tenant_filter:
 def _edge_shard(folder: Path) -> Any:
     from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams, PayloadSchemaType, UpdateOperation
 
-    shard = EdgeShard.create(str(folder), EdgeConfig(vectors={"key": EdgeVectorParams(size=KNOWLEDGE_DIM, distance=Distance.Dot)}))
+    shard = EdgeShard.create(
+        str(folder), EdgeConfig(vectors={"key": EdgeVectorParams(size=KNOWLEDGE_DIM, distance=Distance.Dot)})
+    )
     shard.update(UpdateOperation.create_field_index("tenant", PayloadSchemaType.Keyword))
     return shard
 
@@ -159,7 +163,11 @@ def _edge_insert(shard: Any, keys: np.ndarray, prompts: np.ndarray, start: int =
     from qdrant_edge import Point, UpdateOperation
 
     points = [
-        Point(str(uuid.uuid5(uuid.NAMESPACE_OID, str(start + i))), {"key": keys[i].tolist()}, _payload(start + i, prompts[i]))
+        Point(
+            str(uuid.uuid5(uuid.NAMESPACE_OID, str(start + i))),
+            {"key": keys[i].tolist()},
+            _payload(start + i, prompts[i]),
+        )
         for i in range(len(keys))
     ]
     shard.update(UpdateOperation.upsert_points(points))
@@ -266,7 +274,13 @@ def measure_schema(n: int, queries: int, repeats: int) -> list[dict[str, Any]]:
         prompt = (rng.standard_normal((1, PROMPT_TOKENS, hidden), dtype=np.float32) * 0.05).astype(np.float32)
         for storage in ("payload_fp16", "multivector"):
             (point,) = _local_points_hidden(key, prompt, storage)
-            rows.append({"lm_hidden_size": hidden, "storage": storage, "request_bytes_per_edit": len(point.model_dump_json(exclude_none=True))})
+            rows.append(
+                {
+                    "lm_hidden_size": hidden,
+                    "storage": storage,
+                    "request_bytes_per_edit": len(point.model_dump_json(exclude_none=True)),
+                }
+            )
     keys, prompts = _data(n)
     query_vectors = _data(queries, seed=1)[0] * np.sqrt(KNOWLEDGE_DIM)
     for storage in ("payload_fp16", "multivector"):
@@ -275,7 +289,9 @@ def measure_schema(n: int, queries: int, repeats: int) -> list[dict[str, Any]]:
             client = _local_client(backend, folder)
             _local_collection(client, storage)
             for s in range(0, n, 500):
-                client.upsert("bench", _local_points(keys[s : s + 500], prompts[s : s + 500], storage, start=s), wait=True)
+                client.upsert(
+                    "bench", _local_points(keys[s : s + 500], prompts[s : s + 500], storage, start=s), wait=True
+                )
             _local_query(client, storage, query_vectors[0])
             p50s, p95s = [], []
             for _ in range(repeats):
@@ -290,11 +306,16 @@ def measure_schema(n: int, queries: int, repeats: int) -> list[dict[str, Any]]:
             client.close()
             disk = _folder_bytes(folder) if backend == "path" else 0
             shutil.rmtree(folder, ignore_errors=True)
-            rows.append({
-                "storage": storage, "backend": backend, "edits": n,
-                "p50_ms": round(statistics.median(p50s), 3), "p95_ms": round(statistics.median(p95s), 3),
-                "disk_bytes_per_edit": round(disk / n) if disk else None,
-            })
+            rows.append(
+                {
+                    "storage": storage,
+                    "backend": backend,
+                    "edits": n,
+                    "p50_ms": round(statistics.median(p50s), 3),
+                    "p95_ms": round(statistics.median(p95s), 3),
+                    "disk_bytes_per_edit": round(disk / n) if disk else None,
+                }
+            )
     return rows
 
 
@@ -322,7 +343,11 @@ def main() -> None:
         return
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs, shared with other jobs (noisy)", "scale": []}
     command = [sys.executable, __file__]
-    results["schema"] = json.loads(subprocess.run([*command, "schema", "--edits", "1000", "--queries", "100"], check=True, capture_output=True, text=True).stdout)
+    results["schema"] = json.loads(
+        subprocess.run(
+            [*command, "schema", "--edits", "1000", "--queries", "100"], check=True, capture_output=True, text=True
+        ).stdout
+    )
     print(json.dumps(results["schema"]), flush=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     # qdrant-client's on-disk local mode writes each point to SQLite (~27 ms per edit here), so
@@ -336,10 +361,27 @@ def main() -> None:
             if extra:
                 queries = 20
             run = subprocess.run(
-                [*command, "scale", "--backend", backend, "--edits", str(n), "--queries", str(queries), "--repeats", str(args.repeats), *extra],
-                capture_output=True, text=True,
+                [
+                    *command,
+                    "scale",
+                    "--backend",
+                    backend,
+                    "--edits",
+                    str(n),
+                    "--queries",
+                    str(queries),
+                    "--repeats",
+                    str(args.repeats),
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
             )
-            row = json.loads(run.stdout) if run.returncode == 0 else {"backend": backend, "edits": n, "error": run.stderr.strip().splitlines()[-1:]}
+            row = (
+                json.loads(run.stdout)
+                if run.returncode == 0
+                else {"backend": backend, "edits": n, "error": run.stderr.strip().splitlines()[-1:]}
+            )
             results["scale"].append(row)
             print(json.dumps(row), flush=True)
             if args.out:

@@ -55,8 +55,16 @@ def measure(engine: str, n: int, queries: int, repeats: int, batch: int, optimiz
     config = recipe_model.config
     # The store only needs the base LM's hidden size and fingerprint here (no statement is
     # encoded): a one-layer random LM of SmolLM2's hidden size avoids loading SmolLM2.
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=config.lm_hidden_size, intermediate_size=64, num_hidden_layers=1,
-                                      num_attention_heads=config.lm_hidden_size // 64, num_key_value_heads=1)).eval()
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=config.lm_hidden_size,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=config.lm_hidden_size // 64,
+            num_key_value_heads=1,
+        )
+    ).eval()
     base_model = HuggingFaceBaseModel(model=lm, tokenizer=None, name="smollm2-sized")
     arguments: dict[str, Any] = {"engine": "edge"} if engine == "edge" else {"location": ":memory:"}
     generator = torch.Generator().manual_seed(0)
@@ -68,9 +76,18 @@ def measure(engine: str, n: int, queries: int, repeats: int, batch: int, optimiz
         keys = torch.randn(count, config.knowledge_dim, generator=generator)
         prompts = torch.randn(count, config.num_prompt_tokens, config.lm_hidden_size, generator=generator) * 0.05
         payloads = [
-            {"edit_id": f"edit-{start + i}", "statement": f"Synthetic statement number {start + i}.", "metadata": {},
-             "tenant": store.tenant, "source": None, "author": None, "created_at": "2026-01-01T00:00:00+00:00",
-             "updated_at": "2026-01-01T00:00:00+00:00", "conflicts_with": [], "replaces": []}
+            {
+                "edit_id": f"edit-{start + i}",
+                "statement": f"Synthetic statement number {start + i}.",
+                "metadata": {},
+                "tenant": store.tenant,
+                "source": None,
+                "author": None,
+                "created_at": "2026-01-01T00:00:00+00:00",
+                "updated_at": "2026-01-01T00:00:00+00:00",
+                "conflicts_with": [],
+                "replaces": [],
+            }
             for i in range(count)
         ]
         store._upsert(payloads, keys, prompts)
@@ -148,11 +165,30 @@ def main() -> None:
     for n, engine, extra in runs:
         queries = args.queries if engine == "edge" or n <= 1000 else max(20, args.queries // 3)
         run = subprocess.run(
-            [sys.executable, __file__, "one", "--engine", engine, "--edits", str(n), "--queries", str(queries),
-             "--repeats", str(args.repeats), "--batch", str(args.batch), *extra],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "one",
+                "--engine",
+                engine,
+                "--edits",
+                str(n),
+                "--queries",
+                str(queries),
+                "--repeats",
+                str(args.repeats),
+                "--batch",
+                str(args.batch),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
         )
-        row = json.loads(run.stdout) if run.returncode == 0 else {"engine": engine, "edits": n, "error": run.stderr.strip().splitlines()[-3:]}
+        row = (
+            json.loads(run.stdout)
+            if run.returncode == 0
+            else {"engine": engine, "edits": n, "error": run.stderr.strip().splitlines()[-3:]}
+        )
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out:

@@ -41,16 +41,16 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "HuggingFaceBaseModel",
     "BaseModelMismatchError",
     "CheckpointError",
     "DependencyMissingError",
     "EditConflictError",
     "EditConflictWarning",
     "FingerprintMismatchError",
+    "HuggingFaceBaseModel",
     "InvalidInputError",
-    "QueryTruncatedWarning",
     "KnowledgeEdit",
+    "QueryTruncatedWarning",
     "RecipeChatModel",
     "RecipeConfig",
     "RecipeError",

@@ -19,7 +19,12 @@ _LIBRARY_PACKAGES = ("langchain_recipe", "langchain_core")
 """Frames of these packages are skipped: langchain-core runs tools, retrievers and chat models."""
 _WRAPPERS = ("torch.utils._contextlib", "contextlib", "functools")
 """Decorator wrappers around library functions (``@torch.no_grad()``): skipped as well."""
-_ENTRY_POINTS = ("langchain_recipe.cli", "langchain_recipe.evaluation", "langchain_recipe.benchmarks", "langchain_recipe.training")
+_ENTRY_POINTS = (
+    "langchain_recipe.cli",
+    "langchain_recipe.evaluation",
+    "langchain_recipe.benchmarks",
+    "langchain_recipe.training",
+)
 """Modules of this package that use the library like a user does: a warning points at them."""
 
 

@@ -87,9 +87,10 @@ def default_recipe_model_path() -> Path:
 
 def cache_dir() -> Path:
     """Folder for converted model weights: ``$LANGCHAIN_RECIPE_CACHE`` or ``~/.cache/langchain-recipe``."""
-    root = os.environ.get("LANGCHAIN_RECIPE_CACHE") or Path(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")
-    ) / "langchain-recipe"
+    root = (
+        os.environ.get("LANGCHAIN_RECIPE_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "langchain-recipe"
+    )
     return Path(root)
 
 
@@ -190,7 +191,8 @@ def fingerprint_model(model: torch.nn.Module) -> str:
 def fingerprints_match(first: str | None, second: str | None) -> bool:
     """Whether two :func:`fingerprint_model` fingerprints name the same base LM: they differ in
     at most :data:`FINGERPRINT_TOLERANCE_BITS` of their 64 bits (the same weights in another
-    dtype differ in 0 to 2; another model in about 32)."""
+    dtype differ in 0 to 2; another model in about 32).
+    """
     try:
         distance = (int(first or "", 16) ^ int(second or "", 16)).bit_count()
     except ValueError:

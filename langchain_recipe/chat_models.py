@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.caches import BaseCache
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams
@@ -92,7 +92,8 @@ def _conversation(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
 
 def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str]]:
     """A conversation that strict chat templates accept: system text folded into the first user
-    turn, tool results turned into user turns, consecutive turns of one role merged."""
+    turn, tool results turned into user turns, consecutive turns of one role merged.
+    """
     system = "\n\n".join(turn["content"] for turn in conversation if turn["role"] == "system")
     turns = [
         {"role": "user" if turn["role"] == "tool" else turn["role"], "content": turn["content"]}
@@ -115,11 +116,14 @@ def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str
 
 def _apply_chat_template(lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]) -> torch.Tensor:
     """Token ids `(1, seq_len)` of the templated conversation with the generation prompt
-    (see :func:`_templated`)."""
+    (see :func:`_templated`).
+    """
     return _templated(lm, conversation)[0]
 
 
-def _templated(lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]) -> tuple[torch.Tensor, list[dict[str, str]]]:
+def _templated(
+    lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]
+) -> tuple[torch.Tensor, list[dict[str, str]]]:
     """Token ids `(1, seq_len)` of the templated conversation with the generation prompt, and the
     conversation the template accepted (``conversation`` itself, or its folded form).
 
@@ -141,7 +145,9 @@ def _templated(lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]) -> 
 
     def apply(turns: list[dict[str, str]]) -> torch.Tensor:
         with tokenizer_lock(tokenizer):
-            encoded = tokenizer.apply_chat_template(turns, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            encoded = tokenizer.apply_chat_template(
+                turns, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
         return encoded["input_ids"]
 
     try:
@@ -186,7 +192,8 @@ def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 
 def _held_back(text: str, stops: Sequence[str]) -> str:
     """``text`` less what may still change: a partial UTF-8 character, the start of a stop
-    sequence, and trailing whitespace (the final answer is stripped)."""
+    sequence, and trailing whitespace (the final answer is stripped).
+    """
     text = text.rstrip("\ufffd")
     for stop in stops:
         for size in range(min(len(stop) - 1, len(text)), 0, -1):
@@ -371,7 +378,9 @@ class RecipeChatModel(BaseChatModel):
         temperature = float(kwargs.get("temperature", self.temperature))
         timeout = kwargs.get("timeout", self.timeout)
         if max_tokens < 1 or temperature < 0 or (timeout is not None and timeout <= 0):
-            msg = f"Need max_tokens >= 1, temperature >= 0 and timeout > 0 (got {max_tokens}, {temperature}, {timeout})."
+            msg = (
+                f"Need max_tokens >= 1, temperature >= 0 and timeout > 0 (got {max_tokens}, {temperature}, {timeout})."
+            )
             raise InvalidInputError(msg)
         stops = [s for s in (stop or kwargs.get("stop") or self.stop or []) if s]
         return {
@@ -410,7 +419,8 @@ class RecipeChatModel(BaseChatModel):
     @staticmethod
     def _with_statement(conversation: list[dict[str, str]], statement: str) -> list[dict[str, str]]:
         """The conversation with ``statement`` before the last user turn's text
-        (:func:`~langchain_recipe.injection.prepend_statement_text`)."""
+        (:func:`~langchain_recipe.injection.prepend_statement_text`).
+        """
         conversation = [dict(turn) for turn in conversation]
         for turn in reversed(conversation):
             if turn["role"] == "user":
@@ -453,7 +463,9 @@ class RecipeChatModel(BaseChatModel):
             size = row.input_ids.shape[1]
             input_ids[i, length - size :] = row.input_ids[0]
             attention_mask[i, length - size :] = 1
-        prompts = [row.edit.prompt if row.edit is not None and row.injection == "continuous_prompt" else None for row in rows]
+        prompts = [
+            row.edit.prompt if row.edit is not None and row.injection == "continuous_prompt" else None for row in rows
+        ]
         parameters = inspect.signature(model.forward).parameters
         extra: dict[str, Any] = {"use_cache": True}
         if "logits_to_keep" in parameters:
@@ -467,7 +479,10 @@ class RecipeChatModel(BaseChatModel):
                 output = model(input_ids=input_ids.to(lm.device), attention_mask=mask, position_ids=positions, **extra)
             else:
                 prefixed = prepend_continuous_prompts(
-                    lm.embed(input_ids), attention_mask.to(lm.device), prompts, prompt_offsets=[row.prompt_offset for row in rows]
+                    lm.embed(input_ids),
+                    attention_mask.to(lm.device),
+                    prompts,
+                    prompt_offsets=[row.prompt_offset for row in rows],
                 )
                 mask, positions = prefixed.attention_mask, prefixed.position_ids
                 output = model(

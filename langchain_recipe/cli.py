@@ -1,5 +1,6 @@
 """The ``recipe`` command: ``recipe demo``, ``recipe train``, ``recipe eval``, ``recipe bench``,
-``recipe bench-retrieval`` and ``recipe train-retrieval``."""
+``recipe bench-retrieval`` and ``recipe train-retrieval``.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ def _group() -> None:
     """Lifelong knowledge editing with RECIPE."""
 
 
-def _setup(verbose: bool) -> None:  # noqa: FBT001
+def _setup(verbose: bool) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -36,17 +39,31 @@ def train(
     output_dir: Annotated[Path, typer.Option(help="Run folder: checkpoint/, log.jsonl.")] = Path("runs/smollm2-135m"),
     max_minutes: Annotated[float, typer.Option(help="Wall-clock budget in minutes.")] = 50.0,
     max_steps: Annotated[int, typer.Option(help="Optimizer steps (length of the learning-rate schedule).")] = 600,
-    stop_at_step: Annotated[int | None, typer.Option(help="End at this step, keeping the schedule of --max-steps.")] = None,
+    stop_at_step: Annotated[
+        int | None, typer.Option(help="End at this step, keeping the schedule of --max-steps.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    export: Annotated[Path | None, typer.Option(help="Also write the final model here in fp16 (the shipped checkpoint).")] = None,
+    export: Annotated[
+        Path | None, typer.Option(help="Also write the final model here in fp16 (the shipped checkpoint).")
+    ] = None,
     config_json: Annotated[str | None, typer.Option(help="Extra TrainingConfig fields as JSON.")] = None,
     model_config_json: Annotated[
-        str | None, typer.Option(help='Extra RecipeConfig fields as JSON, e.g. \'{"num_prompt_tokens": 8}\'.')
+        str | None, typer.Option(help="Extra RecipeConfig fields as JSON, e.g. '{\"num_prompt_tokens\": 8}'.")
     ] = None,
-    init_from: Annotated[Path | None, typer.Option(help="Start from this RecipeModel folder (e.g. the shipped checkpoint) instead of a fresh model.")] = None,
-    teacher_answers: Annotated[Path | None, typer.Option(help="JSONL cache of teacher chat answers for the answer distillation term (generated there if missing).")] = None,
-    teacher_records: Annotated[int, typer.Option(help="Training edits per dataset whose teacher answers are generated.")] = 400,
-    verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start from this RecipeModel folder (e.g. the shipped checkpoint) instead of a fresh model."),
+    ] = None,
+    teacher_answers: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSONL cache of teacher chat answers for the answer distillation term (generated there if missing)."
+        ),
+    ] = None,
+    teacher_records: Annotated[
+        int, typer.Option(help="Training edits per dataset whose teacher answers are generated.")
+    ] = 400,
+    verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,
 ) -> None:
     """Train a RecipeModel for the bundled SmolLM2 on ZsRE + CounterFact train (resumes if interrupted)."""
     _setup(verbose)
@@ -86,7 +103,11 @@ def train(
         if teacher_answers is None:
             raise typer.BadParameter("answer_distillation_weight > 0 needs --teacher-answers (a JSONL cache path).")
         rng = random.Random(config.seed)
-        chosen = [r for name in config.datasets for r in rng.sample(train_data[name], min(teacher_records, len(train_data[name])))]
+        chosen = [
+            r
+            for name in config.datasets
+            for r in rng.sample(train_data[name], min(teacher_records, len(train_data[name])))
+        ]
         answers = make_teacher_answers(base_model, chosen, cache=teacher_answers, progress=verbose)
         console.print(f"{len(answers)} teacher answers state their target (of {2 * len(chosen)} asked).")
     # Model selection uses the *last* dev edits, disjoint from the first 100 ZsRE dev edits that the
@@ -101,13 +122,17 @@ def train(
             for method in ("recipe", "oracle")
         }
 
-    trainer = RecipeTrainer(model, base_model, config, train_data, output_dir, eval_fn=evaluate, teacher_answers=answers)
+    trainer = RecipeTrainer(
+        model, base_model, config, train_data, output_dir, eval_fn=evaluate, teacher_answers=answers
+    )
     checkpoint = trainer.train(progress=True)
     console.print(f"Checkpoint: {checkpoint} (step {trainer.step})")
     if export is not None:
         from langchain_recipe.training.trainer import BEST_DIR
 
-        best = RecipeModel.from_pretrained(output_dir / BEST_DIR, encoder=model.encoder, encoder_tokenizer=model.encoder_tokenizer)
+        best = RecipeModel.from_pretrained(
+            output_dir / BEST_DIR, encoder=model.encoder, encoder_tokenizer=model.encoder_tokenizer
+        )
         best.save_pretrained(export, dtype=torch.float16)
         console.print(f"Exported the best model ({output_dir / BEST_DIR}) in fp16 to {export}")
 
@@ -117,7 +142,10 @@ def _wrapped(label: str, text: str, width: int = 80) -> str:
     import textwrap
 
     return textwrap.fill(
-        " ".join(text.split()) or "(empty answer)", width=width, initial_indent=label, subsequent_indent=" " * len(label)
+        " ".join(text.split()) or "(empty answer)",
+        width=width,
+        initial_indent=label,
+        subsequent_indent=" " * len(label),
     )
 
 
@@ -145,12 +173,21 @@ def _fact_block(number: int, total: int, row: dict) -> str:
 
 @app.command()
 def demo(
-    store_path: Annotated[Path, typer.Option(help="Folder of the embedded on-disk Qdrant store.")] = Path("recipe_store"),
-    edits_file: Annotated[Path | None, typer.Option(help="JSONL of edits in any format of docs/evaluation.md (default: the 170 hand-written natural facts).")] = None,
-    facts: Annotated[int, typer.Option(help="How many facts to teach, evenly spread over the file (0: all of them).")] = 40,
+    store_path: Annotated[Path, typer.Option(help="Folder of the embedded on-disk Qdrant store.")] = Path(
+        "recipe_store"
+    ),
+    edits_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSONL of edits in any format of docs/evaluation.md (default: the 170 hand-written natural facts)."
+        ),
+    ] = None,
+    facts: Annotated[
+        int, typer.Option(help="How many facts to teach, evenly spread over the file (0: all of them).")
+    ] = 40,
     show: Annotated[int, typer.Option(help="How many facts to print a block for.")] = 12,
     max_tokens: Annotated[int, typer.Option(help="New tokens per answer.")] = 32,
-    verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
+    verbose: Annotated[bool, typer.Option(help="Log details.")] = False,
 ) -> None:
     """Teach the bundled SmolLM2 new facts through RECIPE, one at a time, and show what its answers say."""
     _setup(verbose)
@@ -176,19 +213,27 @@ def demo(
         # The demo's store holds demo data only: after an upgrade of the shipped RecipeModel it is
         # rebuilt from its statements instead of refusing to open (FingerprintMismatchError).
         store = RecipeKnowledgeStore(path=store_path, collection_name=f"demo_{source.stem}", on_mismatch="reencode")
-    console.print(f"Loaded in {time.perf_counter() - started:.1f} s. Store: {store_path.resolve()} ({len(store)} edits stored)")
+    console.print(
+        f"Loaded in {time.perf_counter() - started:.1f} s. Store: {store_path.resolve()} ({len(store)} edits stored)"
+    )
     try:
         ids = [f"{source.stem}-{i}" for i in chosen]  # the line in the file: stable across --facts
         missing = [i for i, edit_id in enumerate(ids) if not store.get_by_ids([edit_id])]
         edit_seconds: list[float] = []
         for i in tqdm(missing, desc="adding facts", unit="fact", disable=None if missing else True):
             tick = time.perf_counter()
-            store.add_knowledge([records[i].statement], metadatas=[{"source": source.name, "subject": records[i].subject}], ids=[ids[i]])
+            store.add_knowledge(
+                [records[i].statement], metadatas=[{"source": source.name, "subject": records[i].subject}], ids=[ids[i]]
+            )
             edit_seconds.append(time.perf_counter() - tick)
         if edit_seconds:
-            console.print(f"Added {len(missing)} facts one at a time, {1000 * statistics.mean(edit_seconds):.0f} ms per fact.")
+            console.print(
+                f"Added {len(missing)} facts one at a time, {1000 * statistics.mean(edit_seconds):.0f} ms per fact."
+            )
         else:
-            console.print(f"All {len(records)} facts already in the store: reusing them (delete {store_path} to start over).")
+            console.print(
+                f"All {len(records)} facts already in the store: reusing them (delete {store_path} to start over)."
+            )
         report = ask_chat_questions(store, records, ids, dataset=source.stem, max_tokens=max_tokens, progress=True)
     finally:
         store.close()
@@ -225,16 +270,29 @@ def _int_list(text: str | None) -> list[int] | None:
 @app.command()
 def bench(
     output_dir: Annotated[Path, typer.Option(help="Folder for bench.json and bench.md.")] = Path("benchmarks/results"),
-    quick: Annotated[bool, typer.Option(help="Fewer repeats and sizes (about 10 minutes of CPU time).")] = False,  # noqa: FBT002
-    sizes: Annotated[str | None, typer.Option(help="Background edits for answer and in-memory retrieval timing, e.g. 0,1000,10000,100000.")] = None,
-    backend_sizes: Annotated[str | None, typer.Option(help="Store sizes for the qdrant-edge backend, e.g. 1000,10000,100000.")] = None,
-    path_sizes: Annotated[str | None, typer.Option(help="Store sizes for the qdrant-client path= backend, e.g. 1000,10000.")] = None,
-    backends: Annotated[str | None, typer.Option(help="Other embedded backends to time: path,edge (empty string: none).")] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer repeats and sizes (about 10 minutes of CPU time).")] = False,
+    sizes: Annotated[
+        str | None,
+        typer.Option(help="Background edits for answer and in-memory retrieval timing, e.g. 0,1000,10000,100000."),
+    ] = None,
+    backend_sizes: Annotated[
+        str | None, typer.Option(help="Store sizes for the qdrant-edge backend, e.g. 1000,10000,100000.")
+    ] = None,
+    path_sizes: Annotated[
+        str | None, typer.Option(help="Store sizes for the qdrant-client path= backend, e.g. 1000,10000.")
+    ] = None,
+    backends: Annotated[
+        str | None, typer.Option(help="Other embedded backends to time: path,edge (empty string: none).")
+    ] = None,
     repeats: Annotated[int | None, typer.Option(help="Interleaved repeats per answer-latency variant.")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="New tokens per answer (forced).")] = None,
-    edge_hnsw: Annotated[bool, typer.Option(help="Also build qdrant-edge's HNSW index at the largest backend size and time it (slow).")] = False,  # noqa: FBT002
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's choice; 1 on a busy shared machine).")] = None,
-    verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
+    edge_hnsw: Annotated[
+        bool, typer.Option(help="Also build qdrant-edge's HNSW index at the largest backend size and time it (slow).")
+    ] = False,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch CPU threads (default: torch's choice; 1 on a busy shared machine).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="Log details.")] = False,
 ) -> None:
     """Measure answer latency (bare / RECIPE / text-RAG), editing and retrieval speed, and memory, side by side."""
     if threads is not None:
@@ -290,23 +348,43 @@ def _named_paths(values: list[str] | None) -> dict[str, Path]:
 @app.command("bench-retrieval")
 def bench_retrieval(
     model: Annotated[
-        list[str] | None, typer.Option(help="NAME=PATH of a RecipeModel checkpoint; repeat to compare (default: shipped=<the shipped checkpoint>).")
+        list[str] | None,
+        typer.Option(
+            help="NAME=PATH of a RecipeModel checkpoint; repeat to compare (default: shipped=<the shipped checkpoint>)."
+        ),
     ] = None,
-    output_dir: Annotated[Path, typer.Option(help="Folder for retrieval.json and retrieval.md.")] = Path("benchmarks/results/retrieval"),
-    cache_dir: Annotated[Path, typer.Option(help="Feature cache folder (encoder features of every text, computed once).")] = Path("runs/retrieval_cache"),
+    output_dir: Annotated[Path, typer.Option(help="Folder for retrieval.json and retrieval.md.")] = Path(
+        "benchmarks/results/retrieval"
+    ),
+    cache_dir: Annotated[
+        Path, typer.Option(help="Feature cache folder (encoder features of every text, computed once).")
+    ] = Path("runs/retrieval_cache"),
     mix_size: Annotated[int, typer.Option(help="Stored edits of the mixed store.")] = 10_000,
     knowedit: Annotated[Path | None, typer.Option(help="KnowEdit file (missing: left out).")] = None,
-    natural: Annotated[Path | None, typer.Option(help="Natural facts JSONL with a 'statement' field (missing: left out).")] = None,
-    cosine_threshold: Annotated[float | None, typer.Option(help="Fixed threshold of the cosine baseline (default: fitted on the val split).")] = None,
+    natural: Annotated[
+        Path | None, typer.Option(help="Natural facts JSONL with a 'statement' field (missing: left out).")
+    ] = None,
+    cosine_threshold: Annotated[
+        float | None, typer.Option(help="Fixed threshold of the cosine baseline (default: fitted on the val split).")
+    ] = None,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
     hybrid_weights: Annotated[
-        str | None, typer.Option(help="Also measure dense + w × BM25 (and RRF) on every store; comma-separated weights w to try on val, e.g. 0.5,1,2.")
+        str | None,
+        typer.Option(
+            help="Also measure dense + w × BM25 (and RRF) on every store; comma-separated weights w to try on val, e.g. 0.5,1,2."
+        ),
     ] = None,
-    verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
+    verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,
 ) -> None:
     """Retrieval only, no LM: own-edit top-1 and the sentinel gate's verdicts at 500, 1000 and 10,000 stored edits."""
     _setup(verbose)
-    from langchain_recipe.benchmarks.retrieval import KNOWEDIT_FILE, NATURAL_FILE, RetrievalBenchSettings, render_markdown, run_retrieval_benchmark
+    from langchain_recipe.benchmarks.retrieval import (
+        KNOWEDIT_FILE,
+        NATURAL_FILE,
+        RetrievalBenchSettings,
+        render_markdown,
+        run_retrieval_benchmark,
+    )
 
     settings = RetrievalBenchSettings(
         models=_named_paths(model),
@@ -329,13 +407,17 @@ def bench_retrieval(
 
 @app.command("train-retrieval")
 def train_retrieval_command(
-    output_dir: Annotated[Path, typer.Option(help="Where the best model (shipped prompt encoder, new heads and sentinel) is saved.")] = Path("runs/retrieval/heads"),
-    init_from: Annotated[Path | None, typer.Option(help="RecipeModel to start from (default: the shipped checkpoint).")] = None,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where the best model (shipped prompt encoder, new heads and sentinel) is saved.")
+    ] = Path("runs/retrieval/heads"),
+    init_from: Annotated[
+        Path | None, typer.Option(help="RecipeModel to start from (default: the shipped checkpoint).")
+    ] = None,
     cache_dir: Annotated[Path, typer.Option(help="Feature cache folder.")] = Path("runs/retrieval_cache"),
     knowedit: Annotated[Path | None, typer.Option(help="KnowEdit file (missing: left out).")] = None,
     config_json: Annotated[str | None, typer.Option(help="RetrievalTrainingConfig fields as JSON.")] = None,
     threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
-    verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,  # noqa: FBT002
+    verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,
 ) -> None:
     """Train the knowledge/query heads and the knowledge sentinel on cached encoder features (no LM)."""
     _setup(verbose)
@@ -373,24 +455,66 @@ def _parse_edit_counts(value: str) -> list[int | str]:
 
 @app.command("eval")
 def eval_(
-    dataset: Annotated[str, typer.Option(help="zsre, counterfact (their dev split), natural (the hand-written facts) or a JSONL file of edits (see docs/evaluation.md).")] = "zsre",
-    edits: Annotated[str, typer.Option(help="Comma-separated N of the sequential protocol (chunks of N; 1 = single edit; 'all').")] = "1,10,100,all",
-    output: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the PNG plots.")] = Path("eval_results"),
-    methods: Annotated[str, typer.Option(help="Comma-separated methods: unedited, text_rag, recipe_no_sentinel, recipe, oracle.")] = "unedited,text_rag,recipe_no_sentinel,recipe",
-    paper_mode: Annotated[bool, typer.Option("--paper-mode", help="Also run the retrieval methods with the reference code's leaky query (question + target minus its last token), reported as <method>_paper_mode.")] = False,  # noqa: FBT002
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="zsre, counterfact (their dev split), natural (the hand-written facts) or a JSONL file of edits (see docs/evaluation.md)."
+        ),
+    ] = "zsre",
+    edits: Annotated[
+        str, typer.Option(help="Comma-separated N of the sequential protocol (chunks of N; 1 = single edit; 'all').")
+    ] = "1,10,100,all",
+    output: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the PNG plots.")] = Path(
+        "eval_results"
+    ),
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods: unedited, text_rag, recipe_no_sentinel, recipe, oracle.")
+    ] = "unedited,text_rag,recipe_no_sentinel,recipe",
+    paper_mode: Annotated[
+        bool,
+        typer.Option(
+            "--paper-mode",
+            help="Also run the retrieval methods with the reference code's leaky query (question + target minus its last token), reported as <method>_paper_mode.",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Shuffles the edits.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first LIMIT edits after shuffling.")] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="RecipeModel folder (default: the shipped checkpoint).")] = None,
-    fixed_threshold: Annotated[float | None, typer.Option(help="Threshold of recipe_no_sentinel (default: the mean sentinel score over the evaluated questions).")] = None,
-    exact_match: Annotated[bool, typer.Option(help="Also score greedy generation (exact match).")] = True,  # noqa: FBT002
-    general_ability: Annotated[bool, typer.Option(help="Also measure perplexity and multiple-choice accuracy, bare vs edited.")] = True,  # noqa: FBT002
-    chat: Annotated[bool, typer.Option("--chat", help="Also measure what users see: greedy chat answers through RecipeChatModel with all edits stored (answer accuracy, paraphrase accuracy, unrelated unchanged) for the bare LM, the continuous prompt and the statement as text.")] = False,  # noqa: FBT002
-    chat_template: Annotated[bool, typer.Option("--chat-template", help="Teacher-forced scoring inside the chat template (default: raw text, as the paper).")] = False,  # noqa: FBT002
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="RecipeModel folder (default: the shipped checkpoint).")
+    ] = None,
+    fixed_threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Threshold of recipe_no_sentinel (default: the mean sentinel score over the evaluated questions)."
+        ),
+    ] = None,
+    exact_match: Annotated[bool, typer.Option(help="Also score greedy generation (exact match).")] = True,
+    general_ability: Annotated[
+        bool, typer.Option(help="Also measure perplexity and multiple-choice accuracy, bare vs edited.")
+    ] = True,
+    chat: Annotated[
+        bool,
+        typer.Option(
+            "--chat",
+            help="Also measure what users see: greedy chat answers through RecipeChatModel with all edits stored (answer accuracy, paraphrase accuracy, unrelated unchanged) for the bare LM, the continuous prompt and the statement as text.",
+        ),
+    ] = False,
+    chat_template: Annotated[
+        bool,
+        typer.Option(
+            "--chat-template", help="Teacher-forced scoring inside the chat template (default: raw text, as the paper)."
+        ),
+    ] = False,
     max_tokens: Annotated[int, typer.Option(help="New tokens per chat answer (--chat).")] = 32,
-    teacher_forced: Annotated[bool, typer.Option(help="Run the paper's teacher-forced protocol (--no-teacher-forced with --chat: chat answers only).")] = True,  # noqa: FBT002
+    teacher_forced: Annotated[
+        bool,
+        typer.Option(
+            help="Run the paper's teacher-forced protocol (--no-teacher-forced with --chat: chat answers only)."
+        ),
+    ] = True,
     batch_size: Annotated[int, typer.Option(help="Rows per LM forward pass.")] = 16,
     dtype: Annotated[str, typer.Option(help="Base LM dtype: auto, float32, bfloat16.")] = "auto",
-    verbose: Annotated[bool, typer.Option(help="Log details.")] = False,  # noqa: FBT002
+    verbose: Annotated[bool, typer.Option(help="Log details.")] = False,
 ) -> None:
     """Evaluate lifelong editing (reliability, generality, locality) against baselines, after 1..N edits."""
     _setup(verbose)
@@ -441,18 +565,45 @@ def eval_(
         report.timings["wall_including_loading"] = time.perf_counter() - started
         written = write_report(report, output, command=command)
         console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
-        console.print(f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s.")
+        console.print(
+            f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s."
+        )
     if chat:
-        _chat_answers(recipe_model, base_model, records, name, seed=seed, limit=limit, max_tokens=max_tokens, batch_size=batch_size, output=output, command=command)
+        _chat_answers(
+            recipe_model,
+            base_model,
+            records,
+            name,
+            seed=seed,
+            limit=limit,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            output=output,
+            command=command,
+        )
 
 
-def _chat_answers(recipe_model, base_model, records: list, name: str, *, seed: int, limit: int | None, max_tokens: int, batch_size: int, output: Path, command: str) -> None:  # noqa: ANN001, PLR0913
+def _chat_answers(
+    recipe_model,
+    base_model,
+    records: list,
+    name: str,
+    *,
+    seed: int,
+    limit: int | None,
+    max_tokens: int,
+    batch_size: int,
+    output: Path,
+    command: str,
+) -> None:
     """``recipe eval --chat``: the chat-answer evaluation on the same (shuffled, limited) edits."""
     from langchain_recipe.evaluation.chat_answers import evaluate_chat_answers, render_chat_markdown, write_chat_report
     from langchain_recipe.evaluation.lifelong import select_edits
 
     chosen = select_edits(records, seed=seed, limit=limit)
-    report = evaluate_chat_answers(recipe_model, base_model, chosen, dataset=name, max_tokens=max_tokens, batch_size=batch_size, progress=True)
+    report = evaluate_chat_answers(
+        recipe_model, base_model, chosen, dataset=name, max_tokens=max_tokens, batch_size=batch_size, progress=True
+    )
     written = write_chat_report(report, output, command=command)
     console.print(render_chat_markdown(report, command=command), markup=False, highlight=False)
     console.print(f"Wrote {written['json']} and {written['markdown']}.")

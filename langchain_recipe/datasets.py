@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DATA_DIR",
     "DEMO_EDITS",
-    "NATURAL_FACTS",
     "EDIT_FORMATS",
+    "NATURAL_FACTS",
     "EditRecord",
     "detect_format",
     "iter_edits",
@@ -52,7 +52,13 @@ DEMO_EDITS = Path(__file__).resolve().parent / "resources" / "zsre_demo.jsonl"
 """The first 100 ZsRE dev records, shipped with the package for ``recipe demo``."""
 
 _FIELDS = {
-    "zsre": {"prompt": "src", "target": "alt", "rephrase": "rephrase", "locality_prompt": "loc", "locality_answer": "loc_ans"},
+    "zsre": {
+        "prompt": "src",
+        "target": "alt",
+        "rephrase": "rephrase",
+        "locality_prompt": "loc",
+        "locality_answer": "loc_ans",
+    },
     "counterfact": {
         "prompt": "prompt",
         "target": "target_new",
@@ -98,7 +104,8 @@ class EditRecord:
     @property
     def statement(self) -> str:
         """The knowledge statement: ``declarative`` if the record has one, else
-        ``prompt + " " + target`` (RECIPE §3.2, as the paper builds it from ZsRE and CounterFact)."""
+        ``prompt + " " + target`` (RECIPE §3.2, as the paper builds it from ZsRE and CounterFact).
+        """
         if self.declarative.strip():
             return self.declarative.strip()
         return f"{self.prompt.rstrip()} {self.target.strip()}"

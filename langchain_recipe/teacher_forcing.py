@@ -95,7 +95,9 @@ def build_teacher_forced_batch(
         if not target.strip():
             msg = f"Empty target for question {question!r}."
             raise ValueError(msg)
-        text, boundary = join_question_and_target(format_question(tokenizer, question, chat=is_chat), target, chat=is_chat)
+        text, boundary = join_question_and_target(
+            format_question(tokenizer, question, chat=is_chat), target, chat=is_chat
+        )
         encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=not is_chat)
         ids = list(encoded["input_ids"])
         is_target = [end > boundary for _, end in encoded["offset_mapping"]]
@@ -138,7 +140,11 @@ def label_logits(
     device = base_model.device
     embeds = base_model.embed(batch.input_ids.to(device))
     prefixed = prepend_continuous_prompts(
-        embeds, batch.attention_mask.to(device), prompts, labels=batch.labels.to(device), prompt_offsets=batch.prompt_offsets
+        embeds,
+        batch.attention_mask.to(device),
+        prompts,
+        labels=batch.labels.to(device),
+        prompt_offsets=batch.prompt_offsets,
     )
     labels = prefixed.labels
     selected = labels != IGNORE_INDEX
@@ -169,7 +175,10 @@ def label_logits(
 
 def _can_project_selected(model) -> bool:  # noqa: ANN001
     """Whether logits are exactly ``lm_head(decoder(...))`` for this model (no soft-capping or
-    logit scaling in its forward), so the head may run on selected positions only."""
+    logit scaling in its forward), so the head may run on selected positions only.
+    """
     config = model.config
-    special = any(getattr(config, name, None) not in (None, 1, 1.0) for name in ("final_logit_softcapping", "logit_scale"))
+    special = any(
+        getattr(config, name, None) not in (None, 1, 1.0) for name in ("final_logit_softcapping", "logit_scale")
+    )
     return not special and model.get_decoder() is not None and model.get_output_embeddings() is not None

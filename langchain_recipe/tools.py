@@ -32,13 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from langchain_recipe.errors import RecipeError
 
 __all__ = [
+    "DEFAULT_MAX_FACTS",
     "AddFactInput",
     "AddFactTool",
     "ForgetFactInput",
     "ForgetFactTool",
     "LookupFactsInput",
     "LookupFactsTool",
-    "DEFAULT_MAX_FACTS",
     "RecipeToolkit",
     "UpdateFactInput",
     "UpdateFactTool",
@@ -156,7 +156,10 @@ class AddFactTool(_FactTool):
                 raise ToolException(msg)
         try:
             (new_id,) = self.store.add_knowledge(
-                [statement], metadatas=[{"source": "agent"}], ids=None if fact_id is None else [fact_id], if_exists="refuse"
+                [statement],
+                metadatas=[{"source": "agent"}],
+                ids=None if fact_id is None else [fact_id],
+                if_exists="refuse",
             )
         except RecipeError as error:
             raise ToolException(f"Error: {error}") from error
@@ -164,7 +167,8 @@ class AddFactTool(_FactTool):
 
     def _conflict_note(self, new_id: str) -> str:
         """A note on the stored facts the new one conflicts with (same subject and relation; they
-        were kept), so the planner can forget the outdated one; empty when there are none."""
+        were kept), so the planner can forget the outdated one; empty when there are none.
+        """
         records = self.store.get_edits([new_id])
         kept = records[0].conflicts_with[:3] if records else []
         if not kept:
@@ -190,7 +194,9 @@ class UpdateFactTool(_FactTool):
     def _run(self, fact_id: str, statement: str, **kwargs: Any) -> str:
         old = self._statement_of(fact_id)
         if old is None:
-            msg = f"Error: no fact has id {fact_id!r}; use lookup_facts to find the id, or add_fact to store a new fact."
+            msg = (
+                f"Error: no fact has id {fact_id!r}; use lookup_facts to find the id, or add_fact to store a new fact."
+            )
             raise ToolException(msg)
         try:
             self.store.update_knowledge(fact_id, statement)

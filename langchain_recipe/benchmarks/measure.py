@@ -64,7 +64,7 @@ class Samples:
         if cpu is not None:
             self.cpu_values.append(float(cpu))
 
-    def _values(self, cpu: bool) -> list[float]:  # noqa: FBT001
+    def _values(self, cpu: bool) -> list[float]:
         if cpu and not self.cpu_values:
             msg = "No CPU times were recorded for these samples."
             raise ValueError(msg)
@@ -82,7 +82,8 @@ class Samples:
 
     def summary(self, scale: float = 1.0, *, cpu: bool = False) -> dict[str, float | int]:
         """Median, p5/p95, min, max and count of the wall (or ``cpu``) times, each multiplied by
-        ``scale`` (e.g. 1000 for ms)."""
+        ``scale`` (e.g. 1000 for ms).
+        """
         values = self._values(cpu)
         return {
             "median": statistics.median(values) * scale,
@@ -96,7 +97,8 @@ class Samples:
 
 def timed(function: Callable[[], Any], synchronize: Callable[[], None] | None = None) -> tuple[float, Any, float]:
     """Run ``function`` once; return ``(wall_seconds, result, cpu_seconds)`` (``synchronize``
-    runs before both clocks, e.g. ``torch.cuda.synchronize``)."""
+    runs before both clocks, e.g. ``torch.cuda.synchronize``).
+    """
     if synchronize is not None:
         synchronize()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -141,7 +143,8 @@ def interleaved(
 def paired_ratio(numerator: Samples, denominator: Samples, *, cpu: bool = False) -> dict[str, float | int]:
     """Ratio of two variants measured side by side: the median over repeats of the per-repeat
     ratio (each pair ran back to back), with its min and max, and the ratio of the medians; of
-    wall times, or of CPU times with ``cpu``."""
+    wall times, or of CPU times with ``cpu``.
+    """
     top, bottom = numerator._values(cpu), denominator._values(cpu)
     ratios = [a / b for a, b in zip(top, bottom)]
     return {
@@ -171,7 +174,8 @@ def current_rss_bytes() -> int | None:
 
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far, in bytes (``VmHWM`` on Linux, else
-    ``getrusage``)."""
+    ``getrusage``).
+    """
     peak = _proc_status("VmHWM")
     if peak is not None:
         return peak

@@ -67,7 +67,9 @@ def render_markdown(results: dict[str, Any]) -> str:
     for target in results.get("targets", []):
         measured = target["measured"] if target.get("basis") == "cpu" else None
         met = "-" if target["met"] is None else "yes" if target["met"] else "**no**"
-        lines.append(f"| {target['target']} | {target['goal']} | {number(measured)} | {number(target.get('wall', target['measured']))} | {met} |")
+        lines.append(
+            f"| {target['target']} | {target['goal']} | {number(measured)} | {number(target.get('wall', target['measured']))} | {met} |"
+        )
 
     lines += ["", f"## 1. Answer latency (greedy, exactly {settings['max_new_tokens']} new tokens)", ""]
     for batch_size in settings["batch_sizes"]:
@@ -100,7 +102,11 @@ def render_markdown(results: dict[str, Any]) -> str:
             "Checks (largest store): "
             + "; ".join(
                 f"{_VARIANT_LABELS.get(name, name)}: {c['exact_length']}/{c['answers']} answers of exact length"
-                + (f", edit applied {c['edit_applied']}/{c['answers']}" if name not in ("bare_edit_questions", "bare_unrelated_questions") else "")
+                + (
+                    f", edit applied {c['edit_applied']}/{c['answers']}"
+                    if name not in ("bare_edit_questions", "bare_unrelated_questions")
+                    else ""
+                )
                 for name, c in checks.items()
             )
             + "."
@@ -128,10 +134,17 @@ def render_markdown(results: dict[str, Any]) -> str:
         ]
         for row in results["time_to_retrievable"]:
             cpu = _ms(row["cpu_ms"]) if "cpu_ms" in row else "-"
-            lines.append(f"| {row['background_edits']:,} | {cpu} | {_ms(row['ms'])} | {row['retrievable_on_first_query']}/{row['ms']['n']} |")
+            lines.append(
+                f"| {row['background_edits']:,} | {cpu} | {_ms(row['ms'])} | {row['retrievable_on_first_query']}/{row['ms']['n']} |"
+            )
         lines.append("")
     if results.get("fill"):
-        lines += ["Bulk writes of synthetic edits straight through the Qdrant client (no encoding):", "", "| backend | edits | edits/s |", "|---|---|---|"]
+        lines += [
+            "Bulk writes of synthetic edits straight through the Qdrant client (no encoding):",
+            "",
+            "| backend | edits | edits/s |",
+            "|---|---|---|",
+        ]
         for row in results["fill"]:
             lines.append(f"| {row['backend']} | {row['edits']:,} | {row['edits_per_s']:,.0f} |")
         lines.append("")
@@ -191,7 +204,9 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines.append(f"| peak over the whole in-memory part | {_size(memory.get('peak_rss_bytes', 0) / 2**20)} |")
     lines.append("")
     for row in memory.get("rss_growth_bytes_per_edit", []):
-        lines.append(f"- RSS growth from {row['from']:,} to {row['to']:,} edits: {row['bytes_per_edit']:,.0f} bytes per edit.")
+        lines.append(
+            f"- RSS growth from {row['from']:,} to {row['to']:,} edits: {row['bytes_per_edit']:,.0f} bytes per edit."
+        )
     lines.append("")
     return "\n".join(lines)
 

@@ -283,7 +283,8 @@ def _without_stored_questions(
     negatives: Iterable[RetrievalNegative], stored: Sequence[RetrievalEdit]
 ) -> tuple[list[RetrievalNegative], int]:
     """Drop unrelated questions that are in fact the question of a stored edit (accepting them
-    would be right), and repeats; returns the rest and how many were dropped."""
+    would be right), and repeats; returns the rest and how many were dropped.
+    """
     negatives = list(negatives)
     asked = {_norm(q) for e in stored for q in e.questions} | {_norm(e.statement) for e in stored}
     seen: set[tuple[str, str]] = set()
@@ -718,7 +719,8 @@ def fit_fixed_threshold(hit_scores: torch.Tensor, negative_scores: dict[str, tor
 
 def tune_cosine_threshold(encoder_hidden_size: int, tuning: RetrievalSet, table: FeatureTable) -> float:
     """Fit :class:`CosineScorer`'s threshold on a tuning store (the ``val`` split, never the
-    measured stores) with :func:`fit_fixed_threshold`."""
+    measured stores) with :func:`fit_fixed_threshold`.
+    """
     out = _decisions(CosineScorer(encoder_hidden_size, 0.0), tuning, table)
     kinds = [n.kind for n in tuning.negatives]
     negatives = {

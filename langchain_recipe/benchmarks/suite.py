@@ -46,6 +46,7 @@ __all__ = [
     "text_rag_answers",
 ]
 
+
 @dataclass
 class SuiteSettings:
     """What the CPU suite measures and how often.
@@ -98,7 +99,8 @@ class SuiteSettings:
     @classmethod
     def quick(cls) -> SuiteSettings:
         """Fewer repeats, answers timed at 0, 10k and 100k edits (batch 8 at 10k only),
-        qdrant-edge up to 10k edits, ``path=`` at 1k: about 10 minutes of CPU time (one thread)."""
+        qdrant-edge up to 10k edits, ``path=`` at 1k: about 10 minutes of CPU time (one thread).
+        """
         return cls(
             answer_sizes=[0, 10_000, 100_000],
             batched_answer_sizes=[10_000],
@@ -134,7 +136,7 @@ def store_query_request(store: Any, query_key: torch.Tensor, sentinel_score: tor
         query=query_key.tolist(),
         using=KEY_VECTOR,
         limit=1,
-        filter=store._filter(),  # noqa: SLF001 - the store's own tenant filter (None when it is the only tenant)
+        filter=store._filter(),
         with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD]) if multivector else True,
         with_vector=[PROMPT_FIELD] if multivector else False,
         score_threshold=float(sentinel_score),
@@ -165,7 +167,8 @@ def stored_bytes_per_edit(store: Any) -> dict[str, Any]:
 def exact_new_tokens(model: Any, count: int) -> Iterator[None]:
     """Make ``model.generate`` produce exactly ``count`` new tokens (greedy answers of equal
     length for every variant) by setting ``generation_config.min_new_tokens``, which suppresses
-    end-of-sequence tokens until then; restored on exit."""
+    end-of-sequence tokens until then; restored on exit.
+    """
     config = model.generation_config
     before = config.min_new_tokens
     config.min_new_tokens = count
@@ -308,7 +311,9 @@ class _Suite:
         from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
         settings = self.settings
-        scratch = RecipeKnowledgeStore(self.store.recipe_model, self.store.base_model, location=":memory:", collection_name="bench_edits")
+        scratch = RecipeKnowledgeStore(
+            self.store.recipe_model, self.store.base_model, location=":memory:", collection_name="bench_edits"
+        )
         try:
             statements = [r.statement for r in self.records]
             # Untimed warm-up, and the probe selection: questions that retrieve their own edit, and
@@ -383,7 +388,9 @@ class _Suite:
                 return [getattr(probes[(repeat * batch_size + i) % len(probes)], field_name) for i in range(batch_size)]
 
             expected = {
-                "recipe_hit": lambda repeat, b=batch_size: [f"probe-{(repeat * b + i) % len(probes)}" for i in range(b)],
+                "recipe_hit": lambda repeat, b=batch_size: [
+                    f"probe-{(repeat * b + i) % len(probes)}" for i in range(b)
+                ],
             }
             variants = {
                 "bare_edit_questions": lambda r: (_answers(self.bare, pick(r, "prompt"), tokens), None),
@@ -491,11 +498,13 @@ class _Suite:
         keys, sentinel = store.encode_queries(questions)
 
         def request(i: int) -> Any:
-            return store.client.query_batch_points(store.collection_name, [store_query_request(store, keys[i], sentinel[i])])[0].points
+            return store.client.query_batch_points(
+                store.collection_name, [store_query_request(store, keys[i], sentinel[i])]
+            )[0].points
 
         def store_search(i: int, batch: int = 1) -> Any:
             rows = [(i + j) % len(questions) for j in range(batch)]
-            return store._search_points(keys[rows], 1, score_thresholds=sentinel[rows])  # noqa: SLF001 - the store's search step alone
+            return store._search_points(keys[rows], 1, score_thresholds=sentinel[rows])
 
         samples = interleaved(
             {
@@ -535,7 +544,9 @@ class _Suite:
             self.results["memory"].setdefault("rss_growth_bytes_per_edit", []).append(
                 {"from": filled, "to": size, "bytes_per_edit": (after - rss) / (size - filled)}
             )
-        self.results["fill"].append({"backend": "qdrant-client :memory:", "edits": size - filled, "edits_per_s": (size - filled) / seconds})
+        self.results["fill"].append(
+            {"backend": "qdrant-client :memory:", "edits": size - filled, "edits_per_s": (size - filled) / seconds}
+        )
         self.log(f"  filled {size - filled} synthetic edits in {seconds:.1f} s")
         return size
 
@@ -562,7 +573,9 @@ class _Suite:
             if qdrant_edge_available():
                 self._backend_edge(work_dir / "edge_shard", keys, sentinel)
             else:
-                self.results["retrieval"].append({"backend": "qdrant-edge", "skipped": "qdrant-edge-py is not installed"})
+                self.results["retrieval"].append(
+                    {"backend": "qdrant-edge", "skipped": "qdrant-edge-py is not installed"}
+                )
 
     def _backend_path(self, folder: Path, questions: list[str], keys: torch.Tensor, sentinel: torch.Tensor) -> None:
         from langchain_recipe.knowledge_store import RecipeKnowledgeStore
@@ -581,12 +594,18 @@ class _Suite:
                 tick = time.perf_counter()
                 self.synthetic.fill_store(store, filled, size)
                 self.results["fill"].append(
-                    {"backend": "qdrant-client path=", "edits": size - filled, "edits_per_s": (size - filled) / (time.perf_counter() - tick)}
+                    {
+                        "backend": "qdrant-client path=",
+                        "edits": size - filled,
+                        "edits_per_s": (size - filled) / (time.perf_counter() - tick),
+                    }
                 )
                 filled = size
 
                 def request(i: int) -> Any:
-                    return store.client.query_batch_points(store.collection_name, [store_query_request(store, keys[i], sentinel[i])])
+                    return store.client.query_batch_points(
+                        store.collection_name, [store_query_request(store, keys[i], sentinel[i])]
+                    )
 
                 samples = interleaved(
                     {
@@ -601,41 +620,62 @@ class _Suite:
                         "backend": "qdrant-client path=",
                         "stored_edits": size,
                         "ms": {name: s.summary(1000) for name, s in samples.items()},
-                "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
+                        "cpu_ms": {name: s.summary(1000, cpu=True) for name, s in samples.items()},
                         "disk_bytes_per_edit": disk / size,
                     }
                 )
-                self.log(f"  retrieval path= {size} edits: search p50 {samples['qdrant_search'].summary(1000)['median']:.1f} ms, {disk / size:.0f} B/edit on disk")
+                self.log(
+                    f"  retrieval path= {size} edits: search p50 {samples['qdrant_search'].summary(1000)['median']:.1f} ms, {disk / size:.0f} B/edit on disk"
+                )
         finally:
             store.close()
 
     def _backend_edge(self, folder: Path, keys: torch.Tensor, sentinel: torch.Tensor) -> None:
         config = self.store.recipe_model.config
-        collection = EdgeCollection(folder, config.knowledge_dim, config.lm_hidden_size, prompt_storage=self.store.prompt_storage)
+        collection = EdgeCollection(
+            folder, config.knowledge_dim, config.lm_hidden_size, prompt_storage=self.store.prompt_storage
+        )
         try:
             filled = 0
             for size in self.settings.backend_sizes:
                 tick = time.perf_counter()
                 self.synthetic.fill_edge(collection, self.store, filled, size)
                 self.results["fill"].append(
-                    {"backend": "qdrant-edge", "edits": size - filled, "edits_per_s": (size - filled) / (time.perf_counter() - tick)}
+                    {
+                        "backend": "qdrant-edge",
+                        "edits": size - filled,
+                        "edits_per_s": (size - filled) / (time.perf_counter() - tick),
+                    }
                 )
                 filled = size
-                median = self._measure_edge(collection, keys, sentinel, size, "none (plain segments; HNSW build not run)")
+                median = self._measure_edge(
+                    collection, keys, sentinel, size, "none (plain segments; HNSW build not run)"
+                )
                 disk = self.results["retrieval"][-1]["disk_bytes_per_edit"]
                 self.log(f"  retrieval qdrant-edge {size} edits: search p50 {median:.1f} ms, {disk:.0f} B/edit on disk")
             if self.settings.edge_hnsw and filled:
                 seconds = collection.build_index()
-                median = self._measure_edge(collection, keys, sentinel, filled, f"HNSW m=16 ef_construct=64, built in {seconds:.0f} s")
-                self.log(f"  retrieval qdrant-edge {filled} edits with HNSW (built in {seconds:.0f} s): search p50 {median:.2f} ms")
+                median = self._measure_edge(
+                    collection, keys, sentinel, filled, f"HNSW m=16 ef_construct=64, built in {seconds:.0f} s"
+                )
+                self.log(
+                    f"  retrieval qdrant-edge {filled} edits with HNSW (built in {seconds:.0f} s): search p50 {median:.2f} ms"
+                )
         finally:
             collection.close()
 
-    def _measure_edge(self, collection: EdgeCollection, keys: torch.Tensor, sentinel: torch.Tensor, stored: int, index: str) -> float:
+    def _measure_edge(
+        self, collection: EdgeCollection, keys: torch.Tensor, sentinel: torch.Tensor, stored: int, index: str
+    ) -> float:
         """Interleaved qdrant-edge searches at ``stored`` edits, recorded as one retrieval row;
-        returns the median search time in milliseconds."""
+        returns the median search time in milliseconds.
+        """
         samples = interleaved(
-            {"qdrant_search": lambda r: collection.search(keys[r % len(keys)].tolist(), float(sentinel[r % len(keys)]))},
+            {
+                "qdrant_search": lambda r: collection.search(
+                    keys[r % len(keys)].tolist(), float(sentinel[r % len(keys)])
+                )
+            },
             len(keys),
         )
         self.results["retrieval"].append(
@@ -664,14 +704,18 @@ class _Suite:
         }
         self.load()
         self.edit_throughput()
-        self.store.add_knowledge([r.statement for r in self.probes], ids=[f"probe-{i}" for i in range(len(self.probes))])
+        self.store.add_knowledge(
+            [r.statement for r in self.probes], ids=[f"probe-{i}" for i in range(len(self.probes))]
+        )
         config = self.store.recipe_model.config
         self.results["memory"].update(stored_bytes_per_edit(self.store))
         filled = 0
         for size in sorted(settings.sizes):
             self.log(f"Store with {size} background edits:")
             filled = self.fill_memory(size, filled)
-            self.results["memory"].setdefault("rss_bytes", []).append({"background_edits": size, "rss_bytes": current_rss_bytes()})
+            self.results["memory"].setdefault("rss_bytes", []).append(
+                {"background_edits": size, "rss_bytes": current_rss_bytes()}
+            )
             self.probes_still_behave(size)
             self.retrieval_memory(size)
             self.time_to_retrievable(size)
@@ -710,7 +754,9 @@ def _row(results: dict[str, Any], size: int, batch_size: int = 1) -> dict[str, A
     return rows[0] if rows else None
 
 
-def _target(name: str, goal: str, cpu: float | None, wall: float | None, passes: Callable[[float], bool]) -> dict[str, Any]:
+def _target(
+    name: str, goal: str, cpu: float | None, wall: float | None, passes: Callable[[float], bool]
+) -> dict[str, Any]:
     measured = cpu if cpu is not None else wall
     return {
         "target": name,
@@ -732,23 +778,45 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     targets: list[dict[str, Any]] = []
     row = _row(results, 10_000)
 
-    def ratio(key: str, cpu: bool) -> float | None:  # noqa: FBT001
+    def ratio(key: str, cpu: bool) -> float | None:
         if row is None:
             return None
         table = row.get("cpu_ratios") if cpu else row["ratios"]
         return table[key]["median"] if table else None
 
     targets.append(
-        _target("RECIPE/bare answer latency at 10k edits, batch 1", "<= 1.02", ratio("recipe_hit/bare", True), ratio("recipe_hit/bare", False), lambda v: v <= 1.02)
+        _target(
+            "RECIPE/bare answer latency at 10k edits, batch 1",
+            "<= 1.02",
+            ratio("recipe_hit/bare", True),
+            ratio("recipe_hit/bare", False),
+            lambda v: v <= 1.02,
+        )
     )
     targets.append(
-        _target("RECIPE/text-RAG answer latency at 10k edits, batch 1", "< 1", ratio("recipe_hit/text_rag", True), ratio("recipe_hit/text_rag", False), lambda v: v < 1)
+        _target(
+            "RECIPE/text-RAG answer latency at 10k edits, batch 1",
+            "< 1",
+            ratio("recipe_hit/text_rag", True),
+            ratio("recipe_hit/text_rag", False),
+            lambda v: v < 1,
+        )
     )
     edits = results.get("edit_throughput", {})
     targets.append(
-        _target("batched edit throughput (edits/s)", ">= 200", edits.get("batched_edits_per_cpu_s"), edits.get("batched_edits_per_s"), lambda v: v >= 200)
+        _target(
+            "batched edit throughput (edits/s)",
+            ">= 200",
+            edits.get("batched_edits_per_cpu_s"),
+            edits.get("batched_edits_per_s"),
+            lambda v: v >= 200,
+        )
     )
-    memory_rows = [r for r in results["retrieval"] if r.get("backend") == "qdrant-client :memory:" and r.get("background_edits") == 100_000]
+    memory_rows = [
+        r
+        for r in results["retrieval"]
+        if r.get("backend") == "qdrant-client :memory:" and r.get("background_edits") == 100_000
+    ]
     search = memory_rows[0] if memory_rows else None
     # The store's search step: the float32 key index plus the winner's payload (results written
     # before the key index existed only have Qdrant's own search).
@@ -762,7 +830,9 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             lambda v: v <= 5,
         )
     )
-    edge_rows = [r for r in results["retrieval"] if r.get("backend") == "qdrant-edge" and r.get("stored_edits", 0) >= 100_000]
+    edge_rows = [
+        r for r in results["retrieval"] if r.get("backend") == "qdrant-edge" and r.get("stored_edits", 0) >= 100_000
+    ]
     if edge_rows:
         best = min(edge_rows, key=lambda r: r["ms"]["qdrant_search"]["median"])
         targets.append(
@@ -774,9 +844,19 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 lambda v: v <= 5,
             )
         )
-    disk = [r["disk_bytes_per_edit"] for r in results["retrieval"] if r.get("backend") == "qdrant-client path=" and "disk_bytes_per_edit" in r]
+    disk = [
+        r["disk_bytes_per_edit"]
+        for r in results["retrieval"]
+        if r.get("backend") == "qdrant-client path=" and "disk_bytes_per_edit" in r
+    ]
     targets.append(
-        _target("bytes per stored edit (qdrant-client path=, largest store, on disk)", "<= 8192", None, disk[-1] if disk else None, lambda v: v <= 8192)
+        _target(
+            "bytes per stored edit (qdrant-client path=, largest store, on disk)",
+            "<= 8192",
+            None,
+            disk[-1] if disk else None,
+            lambda v: v <= 8192,
+        )
     )
     growth = results["memory"].get("rss_growth_bytes_per_edit") or []
     if growth:

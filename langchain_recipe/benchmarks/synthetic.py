@@ -132,16 +132,20 @@ class SyntheticEdits:
             StoreError: a prompt value does not fit in float16 (payload storage).
         """
         self._check(store)
-        store._register_tenant()  # noqa: SLF001 - the store's own bookkeeping before a write
+        store._register_tenant()
         for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
-            store._upsert(payloads, torch.from_numpy(keys), torch.from_numpy(prompts))  # noqa: SLF001
+            store._upsert(payloads, torch.from_numpy(keys), torch.from_numpy(prompts))
 
     def points(self, store: RecipeKnowledgeStore, start: int, stop: int) -> Iterator[list[Any]]:
         """Edits ``start .. stop-1`` as the store would write them (qdrant-client ``PointStruct``
-        from the store's point builder), in pieces of 1000; for writing to another engine."""
+        from the store's point builder), in pieces of 1000; for writing to another engine.
+        """
         self._check(store)
         for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
-            yield [store._point(payload, torch.from_numpy(keys[i]), torch.from_numpy(prompts[i])) for i, payload in enumerate(payloads)]  # noqa: SLF001
+            yield [
+                store._point(payload, torch.from_numpy(keys[i]), torch.from_numpy(prompts[i]))
+                for i, payload in enumerate(payloads)
+            ]
 
     def fill_edge(self, collection: EdgeCollection, store: RecipeKnowledgeStore, start: int, stop: int) -> None:
         """Upsert edits ``start .. stop-1``, built by ``store``, into a qdrant-edge shard.
@@ -186,7 +190,9 @@ class EdgeCollection:
         ValueError: unknown ``prompt_storage``.
     """
 
-    def __init__(self, path: str | Path, knowledge_dim: int, lm_hidden_size: int, prompt_storage: str = PAYLOAD_FP16) -> None:
+    def __init__(
+        self, path: str | Path, knowledge_dim: int, lm_hidden_size: int, prompt_storage: str = PAYLOAD_FP16
+    ) -> None:
         import qdrant_edge as edge
 
         if prompt_storage not in (PAYLOAD_FP16, MULTIVECTOR):
@@ -202,7 +208,9 @@ class EdgeCollection:
                 distance=edge.Distance.Dot,
                 multivector_config=edge.MultiVectorConfig(comparator=edge.MultiVectorComparator.MaxSim),
                 datatype=edge.VectorStorageDatatype.Float32,
-                hnsw_config=edge.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10),  # stored, never searched
+                hnsw_config=edge.HnswIndexConfig(
+                    m=0, ef_construct=100, full_scan_threshold=10
+                ),  # stored, never searched
             )
         config = edge.EdgeConfig(
             vectors=vectors,
@@ -213,14 +221,18 @@ class EdgeCollection:
 
     def upsert(self, points: list[Any]) -> None:
         """Insert or replace points built by the store (qdrant-client ``PointStruct``: id, named
-        vectors, payload), unchanged."""
+        vectors, payload), unchanged.
+        """
         edge = self._edge
-        self.shard.update(edge.UpdateOperation.upsert_points([edge.Point(str(p.id), p.vector, p.payload) for p in points]))
+        self.shard.update(
+            edge.UpdateOperation.upsert_points([edge.Point(str(p.id), p.vector, p.payload) for p in points])
+        )
 
     def search(self, query_key: list[float], score_threshold: float | None = None) -> list[Any]:
         """The best point for a query representation r_q (unscaled, as the store sends it), with
         payload and continuous prompt, requested as ``RecipeKnowledgeStore.search_batch`` does
-        (prompt in the payload, or the ``prompt`` multivector)."""
+        (prompt in the payload, or the ``prompt`` multivector).
+        """
         edge = self._edge
         multivector = self.prompt_storage == MULTIVECTOR
         request = edge.QueryRequest(

@@ -134,7 +134,9 @@ class ChatAnswerReport:
         raise KeyError(msg)
 
 
-def _answers(chat: Any, questions: Sequence[str], rows: Sequence[int], batch_size: int, desc: str, progress: bool) -> dict[int, str]:  # noqa: FBT001
+def _answers(
+    chat: Any, questions: Sequence[str], rows: Sequence[int], batch_size: int, desc: str, progress: bool
+) -> dict[int, str]:
     from tqdm.auto import tqdm
 
     # Similar lengths batch together (less padding); the answer of each row does not depend on its batch.
@@ -191,7 +193,16 @@ def evaluate_chat_answers(
             warnings.simplefilter("ignore", EditConflictWarning)
             for start in range(0, len(records), 256):
                 store.add_knowledge([r.statement for r in records[start : start + 256]], ids=ids[start : start + 256])
-        report = ask_chat_questions(store, records, ids, dataset=dataset, methods=methods, max_tokens=max_tokens, batch_size=batch_size, progress=progress)
+        report = ask_chat_questions(
+            store,
+            records,
+            ids,
+            dataset=dataset,
+            methods=methods,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            progress=progress,
+        )
     finally:
         store.close()
     report.seconds = time.perf_counter() - started
@@ -269,8 +280,12 @@ def ask_chat_questions(
                 answer_accuracy=_share(stated[:size]) or 0.0,
                 paraphrase_accuracy=_share(stated[size:]) or 0.0,
                 unrelated_unchanged=_share([said[2 * size + i] == bare[2 * size + i] for i in range(size)]) or 0.0,
-                answer_accuracy_own_edit=None if method == "bare" else _share([s for s, o in zip(stated[:size], own[:size]) if o]),
-                paraphrase_accuracy_own_edit=None if method == "bare" else _share([s for s, o in zip(stated[size:], own[size:]) if o]),
+                answer_accuracy_own_edit=None
+                if method == "bare"
+                else _share([s for s, o in zip(stated[:size], own[:size]) if o]),
+                paraphrase_accuracy_own_edit=None
+                if method == "bare"
+                else _share([s for s, o in zip(stated[size:], own[size:]) if o]),
                 own_edit_injected=None if method == "bare" else _share(own),
                 unrelated_injected=None if method == "bare" else _share([e is not None for e in retrieved[2 * size :]]),
                 added_input_positions=added[method],
@@ -309,7 +324,11 @@ def _added_positions(
 
     tokenizer = base_model.tokenizer
     extra = [
-        len(tokenizer(prepend_statement_text(retrieved[i].statement, questions[i]), add_special_tokens=False)["input_ids"])
+        len(
+            tokenizer(prepend_statement_text(retrieved[i].statement, questions[i]), add_special_tokens=False)[
+                "input_ids"
+            ]
+        )
         - len(tokenizer(questions[i], add_special_tokens=False)["input_ids"])
         for i in injected
     ]
@@ -320,7 +339,9 @@ def _figure(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def write_chat_report(report: ChatAnswerReport, output_dir: str | Path, *, command: str | None = None) -> dict[str, Path]:
+def write_chat_report(
+    report: ChatAnswerReport, output_dir: str | Path, *, command: str | None = None
+) -> dict[str, Path]:
     """Write ``chat_answers.json`` (scores and every answer) and ``chat_answers.md`` (the table)
     into ``output_dir`` (created).
 

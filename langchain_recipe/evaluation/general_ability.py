@@ -42,14 +42,16 @@ def load_general_ability(text_sample: str | Path, multiple_choice: str | Path) -
             ``question``/``choices``/``answer`` or has an out-of-range answer (the message names
             the line).
     """
-    from langchain_recipe.evaluation.lifelong import GeneralAbilityData  # noqa: PLC0415 (import cycle)
+    from langchain_recipe.evaluation.lifelong import GeneralAbilityData
 
     text_path, choice_path = Path(text_sample), Path(multiple_choice)
     for path in (text_path, choice_path):
         if not path.is_file():
             msg = f"{path} does not exist."
             raise InvalidInputError(msg)
-    passages = tuple(" ".join(block.split()) for block in text_path.read_text(encoding="utf-8").split("\n\n") if block.strip())
+    passages = tuple(
+        " ".join(block.split()) for block in text_path.read_text(encoding="utf-8").split("\n\n") if block.strip()
+    )
     if not passages or any(" " not in p for p in passages):
         msg = f"{text_path}: give passages of several words separated by blank lines."
         raise InvalidInputError(msg)
@@ -59,7 +61,11 @@ def load_general_ability(text_sample: str | Path, multiple_choice: str | Path) -
             msg = f"{where}: a multiple-choice record needs a non-empty string 'question'."
             raise InvalidInputError(msg)
         options = raw.get("choices")
-        if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o.strip() for o in options):
+        if (
+            not isinstance(options, list)
+            or len(options) < 2
+            or not all(isinstance(o, str) and o.strip() for o in options)
+        ):
             msg = f"{where}: 'choices' must be a list of at least 2 non-empty strings."
             raise InvalidInputError(msg)
         answer = raw.get("answer")

@@ -104,10 +104,13 @@ def text_rag_question(statement: str, question: str) -> str:
 
 
 # ---------------------------------------------------------------------- configuration
-def select_edits(records: Sequence[EditRecord], *, seed: int = 0, limit: int | None = None, shuffle: bool = True) -> list[EditRecord]:
+def select_edits(
+    records: Sequence[EditRecord], *, seed: int = 0, limit: int | None = None, shuffle: bool = True
+) -> list[EditRecord]:
     """The edits an evaluation uses: shuffled with ``seed`` (the reference protocol), then the
     first ``limit``. ``recipe eval``'s teacher-forced and chat-answer runs both call it, so
-    ``--seed`` and ``--limit`` pick the same edits for both."""
+    ``--seed`` and ``--limit`` pick the same edits for both.
+    """
     order = list(range(len(records)))
     if shuffle:
         random.Random(seed).shuffle(order)
@@ -210,7 +213,11 @@ class EvaluationResult:
 
     def as_dict(self) -> dict[str, float]:
         """Flat dict of the metrics (rounded to 4 digits)."""
-        out: dict[str, Any] = {"reliability": self.reliability, "generality": self.generality, "locality": self.locality}
+        out: dict[str, Any] = {
+            "reliability": self.reliability,
+            "generality": self.generality,
+            "locality": self.locality,
+        }
         if self.retrieval is not None:
             out |= {k: v for k, v in vars(self.retrieval).items() if v is not None}
         return {k: round(v, 4) for k, v in out.items()}
@@ -435,7 +442,7 @@ class _Plan:
     general_injections: dict[int, Injection] | None = None  # general-ability row -> injection
 
 
-def _progress(iterable: Iterable, enabled: bool, **kwargs: Any) -> Iterable:  # noqa: FBT001
+def _progress(iterable: Iterable, enabled: bool, **kwargs: Any) -> Iterable:
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
@@ -478,7 +485,9 @@ class LifelongEvaluation:
         if not records:
             msg = "No edits to evaluate."
             raise InvalidInputError(msg)
-        self.records = select_edits(records, seed=self.config.seed, limit=self.config.limit, shuffle=self.config.shuffle)
+        self.records = select_edits(
+            records, seed=self.config.seed, limit=self.config.limit, shuffle=self.config.shuffle
+        )
         self.size = len(self.records)
         self.edit_counts = [self.size if n == "all" else int(n) for n in self.config.edit_counts]
         too_many = [n for n in self.edit_counts if n > self.size]
@@ -746,7 +755,9 @@ class LifelongEvaluation:
             for q, injection in plan.injections.items():
                 needed[(q, injection)] = None
         # Sorted by length, so that batches need little padding.
-        return sorted(needed, key=lambda r: len(self._row_input(self._question(r[0])[0], r[1])[0]) + len(self._question(r[0])[1]))
+        return sorted(
+            needed, key=lambda r: len(self._row_input(self._question(r[0])[0], r[1])[0]) + len(self._question(r[0])[1])
+        )
 
     def _run_batches(
         self, requests: list[Any], build: Callable[[Any], tuple[str, str, torch.Tensor | None]], fn: Callable, desc: str
@@ -781,7 +792,7 @@ class LifelongEvaluation:
         self.tf_results, self.tf_seconds = self._run_batches(self.requests, self._edit_row, forward, "teacher forcing")
         self.timings["teacher_forcing"] = time.perf_counter() - tick
 
-    def _generate(self, plans: dict[tuple[str, int], _Plan]) -> None:  # noqa: ARG002
+    def _generate(self, plans: dict[tuple[str, int], _Plan]) -> None:
         tick = time.perf_counter()
         chat, batch_size, extra = self.config.chat, self.config.batch_size, self.config.extra_new_tokens
 
@@ -790,7 +801,9 @@ class LifelongEvaluation:
                 self.lm, questions, targets, prompts, extra_new_tokens=extra, batch_size=batch_size, chat=chat
             )
 
-        self.gen_results, self.gen_seconds = self._run_batches(self.requests, self._edit_row, forward, "greedy generation")
+        self.gen_results, self.gen_seconds = self._run_batches(
+            self.requests, self._edit_row, forward, "greedy generation"
+        )
         self.timings["generation"] = time.perf_counter() - tick
 
     def _general_row(self, request: tuple[int, Injection]) -> tuple[str, str, torch.Tensor | None]:
@@ -885,8 +898,12 @@ class LifelongEvaluation:
                 added.extend(self._added_tokens(self._question(q)[0], inj) for q, inj in requests)
                 if self.config.exact_match:
                     target = self.records[i].target
-                    em_rel.append(float(exact_match(decode(self.gen_results[requests[0]], skip_special_tokens=True), target)))
-                    em_gen.append(float(exact_match(decode(self.gen_results[requests[1]], skip_special_tokens=True), target)))
+                    em_rel.append(
+                        float(exact_match(decode(self.gen_results[requests[0]], skip_special_tokens=True), target))
+                    )
+                    em_gen.append(
+                        float(exact_match(decode(self.gen_results[requests[1]], skip_special_tokens=True), target))
+                    )
                     em_loc.append(float(self.gen_results[requests[2]] == self.gen_results[(l_q, None)]))
                     lm_seconds += sum(self.gen_seconds[r] for r in requests)
             count = len(plan.evaluated)

@@ -78,10 +78,11 @@ def _labelled_batches(
     targets: Sequence[str],
     prompts: Sequence[torch.Tensor | None] | None,
     batch_size: int,
-    chat: bool,  # noqa: FBT001
+    chat: bool,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]:
     """Teacher-forced batches of ``batch_size`` rows: ``(logits, labels, rows, row_count)`` with the
-    logits and label ids of every target position and the batch row each position belongs to."""
+    logits and label ids of every target position and the batch row each position belongs to.
+    """
     for start in range(0, len(questions), batch_size):
         stop = start + batch_size
         batch = build_teacher_forced_batch(base_model.tokenizer, questions[start:stop], targets[start:stop], chat=chat)

@@ -33,7 +33,10 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
@@ -80,7 +83,8 @@ _EDIT_HEADERS = [
 
 def render_markdown(report: EvaluationReport, *, command: str | None = None) -> str:
     """The tables of ``results.md``: one editing table per N (paper mode apart), general
-    ability bare vs edited, timings."""
+    ability bare vs edited, timings.
+    """
     config = report.config
     lines = [f"# Lifelong editing evaluation: {report.dataset}", ""]
     if command:
@@ -97,7 +101,11 @@ def render_markdown(report: EvaluationReport, *, command: str | None = None) -> 
         "",
     ]
     if report.fixed_threshold is not None:
-        source = "given" if config.fixed_threshold is not None else "the mean sentinel score s(q, Θ) over all evaluated questions"
+        source = (
+            "given"
+            if config.fixed_threshold is not None
+            else "the mean sentinel score s(q, Θ) over all evaluated questions"
+        )
         lines += [f"`recipe_no_sentinel` threshold: {report.fixed_threshold:.4f} ({source}).", ""]
     counts = list(dict.fromkeys(r.edits for r in report.rows))
     for n in counts:
@@ -114,7 +122,9 @@ def render_markdown(report: EvaluationReport, *, command: str | None = None) -> 
             "Shown only for comparison with published numbers; not comparable with the tables above.",
             "",
         ]
-        lines += _table(["N", *_EDIT_HEADERS], [[str(r.edits), *row] for r, row in zip(leaky, _editing_rows(leaky))]) + [""]
+        lines += _table(
+            ["N", *_EDIT_HEADERS], [[str(r.edits), *row] for r, row in zip(leaky, _editing_rows(leaky))]
+        ) + [""]
     general = [r for r in report.rows if r.general_ability is not None]
     if general:
         lines += [
@@ -174,7 +184,9 @@ def write_plots(report: EvaluationReport, output_dir: str | Path) -> list[Path]:
     methods = list(dict.fromkeys(r.method for r in report.rows))
     by_method = {m: sorted((r for r in report.rows if r.method == m), key=lambda r: r.edits) for m in methods}
     bases = list(dict.fromkeys(m.removesuffix(PAPER_MODE_SUFFIX) for m in methods))
-    colours = {m: f"C{bases.index(m.removesuffix(PAPER_MODE_SUFFIX)) % 10}" for m in methods}  # same colour in every plot
+    colours = {
+        m: f"C{bases.index(m.removesuffix(PAPER_MODE_SUFFIX)) % 10}" for m in methods
+    }  # same colour in every plot
     written = []
 
     def panel(ax: Any, title: str, getter: Any, *, log_y: bool = False) -> bool:
@@ -184,7 +196,9 @@ def write_plots(report: EvaluationReport, output_dir: str | Path) -> list[Path]:
             if not points:
                 continue
             style = "--" if method.endswith(PAPER_MODE_SUFFIX) else "-"
-            ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", color=colours[method], label=method)
+            ax.plot(
+                [p[0] for p in points], [p[1] for p in points], style, marker="o", color=colours[method], label=method
+            )
             drawn = True
         ax.set_title(title)
         ax.set_xscale("log")
@@ -201,9 +215,7 @@ def write_plots(report: EvaluationReport, output_dir: str | Path) -> list[Path]:
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
         drawn = [panel(ax, title, getter, log_y=log_y) for ax, (title, getter, log_y) in zip(axes[0], panels)]
         if any(drawn):
-            handles, labels = next(
-                (ax.get_legend_handles_labels() for ax, d in zip(axes[0], drawn) if d), ([], [])
-            )
+            handles, labels = next((ax.get_legend_handles_labels() for ax, d in zip(axes[0], drawn) if d), ([], []))
             fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize="small")
             fig.suptitle(f"{report.dataset}: {report.num_records} edits, sequential chunks of N")
             fig.tight_layout(rect=(0, 0.12, 1, 0.95))
@@ -235,7 +247,10 @@ def write_plots(report: EvaluationReport, output_dir: str | Path) -> list[Path]:
     ga = lambda key: lambda r: (r.general_ability or {}).get(key)  # noqa: E731
     figure(
         PLOT_NAMES[2],
-        [("perplexity (text sample)", ga("perplexity"), False), ("multiple-choice accuracy", ga("multiple_choice_accuracy"), False)],
+        [
+            ("perplexity (text sample)", ga("perplexity"), False),
+            ("multiple-choice accuracy", ga("multiple_choice_accuracy"), False),
+        ],
     )
     return written
 
@@ -265,7 +280,6 @@ def write_report(
     md_path.write_text(render_markdown(report, command=command), encoding="utf-8")
     written = write_plots(report, output_dir) if plots else []
     return {"json": json_path, "markdown": md_path, "plots": written}
-
 
 
 def load_report(path: str | Path) -> tuple[EvaluationReport, str | None]:

@@ -135,13 +135,21 @@ def is_conflict(
     # ... or one differing stretch (the answer) and a shared word besides the subject.
     new_content = [i for i, w in enumerate(new_text) if w not in _FUNCTION_WORDS]
     old_content = [w for w in old_text if w not in _FUNCTION_WORDS]
-    blocks = difflib.SequenceMatcher(None, [new_text[i] for i in new_content], old_content, autojunk=False).get_opcodes()
+    blocks = difflib.SequenceMatcher(
+        None, [new_text[i] for i in new_content], old_content, autojunk=False
+    ).get_opcodes()
     if sum(tag != "equal" for tag, *_ in blocks) > 1:
         return False
-    shared = [new_content[k] for tag, start, end, _, _ in blocks if tag == "equal" for k in range(start, end)]  # new_words positions
+    shared = [
+        new_content[k] for tag, start, end, _, _ in blocks if tag == "equal" for k in range(start, end)
+    ]  # new_words positions
     if subject is not None:
         return any(new_text[i] not in subject for i in shared)
     if not any(new_words[i][1] for i in shared):
         return False
-    name_runs = sum(1 for k, i in enumerate(shared) if new_words[i][1] and not (k and shared[k - 1] == i - 1 and new_words[i - 1][1]))
+    name_runs = sum(
+        1
+        for k, i in enumerate(shared)
+        if new_words[i][1] and not (k and shared[k - 1] == i - 1 and new_words[i - 1][1])
+    )
     return name_runs > 1 or any(not new_words[i][1] for i in shared)

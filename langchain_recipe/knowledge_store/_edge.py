@@ -122,8 +122,11 @@ class EdgeClient:
 
     # ------------------------------------------------------------------ collections
     def _check_name(self, collection_name: str) -> str:
-        if not isinstance(collection_name, str) or not collection_name or collection_name.startswith(".") or any(
-            c in collection_name for c in "/\\\0"
+        if (
+            not isinstance(collection_name, str)
+            or not collection_name
+            or collection_name.startswith(".")
+            or any(c in collection_name for c in "/\\\0")
         ):
             msg = (
                 "An edge collection name must be a plain file name (no '/', not starting with '.'), "
@@ -188,7 +191,8 @@ class EdgeClient:
 
     def get_collection(self, collection_name: str) -> Any:
         """A ``models.CollectionInfo`` with ``config.metadata``, ``config.params`` (vectors) and
-        ``points_count``; the server-only fields (optimizer, WAL settings) are left out."""
+        ``points_count``; the server-only fields (optimizer, WAL settings) are left out.
+        """
         from qdrant_client import models
 
         shard = self._shard(collection_name)
@@ -244,7 +248,9 @@ class EdgeClient:
             hnsw = None
             if params.hnsw_config is not None:
                 diff = params.hnsw_config.model_dump(exclude_none=True)
-                hnsw = edge.HnswIndexConfig(**{**_HNSW_DEFAULTS, **{k: v for k, v in diff.items() if k in _HNSW_DEFAULTS}})
+                hnsw = edge.HnswIndexConfig(
+                    **{**_HNSW_DEFAULTS, **{k: v for k, v in diff.items() if k in _HNSW_DEFAULTS}}
+                )
             vectors[name] = edge.EdgeVectorParams(
                 size=params.size,
                 distance=getattr(edge.Distance, params.distance.value),
@@ -263,7 +269,9 @@ class EdgeClient:
             target, scratch = self._shard_dir(collection_name), self._unfinished_dir(collection_name)
             try:
                 # Complete (and closed) before it takes the collection's name: see the module docstring.
-                edge.EdgeShard.create(str(scratch), edge.EdgeConfig(vectors=vectors, on_disk_payload=on_disk_payload)).close()
+                edge.EdgeShard.create(
+                    str(scratch), edge.EdgeConfig(vectors=vectors, on_disk_payload=on_disk_payload)
+                ).close()
                 scratch.rename(target)
                 self._shards[collection_name] = edge.EdgeShard.load(str(target))
             except BaseException:
@@ -272,9 +280,12 @@ class EdgeClient:
                 raise
         return True
 
-    def update_collection(self, collection_name: str, *, metadata: dict[str, Any] | None = None, **unsupported: Any) -> bool:
+    def update_collection(
+        self, collection_name: str, *, metadata: dict[str, Any] | None = None, **unsupported: Any
+    ) -> bool:
         """Merge ``metadata`` into the collection's (top-level keys replaced, others kept, as in
-        Qdrant); other settings are not supported."""
+        Qdrant); other settings are not supported.
+        """
         given = sorted(k for k, v in unsupported.items() if v is not None)
         if given:
             msg = f"The edge engine can only update a collection's metadata, not {', '.join(given)}."
@@ -332,7 +343,9 @@ class EdgeClient:
 
         min_should = None
         if query_filter.min_should is not None:
-            min_should = _edge().MinShould(conditions(query_filter.min_should.conditions), query_filter.min_should.min_count)
+            min_should = _edge().MinShould(
+                conditions(query_filter.min_should.conditions), query_filter.min_should.min_count
+            )
         return _edge().Filter(
             must=conditions(query_filter.must),
             should=conditions(query_filter.should),
@@ -382,13 +395,17 @@ class EdgeClient:
                 kwargs["range"] = edge.RangeFloat(**condition.range.model_dump())
             elif isinstance(condition.range, models.DatetimeRange):
                 bounds = condition.range.model_dump()
-                kwargs["range"] = edge.RangeDateTime(**{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in bounds.items()})
+                kwargs["range"] = edge.RangeDateTime(
+                    **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in bounds.items()}
+                )
             if condition.values_count is not None:
                 kwargs["values_count"] = edge.ValuesCount(**condition.values_count.model_dump())
             if any(getattr(condition, geo) is not None for geo in ("geo_bounding_box", "geo_radius", "geo_polygon")):
                 msg = "The edge engine adapter does not translate geo conditions."
                 raise InvalidInputError(msg)
-            return edge.FieldCondition(key=condition.key, is_empty=condition.is_empty, is_null=condition.is_null, **kwargs)
+            return edge.FieldCondition(
+                key=condition.key, is_empty=condition.is_empty, is_null=condition.is_null, **kwargs
+            )
         msg = f"The edge engine does not support the filter condition {type(condition).__name__}."
         raise InvalidInputError(msg)
 
@@ -430,7 +447,9 @@ class EdgeClient:
         from qdrant_client import models
 
         shard = self._shard(collection_name)
-        return models.CountResult(count=shard.count(_edge().CountRequest(exact=exact, filter=self._filter(count_filter))))
+        return models.CountResult(
+            count=shard.count(_edge().CountRequest(exact=exact, filter=self._filter(count_filter)))
+        )
 
     def scroll(
         self,
@@ -443,7 +462,8 @@ class EdgeClient:
         **_: Any,
     ) -> tuple[list[Any], Any]:
         """A page of points in id order and the id to pass as ``offset`` for the next page
-        (``None`` after the last)."""
+        (``None`` after the last).
+        """
         request = _edge().ScrollRequest(
             offset=None if offset is None else self._edge_id(offset),
             limit=limit,
@@ -467,7 +487,8 @@ class EdgeClient:
 
     def query_batch_points(self, collection_name: str, requests: Sequence[Any], **_: Any) -> list[Any]:
         """Nearest-neighbour queries (``models.QueryRequest`` with a dense vector and ``using``),
-        run as one planned batch; one ``QueryResponse`` per request."""
+        run as one planned batch; one ``QueryResponse`` per request.
+        """
         from qdrant_client import models
         from qdrant_client.http.models import QueryResponse
 
@@ -489,7 +510,9 @@ class EdgeClient:
                     offset=request.offset,
                     query=edge.Query.Nearest(vector, using=request.using),
                     filter=filters[id(request.filter)],
-                    with_payload=self._with_payload(request.with_payload if request.with_payload is not None else False),
+                    with_payload=self._with_payload(
+                        request.with_payload if request.with_payload is not None else False
+                    ),
                     with_vector=self._with_vector(request.with_vector if request.with_vector is not None else False),
                     score_threshold=request.score_threshold,
                 )
@@ -512,7 +535,8 @@ class EdgeClient:
     # ------------------------------------------------------------------ writes
     def upsert(self, collection_name: str, points: Iterable[Any], wait: bool = True, **_: Any) -> None:
         """Insert or replace ``models.PointStruct`` s (or a ``models.Batch``). The update is in the
-        write-ahead log when this returns (``wait`` is always true here)."""
+        write-ahead log when this returns (``wait`` is always true here).
+        """
         from qdrant_client import models
 
         edge = _edge()
@@ -520,10 +544,14 @@ class EdgeClient:
             vectors = points.vectors
 
             def vector(i: int) -> Any:
-                return {name: values[i] for name, values in vectors.items()} if isinstance(vectors, dict) else vectors[i]
+                return (
+                    {name: values[i] for name, values in vectors.items()} if isinstance(vectors, dict) else vectors[i]
+                )
 
             structs = [
-                models.PointStruct(id=point_id, vector=vector(i), payload=points.payloads[i] if points.payloads else None)
+                models.PointStruct(
+                    id=point_id, vector=vector(i), payload=points.payloads[i] if points.payloads else None
+                )
                 for i, point_id in enumerate(points.ids)
             ]
         else:
@@ -559,12 +587,14 @@ class EdgeClient:
 
     def optimize(self, collection_name: str) -> bool:
         """Run the shard's optimizers now (merge segments, build the HNSW index when a segment
-        passes the indexing threshold); blocks until done. ``True`` if anything changed."""
+        passes the indexing threshold); blocks until done. ``True`` if anything changed.
+        """
         return bool(self._shard(collection_name).optimize())
 
     def close(self, **_: Any) -> None:
         """Flush and close every shard, release the folder lock, and remove a temporary folder.
-        Closing twice does nothing."""
+        Closing twice does nothing.
+        """
         with self._guard:
             if self._closed:
                 return

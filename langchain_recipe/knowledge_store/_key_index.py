@@ -61,7 +61,9 @@ class KeyIndex:
         codes[:size] = self._tenant_codes[:size]
         self._keys, self._tenant_codes = keys, codes
 
-    def upsert(self, point_ids: Sequence[str], scaled_keys: torch.Tensor | Sequence[Sequence[float]], tenants: Sequence[str]) -> None:
+    def upsert(
+        self, point_ids: Sequence[str], scaled_keys: torch.Tensor | Sequence[Sequence[float]], tenants: Sequence[str]
+    ) -> None:
         """Add or replace rows.
 
         Args:

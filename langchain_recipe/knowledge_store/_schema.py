@@ -82,14 +82,20 @@ def edit_point_id(edit_id: str, tenant: str = DEFAULT_TENANT) -> str:
 
 def _is_tenant_pair(edit_id: str) -> bool:
     """Whether ``edit_id`` is exactly ``json.dumps([a, b])`` for two strings: the name that
-    :func:`edit_point_id` hashes for a non-default tenant."""
+    :func:`edit_point_id` hashes for a non-default tenant.
+    """
     if not edit_id.startswith('["'):
         return False
     try:
         value = json.loads(edit_id)
     except (ValueError, RecursionError):
         return False
-    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value) and json.dumps(value) == edit_id
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, str) for v in value)
+        and json.dumps(value) == edit_id
+    )
 
 
 def model_fingerprint(model: RecipeModel) -> str:
@@ -197,7 +203,8 @@ class KnowledgeEdit:
     def to_document(self, *, with_provenance: bool = False) -> Document:
         """A ``Document`` with ``id`` = the edit id and the user's metadata (exactly as stored,
         as the ``VectorStore`` contract asks); ``with_provenance`` adds ``edit_id``, ``tenant``,
-        ``source``, ``author``, ``created_at`` and ``updated_at`` to a copy of it."""
+        ``source``, ``author``, ``created_at`` and ``updated_at`` to a copy of it.
+        """
         metadata = dict(self.metadata)
         if with_provenance:
             metadata.update(
@@ -265,7 +272,8 @@ class RetrievedEdit:
 # ---------------------------------------------------------------------- input validation
 def check_statements(statements: Sequence[str]) -> list[str]:
     """Non-empty strings of valid UTF-8, stripped; a bare string is refused (it would be split
-    into characters). See :func:`~langchain_recipe._validation.check_text`."""
+    into characters). See :func:`~langchain_recipe._validation.check_text`.
+    """
     if isinstance(statements, (str, bytes)):
         msg = "Pass a list of statements, not a single string (e.g. add_knowledge([statement]))."
         raise InvalidInputError(msg)
@@ -274,7 +282,8 @@ def check_statements(statements: Sequence[str]) -> list[str]:
 
 def _non_string_keys(value: Any, path: str = "metadata") -> str | None:
     """The path of the first dict key in ``value`` that is not a string (JSON would turn it
-    into one, so the metadata would not come back unchanged), or ``None``."""
+    into one, so the metadata would not come back unchanged), or ``None``.
+    """
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):

@@ -105,7 +105,8 @@ def _now() -> str:
 def _differing_settings(stored: dict[str, Any], ours: dict[str, Any]) -> list[str]:
     """The model settings (:meth:`_Shared.describe`) a collection recorded otherwise than ``ours``:
     base-LM fingerprints match up to a few bits (the same weights in another dtype), the rest
-    exactly; the base LM's name is informational."""
+    exactly; the base LM's name is informational.
+    """
 
     def same(name: str) -> bool:
         if name == "base_model_fingerprint":
@@ -287,7 +288,9 @@ class RecipeKnowledgeStore(VectorStore):
             recipe_model = RecipeModel.from_pretrained(recipe_model or default_recipe_model_path())
         base_model = base_model if base_model is not None else load_base_model()
         opened = client if client is not None else self._connect(location, path, url, https, engine)
-        self._shared = _Shared(opened, owns_client=client is None, collection_name=collection_name, prompt_storage=prompt_storage)
+        self._shared = _Shared(
+            opened, owns_client=client is None, collection_name=collection_name, prompt_storage=prompt_storage
+        )
         self._where = str(path or url or location or (opened.path if isinstance(opened, EdgeClient) else ":memory:"))
         try:
             self._shared.set_models(recipe_model, base_model)
@@ -481,7 +484,9 @@ class RecipeKnowledgeStore(VectorStore):
         if not differing:
             return
         if on_mismatch == "reencode":
-            logger.warning("Re-encoding collection %r for the given models (%s differ).", self.collection_name, differing)
+            logger.warning(
+                "Re-encoding collection %r for the given models (%s differ).", self.collection_name, differing
+            )
             self.reencode(self.recipe_model, self.base_model)
             return
 
@@ -502,7 +507,11 @@ class RecipeKnowledgeStore(VectorStore):
         raise FingerprintMismatchError(msg)
 
     def _collection_metadata(self) -> dict[str, Any]:
-        metadata = {"recipe_schema_version": SCHEMA_VERSION, "prompt_storage": self.prompt_storage, **self._shared.describe()}
+        metadata = {
+            "recipe_schema_version": SCHEMA_VERSION,
+            "prompt_storage": self.prompt_storage,
+            **self._shared.describe(),
+        }
         if self._shared.is_local:
             metadata["tenants"] = sorted(self._shared.local_tenants)
         return metadata
@@ -511,11 +520,14 @@ class RecipeKnowledgeStore(VectorStore):
         """Embedded mode: record that this tenant writes to the collection (before it does)."""
         if self._shared.is_local and self.tenant not in self._shared.local_tenants:
             self._shared.local_tenants.add(self.tenant)
-            self.client.update_collection(self.collection_name, metadata={"tenants": sorted(self._shared.local_tenants)})
+            self.client.update_collection(
+                self.collection_name, metadata={"tenants": sorted(self._shared.local_tenants)}
+            )
 
     def _create_collection(self, name: str | None = None, metadata: dict[str, Any] | None = None) -> None:
         """Create the collection (or ``name``) for this store's models, with ``metadata`` (default:
-        :meth:`_collection_metadata`)."""
+        :meth:`_collection_metadata`).
+        """
         from qdrant_client import models
 
         name = name or self.collection_name
@@ -547,7 +559,8 @@ class RecipeKnowledgeStore(VectorStore):
 
     def _create_payload_indexes(self, name: str | None = None) -> None:
         """The payload indexes on tenant (Qdrant's multitenancy layout), source and edit id, then
-        the collection's mark that they exist."""
+        the collection's mark that they exist.
+        """
         from qdrant_client import models
 
         name = name or self.collection_name
@@ -603,7 +616,8 @@ class RecipeKnowledgeStore(VectorStore):
 
     def _filter(self, metadata: dict[str, Any] | Any | None = None, **provenance: str | None) -> Any:
         """This tenant, plus equality on metadata keys (a list value matches any of it) and
-        provenance fields; a qdrant ``models.Filter`` is combined as is."""
+        provenance fields; a qdrant ``models.Filter`` is combined as is.
+        """
         from qdrant_client import models
 
         must: list[Any] = []
@@ -611,7 +625,9 @@ class RecipeKnowledgeStore(VectorStore):
             must.append(models.FieldCondition(key="tenant", match=models.MatchValue(value=self.tenant)))
         for name, value in provenance.items():
             if value is not None:
-                must.append(models.FieldCondition(key=name, match=models.MatchValue(value=check_provenance(name, value))))
+                must.append(
+                    models.FieldCondition(key=name, match=models.MatchValue(value=check_provenance(name, value)))
+                )
         extra = None
         if isinstance(metadata, models.Filter):
             extra = metadata
@@ -636,10 +652,12 @@ class RecipeKnowledgeStore(VectorStore):
     def __len__(self) -> int:
         return self.count()
 
-    def count(self, *, filter: dict[str, Any] | Any | None = None) -> int:  # noqa: A002
+    def count(self, *, filter: dict[str, Any] | Any | None = None) -> int:
         """How many edits this tenant holds (matching ``filter`` if given)."""
         with self._local_lock():
-            return self._read(self.client.count, self.collection_name, count_filter=self._filter(filter), exact=True).count
+            return self._read(
+                self.client.count, self.collection_name, count_filter=self._filter(filter), exact=True
+            ).count
 
     # ------------------------------------------------------------------ writing
     @staticmethod
@@ -657,8 +675,11 @@ class RecipeKnowledgeStore(VectorStore):
     @torch.no_grad()
     def _encode_with_queries(self, statements: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Keys, continuous prompts and (for the conflict check) query representations of the
-        statements, from one encoder pass."""
-        keys, prompts, query_keys = self.recipe_model.encode_edits_with_queries(statements, self.base_model, batch_size=_ENCODE_BATCH)
+        statements, from one encoder pass.
+        """
+        keys, prompts, query_keys = self.recipe_model.encode_edits_with_queries(
+            statements, self.base_model, batch_size=_ENCODE_BATCH
+        )
         return keys.float().cpu(), prompts.float().cpu(), query_keys.float().cpu()
 
     def add_knowledge(
@@ -732,8 +753,19 @@ class RecipeKnowledgeStore(VectorStore):
             raise InvalidInputError(msg)
         if not statements:
             return []
-        sources = [source if source is not None else (m.get("source") if isinstance(m.get("source"), str) else None) for m in metadatas]
-        self._write(ids, statements, metadatas, sources=sources, author=author, policy=policy, require="new" if if_exists == "refuse" else None)
+        sources = [
+            source if source is not None else (m.get("source") if isinstance(m.get("source"), str) else None)
+            for m in metadatas
+        ]
+        self._write(
+            ids,
+            statements,
+            metadatas,
+            sources=sources,
+            author=author,
+            policy=policy,
+            require="new" if if_exists == "refuse" else None,
+        )
         return ids
 
     def update_knowledge(
@@ -827,7 +859,11 @@ class RecipeKnowledgeStore(VectorStore):
                 )
                 raise EditConflictError(msg, statement=statements[index], existing=existing)
             batch_ids = set(ids)
-            replaced = sorted({e.edit_id for found in conflicts for e in found if e.edit_id not in batch_ids}) if policy == "replace" else []
+            replaced = (
+                sorted({e.edit_id for found in conflicts for e in found if e.edit_id not in batch_ids})
+                if policy == "replace"
+                else []
+            )
             now = _now()
             payloads = []
             for i, edit_id in enumerate(ids):
@@ -883,7 +919,10 @@ class RecipeKnowledgeStore(VectorStore):
 
         owners = {edit_point_id(i, self.tenant): i for i in ids}
         points = self._read(
-            self.client.retrieve, self.collection_name, list(owners), with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
+            self.client.retrieve,
+            self.collection_name,
+            list(owners),
+            with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD]),
         )
         for point in points:
             payload = point.payload or {}
@@ -909,10 +948,16 @@ class RecipeKnowledgeStore(VectorStore):
         with, best first: :func:`~langchain_recipe.knowledge_store._conflicts.is_conflict` (same
         subject, same relation) applied to the ``_CONFLICT_CANDIDATES`` stored edits and the as
         many earlier statements of the batch that the statement, run as a query, scores best past
-        the sentinel gate."""
+        the sentinel gate.
+        """
         batch_points = [edit_point_id(i, self.tenant) for i in ids]
         responses = self._search_points(
-            query_keys, _CONFLICT_CANDIDATES, score_thresholds=sentinel_scores, exclude=batch_points, with_prompt=False, with_key=True
+            query_keys,
+            _CONFLICT_CANDIDATES,
+            score_thresholds=sentinel_scores,
+            exclude=batch_points,
+            with_prompt=False,
+            with_key=True,
         )
         unit_keys = torch.nn.functional.normalize(keys, dim=-1)
         within = self.recipe_model.similarity(query_keys, keys)  # (new, new)
@@ -927,11 +972,17 @@ class RecipeKnowledgeStore(VectorStore):
                 if point.payload.get("tenant") != self.tenant:
                     continue
                 stored_key = point.vector.get(KEY_VECTOR) if isinstance(point.vector, dict) else None
-                cosine = None if stored_key is None else float(unit_keys[i] @ torch.nn.functional.normalize(torch.tensor(stored_key), dim=-1))
+                cosine = (
+                    None
+                    if stored_key is None
+                    else float(unit_keys[i] @ torch.nn.functional.normalize(torch.tensor(stored_key), dim=-1))
+                )
                 candidates.append((float(point.score), KnowledgeEdit.from_payload(point.payload), cosine))
             for score, j in zip(best.values[i].tolist(), best.indices[i].tolist()):
                 if score != float("-inf"):
-                    edit = KnowledgeEdit(edit_id=ids[j], statement=statements[j], metadata=metadatas[j], tenant=self.tenant)
+                    edit = KnowledgeEdit(
+                        edit_id=ids[j], statement=statements[j], metadata=metadatas[j], tenant=self.tenant
+                    )
                     candidates.append((score, edit, float(unit_keys[i] @ unit_keys[j])))
             found.append(
                 [
@@ -958,9 +1009,18 @@ class RecipeKnowledgeStore(VectorStore):
             vector[PROMPT_FIELD] = prompt.float().tolist()
         else:
             payload = {**payload, PROMPT_FIELD: encode_prompt_payload(prompt)}
-        return models.PointStruct(id=edit_point_id(payload["edit_id"], payload["tenant"]), vector=vector, payload=payload)
+        return models.PointStruct(
+            id=edit_point_id(payload["edit_id"], payload["tenant"]), vector=vector, payload=payload
+        )
 
-    def _upsert(self, payloads: list[dict[str, Any]], keys: torch.Tensor, prompts: torch.Tensor, *, collection_name: str | None = None) -> None:
+    def _upsert(
+        self,
+        payloads: list[dict[str, Any]],
+        keys: torch.Tensor,
+        prompts: torch.Tensor,
+        *,
+        collection_name: str | None = None,
+    ) -> None:
         points = [self._point(payload, keys[i], prompts[i]) for i, payload in enumerate(payloads)]
         self._upsert_points(points, collection_name=collection_name)
 
@@ -970,14 +1030,19 @@ class RecipeKnowledgeStore(VectorStore):
                 self.client.upsert(collection_name or self.collection_name, batch, wait=True)
                 index = self._shared.key_index if collection_name in (None, self.collection_name) else None
                 if index is not None:
-                    index.upsert([str(p.id) for p in batch], [p.vector[KEY_VECTOR] for p in batch], [p.payload["tenant"] for p in batch])
+                    index.upsert(
+                        [str(p.id) for p in batch],
+                        [p.vector[KEY_VECTOR] for p in batch],
+                        [p.payload["tenant"] for p in batch],
+                    )
 
     def _request_batches(self, points: list[Any]) -> Iterator[list[Any]]:
         """Split points so that each upsert's JSON body stays under ``max_request_bytes``.
 
         An in-process engine (qdrant-client local mode, edge) gets no HTTP request, so there the
         points are only chunked by count: sizing each point as JSON (34 KB for SmolLM2's) cost
-        more than the write itself."""
+        more than the write itself.
+        """
         if self._shared.in_process:
             for start in range(0, len(points), _MAX_POINTS_PER_REQUEST):
                 yield points[start : start + _MAX_POINTS_PER_REQUEST]
@@ -1016,7 +1081,11 @@ class RecipeKnowledgeStore(VectorStore):
                 self._shared.key_index.remove(point_ids)
 
     def delete(  # type: ignore[override]
-        self, ids: Sequence[str] | None = None, *, filter: dict[str, Any] | Any | None = None, **kwargs: Any  # noqa: A002
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: dict[str, Any] | Any | None = None,
+        **kwargs: Any,
     ) -> int:
         """Delete edits of this tenant by id (undoing them) or by metadata filter; unknown ids are
         ignored.
@@ -1055,9 +1124,12 @@ class RecipeKnowledgeStore(VectorStore):
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Add ``Document`` s: ``page_content`` is the statement, ``metadata`` kept as is, ``id``
-        (or ``ids``) used when set. The documents are not changed."""
+        (or ``ids``) used when set. The documents are not changed.
+        """
         ids = list(ids) if ids is not None else [doc.id or str(uuid.uuid4()) for doc in documents]
-        return self.add_knowledge([d.page_content for d in documents], [dict(d.metadata) for d in documents], ids, **kwargs)
+        return self.add_knowledge(
+            [d.page_content for d in documents], [dict(d.metadata) for d in documents], ids, **kwargs
+        )
 
     @classmethod
     def from_texts(
@@ -1100,7 +1172,9 @@ class RecipeKnowledgeStore(VectorStore):
             self.collection_name,
             [edit_point_id(i, self.tenant) for i in ids],
             with_payload=payload,
-            with_vectors=[KEY_VECTOR, PROMPT_FIELD] if with_prompt and self.prompt_storage == MULTIVECTOR else with_prompt,
+            with_vectors=[KEY_VECTOR, PROMPT_FIELD]
+            if with_prompt and self.prompt_storage == MULTIVECTOR
+            else with_prompt,
         )
         order = {edit_id: n for n, edit_id in enumerate(ids)}
         mine = [p for p in points if p.payload.get("tenant") == self.tenant]
@@ -1112,15 +1186,19 @@ class RecipeKnowledgeStore(VectorStore):
 
     def get_edits(self, ids: Sequence[str]) -> list[KnowledgeEdit]:
         """Full records (statement, metadata, provenance, tenant) of these edits, in the given
-        order; unknown ids are skipped."""
+        order; unknown ids are skipped.
+        """
         return [KnowledgeEdit.from_payload(p.payload) for p in self._retrieve(ids)]
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """The edits with these ids as ``Document`` s (``id`` = edit id, ``metadata`` exactly as
-        given), in the given order; unknown ids are skipped."""
+        given), in the given order; unknown ids are skipped.
+        """
         return [edit.to_document() for edit in self.get_edits(ids)]
 
-    def _scroll(self, *, filter: Any = None, with_prompt: bool = False, limit: int | None = None, **provenance: Any) -> list[KnowledgeEdit]:  # noqa: A002
+    def _scroll(
+        self, *, filter: Any = None, with_prompt: bool = False, limit: int | None = None, **provenance: Any
+    ) -> list[KnowledgeEdit]:
         from qdrant_client import models
 
         records: list[KnowledgeEdit] = []
@@ -1130,7 +1208,12 @@ class RecipeKnowledgeStore(VectorStore):
             query_filter = self._filter(filter, **provenance)
             while True:
                 points, offset = self._read(
-                    self.client.scroll, self.collection_name, scroll_filter=query_filter, limit=_SCROLL_PAGE, offset=offset, with_payload=payload
+                    self.client.scroll,
+                    self.collection_name,
+                    scroll_filter=query_filter,
+                    limit=_SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=payload,
                 )
                 records.extend(KnowledgeEdit.from_payload(p.payload) for p in points)
                 if offset is None or (limit is not None and len(records) >= limit):
@@ -1140,7 +1223,7 @@ class RecipeKnowledgeStore(VectorStore):
         self,
         limit: int | None = None,
         *,
-        filter: dict[str, Any] | Any | None = None,  # noqa: A002
+        filter: dict[str, Any] | Any | None = None,
         source: str | None = None,
         author: str | None = None,
     ) -> list[KnowledgeEdit]:
@@ -1158,11 +1241,11 @@ class RecipeKnowledgeStore(VectorStore):
             raise InvalidInputError(msg)
         return self._scroll(filter=filter, limit=limit, source=source, author=author)
 
-    def list(  # noqa: A003
+    def list(
         self,
         limit: int | None = None,
         *,
-        filter: dict[str, Any] | Any | None = None,  # noqa: A002
+        filter: dict[str, Any] | Any | None = None,
         source: str | None = None,
         author: str | None = None,
     ) -> list[Document]:
@@ -1176,7 +1259,8 @@ class RecipeKnowledgeStore(VectorStore):
     @torch.no_grad()
     def encode_queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Query representations `(num_queries, knowledge_dim)` and their sentinel scores
-        ``s(q, Θ)`` `(num_queries,)` (RECIPE §3.3)."""
+        ``s(q, Θ)`` `(num_queries,)` (RECIPE §3.3).
+        """
         queries = [check_text(query, f"Query {index}") for index, query in enumerate(queries)]
         truncated = self.recipe_model.truncated_queries(queries)
         if truncated:
@@ -1199,7 +1283,7 @@ class RecipeKnowledgeStore(VectorStore):
             return torch.tensor(point.vector[PROMPT_FIELD])
         return decode_prompt_payload(point.payload[PROMPT_FIELD])
 
-    def search(self, query: str, k: int = 1, *, gated: bool = False, filter: Any = None) -> list[RetrievedEdit]:  # noqa: A002
+    def search(self, query: str, k: int = 1, *, gated: bool = False, filter: Any = None) -> list[RetrievedEdit]:
         """The ``k`` edits of this tenant most similar to ``query``, best first, with their gate
         verdicts and continuous prompts.
 
@@ -1212,7 +1296,13 @@ class RecipeKnowledgeStore(VectorStore):
         return self.search_batch([check_text(query, "The query")], k=k, gated=gated, filter=filter)[0]
 
     def search_batch(
-        self, queries: Sequence[str], k: int = 1, *, gated: bool = False, filter: Any = None, with_prompt: bool = True  # noqa: A002
+        self,
+        queries: Sequence[str],
+        k: int = 1,
+        *,
+        gated: bool = False,
+        filter: Any = None,
+        with_prompt: bool = True,
     ) -> list[list[RetrievedEdit]]:
         """:meth:`search` for many queries with one encoder pass and one batched Qdrant request.
 
@@ -1255,7 +1345,7 @@ class RecipeKnowledgeStore(VectorStore):
         k: int,
         *,
         score_thresholds: torch.Tensor | None = None,
-        filter: Any = None,  # noqa: A002
+        filter: Any = None,
         exclude: Sequence[str] = (),
         with_prompt: bool = True,
         with_key: bool = False,
@@ -1271,23 +1361,38 @@ class RecipeKnowledgeStore(VectorStore):
         from qdrant_client import models
 
         multivector = self.prompt_storage == MULTIVECTOR
-        payload_selector: Any = True if with_prompt and not multivector else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
+        payload_selector: Any = (
+            True if with_prompt and not multivector else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
+        )
         vectors: Any = [PROMPT_FIELD] if with_prompt and multivector else False
         if with_key:
             vectors = [*(vectors or []), KEY_VECTOR]
         if self._shared.sole_writer and filter is None:
             with self._lock:
                 index = self._loaded_key_index()
-                hits = index.search(query_keys, k, tenant=self.tenant, score_thresholds=score_thresholds, exclude=exclude)
+                hits = index.search(
+                    query_keys, k, tenant=self.tenant, score_thresholds=score_thresholds, exclude=exclude
+                )
                 wanted = sorted({point_id for row in hits for point_id, _ in row})
                 records = (
-                    {str(r.id): r for r in self.client.retrieve(self.collection_name, wanted, with_payload=payload_selector, with_vectors=vectors)}
+                    {
+                        str(r.id): r
+                        for r in self.client.retrieve(
+                            self.collection_name, wanted, with_payload=payload_selector, with_vectors=vectors
+                        )
+                    }
                     if wanted
                     else {}
                 )
             return [
                 [
-                    models.ScoredPoint(id=point_id, version=0, score=score, payload=records[point_id].payload, vector=records[point_id].vector)
+                    models.ScoredPoint(
+                        id=point_id,
+                        version=0,
+                        score=score,
+                        payload=records[point_id].payload,
+                        vector=records[point_id].vector,
+                    )
                     for point_id, score in row
                     if point_id in records
                 ]
@@ -1301,7 +1406,7 @@ class RecipeKnowledgeStore(VectorStore):
         query_keys: torch.Tensor,
         k: int,
         score_thresholds: torch.Tensor | None,
-        filter: Any,  # noqa: A002
+        filter: Any,
         exclude: Sequence[str],
         payload_selector: Any,
         vectors: Any,
@@ -1325,7 +1430,9 @@ class RecipeKnowledgeStore(VectorStore):
             )
             for i in range(query_keys.shape[0])
         ]
-        return [response.points for response in self._read(self.client.query_batch_points, self.collection_name, requests)]
+        return [
+            response.points for response in self._read(self.client.query_batch_points, self.collection_name, requests)
+        ]
 
     def _loaded_key_index(self) -> KeyIndex:
         """The float32 key index, filled from the collection on first use (call under the lock)."""
@@ -1335,7 +1442,11 @@ class RecipeKnowledgeStore(VectorStore):
             offset = None
             while True:
                 points, offset = self.client.scroll(
-                    self.collection_name, limit=_SCROLL_PAGE * 4, offset=offset, with_payload=["tenant"], with_vectors=[KEY_VECTOR]
+                    self.collection_name,
+                    limit=_SCROLL_PAGE * 4,
+                    offset=offset,
+                    with_payload=["tenant"],
+                    with_vectors=[KEY_VECTOR],
                 )
                 if points:
                     index.upsert(
@@ -1354,7 +1465,11 @@ class RecipeKnowledgeStore(VectorStore):
 
     # ------------------------------------------------------------------ LangChain VectorStore reads
     def similarity_search_with_score(
-        self, query: str, k: int = 4, filter: Any = None, **kwargs: Any  # noqa: A002
+        self,
+        query: str,
+        k: int = 4,
+        filter: Any = None,
+        **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """The ``k`` nearest edits, ungated (the ``VectorStore`` contract does not threshold),
         with ``s(q, k)`` as score; use :class:`SentinelRetriever` or ``gated=True`` for the gate.
@@ -1365,12 +1480,12 @@ class RecipeKnowledgeStore(VectorStore):
             filter: see :meth:`list_edits`.
             **kwargs: ``gated=True`` keeps only edits that pass the sentinel gate.
         """
-        found = self.search_batch([query], k=k, gated=bool(kwargs.get("gated", False)), filter=filter, with_prompt=False)[0]
-        return [
-            (Document(page_content=e.statement, metadata=e.metadata, id=e.edit_id), e.score) for e in found
-        ]
+        found = self.search_batch(
+            [query], k=k, gated=bool(kwargs.get("gated", False)), filter=filter, with_prompt=False
+        )[0]
+        return [(Document(page_content=e.statement, metadata=e.metadata, id=e.edit_id), e.score) for e in found]
 
-    def similarity_search(self, query: str, k: int = 4, filter: Any = None, **kwargs: Any) -> list[Document]:  # noqa: A002
+    def similarity_search(self, query: str, k: int = 4, filter: Any = None, **kwargs: Any) -> list[Document]:
         """:meth:`similarity_search_with_score` without the scores."""
         return [doc for doc, _ in self.similarity_search_with_score(query, k=k, filter=filter, **kwargs)]
 
@@ -1381,7 +1496,9 @@ class RecipeKnowledgeStore(VectorStore):
         )
         raise NotImplementedError(msg)
 
-    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any) -> list[Document]:
+    def max_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
         """Not supported: RECIPE answers a query with its single best edit, so there is nothing to diversify.
 
         Raises:
@@ -1456,7 +1573,9 @@ class RecipeKnowledgeStore(VectorStore):
             if not isinstance(record, dict):
                 msg = f"Line {number} of the JSONL is not a JSON object."
                 raise InvalidInputError(msg)
-            record["statement"] = check_text(record.get("statement"), f"Line {number} of the JSONL: the 'statement'").strip()
+            record["statement"] = check_text(
+                record.get("statement"), f"Line {number} of the JSONL: the 'statement'"
+            ).strip()
             record.setdefault("id", str(uuid.uuid4()))
             record["metadata"] = check_metadata(record.get("metadata") or {})
             for name in ("source", "author"):
@@ -1513,7 +1632,9 @@ class RecipeKnowledgeStore(VectorStore):
             logger.warning("Finishing the re-encode of collection %r that a crash interrupted.", self.collection_name)
             self._finish_staged_reencode()
             return True
-        whole = exists and not (self.client.get_collection(self.collection_name).config.metadata or {}).get("reencode_in_progress")
+        whole = exists and not (self.client.get_collection(self.collection_name).config.metadata or {}).get(
+            "reencode_in_progress"
+        )
         if not whole:
             msg = (
                 f"Collection {self.collection_name!r} at {self._where} was being re-encoded for other models "
@@ -1521,13 +1642,18 @@ class RecipeKnowledgeStore(VectorStore):
                 f"when its process stopped; its edits are in {staging!r}. Open the store with those models to finish."
             )
             raise FingerprintMismatchError(msg)
-        logger.warning("Collection %r has a re-encoded copy for other models in %r; opening the collection itself.", self.collection_name, staging)
+        logger.warning(
+            "Collection %r has a re-encoded copy for other models in %r; opening the collection itself.",
+            self.collection_name,
+            staging,
+        )
         return False
 
     def _finish_staged_reencode(self) -> None:
         """Replace the collection with its complete staging collection (see :meth:`reencode`):
         recreate it, copy every staged point, then drop the staging collection. Each step may be
-        repeated, so a crash during this is finished by the next open."""
+        repeated, so a crash during this is finished by the next open.
+        """
         from qdrant_client import models
 
         staging = self.collection_name + _STAGING_SUFFIX
@@ -1538,16 +1664,24 @@ class RecipeKnowledgeStore(VectorStore):
             self._create_collection(metadata={**self._collection_metadata(), "reencode_in_progress": True})
             offset = None
             while True:
-                points, offset = self.client.scroll(staging, limit=_SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True)
+                points, offset = self.client.scroll(
+                    staging, limit=_SCROLL_PAGE, offset=offset, with_payload=True, with_vectors=True
+                )
                 self._upsert_points([models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points])
                 if offset is None:
                     break
-            self.client.update_collection(self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": False})
+            self.client.update_collection(
+                self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": False}
+            )
             self.client.delete_collection(staging)
             self._shared.key_index = None
 
     def reencode(
-        self, new_recipe_model: RecipeModel | str | Path, base_model: HuggingFaceBaseModel | None = None, *, batch_size: int = 256
+        self,
+        new_recipe_model: RecipeModel | str | Path,
+        base_model: HuggingFaceBaseModel | None = None,
+        *,
+        batch_size: int = 256,
     ) -> int:
         """Rebuild every edit's key and continuous prompt (all tenants) from its stored statement
         with a retrained RecipeModel and/or a new base LM, and record their fingerprints.
@@ -1594,7 +1728,10 @@ class RecipeKnowledgeStore(VectorStore):
             stored_dims = self.client.get_collection(self.collection_name).config.metadata or {}
             shared.set_models(new_recipe_model, base_model if base_model is not None else self.base_model)
             new_dims = (self.recipe_model.config.knowledge_dim, self.recipe_model.config.lm_hidden_size)
-            dims_changed = new_dims != (stored_dims.get("knowledge_dim", old_dims[0]), stored_dims.get("lm_hidden_size", old_dims[1]))
+            dims_changed = new_dims != (
+                stored_dims.get("knowledge_dim", old_dims[0]),
+                stored_dims.get("lm_hidden_size", old_dims[1]),
+            )
             # Encode everything before touching the collection.
             encoded = []
             for start in range(0, len(records), batch_size):
@@ -1614,10 +1751,14 @@ class RecipeKnowledgeStore(VectorStore):
                 self.client.update_collection(staging, metadata={"staging_complete": True})
                 self._finish_staged_reencode()
             else:
-                self.client.update_collection(self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": True})
+                self.client.update_collection(
+                    self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": True}
+                )
                 for part, keys, prompts in encoded:
                     self._upsert(part, keys, prompts)
-                self.client.update_collection(self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": False})
+                self.client.update_collection(
+                    self.collection_name, metadata={**self._collection_metadata(), "reencode_in_progress": False}
+                )
             shared.key_index = None
         logger.info("Re-encoded %d edits of collection %r.", len(records), self.collection_name)
         return len(records)

@@ -60,7 +60,9 @@ class _CrossAttentionBlock(nn.Module):
 
     def forward(self, queries: torch.Tensor, memory: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
         memory = self.memory_norm(memory)
-        attended, _ = self.attention(self.query_norm(queries), memory, memory, key_padding_mask=padding_mask, need_weights=False)
+        attended, _ = self.attention(
+            self.query_norm(queries), memory, memory, key_padding_mask=padding_mask, need_weights=False
+        )
         queries = queries + attended
         return queries + self.ffn(self.ffn_norm(queries))
 

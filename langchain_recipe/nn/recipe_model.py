@@ -61,7 +61,9 @@ class RecipeModel(nn.Module):
 
             path = resolve_encoder_path(config.encoder_name_or_path)
             encoder = encoder if encoder is not None else from_pretrained_safetensors(AutoModel, path)
-            encoder_tokenizer = encoder_tokenizer if encoder_tokenizer is not None else AutoTokenizer.from_pretrained(path)
+            encoder_tokenizer = (
+                encoder_tokenizer if encoder_tokenizer is not None else AutoTokenizer.from_pretrained(path)
+            )
         if encoder.config.hidden_size != config.encoder_hidden_size:
             msg = (
                 f"The encoder's hidden size is {encoder.config.hidden_size} but "
@@ -72,11 +74,15 @@ class RecipeModel(nn.Module):
         self.encoder = encoder
         self.encoder_tokenizer = encoder_tokenizer
         self.encoder.requires_grad_(config.train_encoder)
-        self.knowledge_head = RepresentationHead(config.encoder_hidden_size, config.knowledge_dim, config.head_init_scale)
+        self.knowledge_head = RepresentationHead(
+            config.encoder_hidden_size, config.knowledge_dim, config.head_init_scale
+        )
         self.query_head = RepresentationHead(config.encoder_hidden_size, config.knowledge_dim, config.head_init_scale)
         self.sentinel = KnowledgeSentinel(config.num_sentinel_tokens, config.encoder_hidden_size)
         if config.prompt_encoder_type == PromptEncoderType.MLP:
-            self.prompt_encoder: nn.Module = MLPPromptEncoder(config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size)
+            self.prompt_encoder: nn.Module = MLPPromptEncoder(
+                config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size
+            )
         else:
             self.prompt_encoder = StatementAttentionPromptEncoder(
                 config.knowledge_dim,
@@ -92,7 +98,7 @@ class RecipeModel(nn.Module):
             self.encoder.eval()
 
     # ------------------------------------------------------------------ modes and parameters
-    def train(self, mode: bool = True) -> RecipeModel:  # noqa: FBT001, FBT002
+    def train(self, mode: bool = True) -> RecipeModel:
         """Set training mode; a frozen encoder stays in eval mode (no dropout)."""
         super().train(mode)
         if not self.config.train_encoder:
@@ -142,7 +148,11 @@ class RecipeModel(nn.Module):
     def _pooled(self, texts: Sequence[str]) -> torch.Tensor:
         with tokenizer_lock(self.encoder_tokenizer):
             batch = self.encoder_tokenizer(
-                [format_retrieval_text(text) for text in texts], padding=True, truncation=True, max_length=self.config.encoder_max_length, return_tensors="pt"
+                [format_retrieval_text(text) for text in texts],
+                padding=True,
+                truncation=True,
+                max_length=self.config.encoder_max_length,
+                return_tensors="pt",
             )
         batch = batch.to(self.device)
         with torch.set_grad_enabled(self.config.train_encoder and torch.is_grad_enabled()):
@@ -177,7 +187,8 @@ class RecipeModel(nn.Module):
         tokenizer = base_model.tokenizer
         with tokenizer_lock(tokenizer):
             ids = [
-                tokenizer(s, add_special_tokens=False)["input_ids"][-self.config.max_statement_tokens :] or [tokenizer.pad_token_id]
+                tokenizer(s, add_special_tokens=False)["input_ids"][-self.config.max_statement_tokens :]
+                or [tokenizer.pad_token_id]
                 for s in statements
             ]
         length = max(len(i) for i in ids)
@@ -268,9 +279,14 @@ class RecipeModel(nn.Module):
 
     def truncated_queries(self, queries: Sequence[str]) -> list[int]:
         """Indices of the queries longer than ``encoder_max_length`` encoder tokens (special
-        tokens included), which :meth:`encode_queries` truncates."""
+        tokens included), which :meth:`encode_queries` truncates.
+        """
         limit = self.config.encoder_max_length
-        return [i for i, count in _token_counts(self.encoder_tokenizer, queries, limit, special=True).items() if count > limit]
+        return [
+            i
+            for i, count in _token_counts(self.encoder_tokenizer, queries, limit, special=True).items()
+            if count > limit
+        ]
 
     def encode_edits(
         self, statements: Sequence[str], base_model: HuggingFaceBaseModel, *, batch_size: int | None = None
@@ -292,7 +308,10 @@ class RecipeModel(nn.Module):
         """
         self.check_base_model(base_model)
         if batch_size is not None and len(statements) > batch_size:
-            parts = [self.encode_edits(statements[i : i + batch_size], base_model) for i in range(0, len(statements), batch_size)]
+            parts = [
+                self.encode_edits(statements[i : i + batch_size], base_model)
+                for i in range(0, len(statements), batch_size)
+            ]
             return torch.cat([k for k, _ in parts]), torch.cat([p for _, p in parts])
         keys, prompts, _ = self._encode_edit_batch(statements, base_model, with_queries=False)
         return keys, prompts
@@ -301,7 +320,8 @@ class RecipeModel(nn.Module):
         self, statements: Sequence[str], base_model: HuggingFaceBaseModel, *, with_queries: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Keys, prompts and (``with_queries``) query representations of one batch, from one
-        encoder pass."""
+        encoder pass.
+        """
         pooled = self._pooled(statements)
         keys = self.knowledge_head(pooled)
         embeds, mask = self.statement_embeddings(statements, base_model)
@@ -355,7 +375,9 @@ class RecipeModel(nn.Module):
             k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().contiguous().cpu()
             for k, v in self.trained_state_dict().items()
         }
-        save_file(state, directory / WEIGHTS_NAME, metadata={"format": "pt", "recipe_format_version": str(_FORMAT_VERSION)})
+        save_file(
+            state, directory / WEIGHTS_NAME, metadata={"format": "pt", "recipe_format_version": str(_FORMAT_VERSION)}
+        )
         payload = {"recipe_format_version": _FORMAT_VERSION, **self.config.model_dump(mode="json")}
         (directory / CONFIG_NAME).write_text(json.dumps(payload, indent=2) + "\n")
 
@@ -412,7 +434,9 @@ class RecipeModel(nn.Module):
             msg = f"{weights_path} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}."
             raise CheckpointError(msg)
         try:
-            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+            model.load_state_dict(
+                {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False
+            )
         except RuntimeError as error:
             msg = f"{weights_path} does not fit its config: {error}"
             raise CheckpointError(msg) from error
@@ -422,7 +446,8 @@ class RecipeModel(nn.Module):
 def _token_counts(tokenizer: Any, texts: Sequence[str], limit: int, *, special: bool) -> dict[int, int]:
     """Token counts of the texts that might exceed ``limit`` tokens, by index. A token covers
     at least one byte of UTF-8, so shorter texts are not tokenized; ``special`` counts the
-    encoder's special tokens and its text format (:func:`format_retrieval_text`)."""
+    encoder's special tokens and its text format (:func:`format_retrieval_text`).
+    """
     reserve = 2 if special else 1  # the encoder's [CLS]/[SEP]; a SentencePiece word-start piece
     candidates = [i for i, text in enumerate(texts) if len(text.encode("utf-8")) + reserve > limit]
     if not candidates:

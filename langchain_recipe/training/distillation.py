@@ -81,7 +81,9 @@ def teacher_answers(
     chat = RecipeChatModel.from_base_model(base_model, max_tokens=max_tokens)
     asked = [(r, q) for r in records for q in (r.prompt, r.rephrase)]
     kept: list[TeacherAnswer] = []
-    for start in tqdm(range(0, len(asked), batch_size), desc="teacher answers", unit="batch", disable=None if progress else True):
+    for start in tqdm(
+        range(0, len(asked), batch_size), desc="teacher answers", unit="batch", disable=None if progress else True
+    ):
         chunk = asked[start : start + batch_size]
         messages = [[HumanMessage(prepend_statement_text(r.statement, q))] for r, q in chunk]
         for (record, question), reply in zip(chunk, chat.generate_batch(messages)):
@@ -164,7 +166,9 @@ def build_answer_batch(tokenizer, items: Sequence[TeacherAnswer], *, target_weig
     return AnswerBatch(input_ids, mask, labels_t, weights_t, torch.tensor([r[3] for r in rows]))
 
 
-def answer_distillation_loss(base_model: HuggingFaceBaseModel, batch: AnswerBatch, prompts: torch.Tensor) -> torch.Tensor:
+def answer_distillation_loss(
+    base_model: HuggingFaceBaseModel, batch: AnswerBatch, prompts: torch.Tensor
+) -> torch.Tensor:
     """Weighted teacher-forced cross-entropy of the teacher's answers under the student (the LM
     with each row's continuous prompt right before its question).
 

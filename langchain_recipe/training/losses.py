@@ -29,7 +29,8 @@ def _hinge_nll(
 ) -> torch.Tensor:
     """NLL of ``target`` over the rows whose target probability is still below ``hinge_scale``
     times the best other probability, averaged over those kept rows (the paper), or over all rows
-    when ``per_row``; 0 when every row is done."""
+    when ``per_row``; 0 when every row is done.
+    """
     log_probs = logits.float().log_softmax(-1)
     target_log_prob = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
     others = log_probs.scatter(-1, target.unsqueeze(-1), float("-inf")).amax(-1)
@@ -68,7 +69,9 @@ def query_knowledge_loss(
             `(num_negatives, knowledge_dim)` (e.g. detached keys of earlier batches; not in the
             paper).
     """
-    logits = temperature * retrieval_scores(u, torch.cat([_with_extra_negatives(r, extra_negatives), r_sentinel.unsqueeze(0)]))
+    logits = temperature * retrieval_scores(
+        u, torch.cat([_with_extra_negatives(r, extra_negatives), r_sentinel.unsqueeze(0)])
+    )
     return F.cross_entropy(logits, torch.arange(u.shape[0], device=u.device))
 
 

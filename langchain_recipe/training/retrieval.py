@@ -118,7 +118,8 @@ class RetrievalTrainingConfig(BaseModel):
 
 def selection_score(metrics: dict[str, Any]) -> float:
     """The worst of own-edit top-1, gate acceptance of right top-1s and each kind's rejection
-    (the issue's bars are all on these), used to pick the checkpoint on the validation store."""
+    (the issue's bars are all on these), used to pick the checkpoint on the validation store.
+    """
     values = [metrics["own_top1"], metrics["gate_accept"], *metrics["reject"].values()]
     return min(v for v in values if v is not None)
 

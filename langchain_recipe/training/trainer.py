@@ -45,7 +45,8 @@ BEST_DIR = "best"
 
 def selection_score(metrics: dict[str, Any]) -> float:
     """Mean of every reliability, generality and locality figure of the gated ("recipe")
-    evaluations in ``metrics``; the best checkpoint maximises it."""
+    evaluations in ``metrics``; the best checkpoint maximises it.
+    """
     values = [
         value
         for name, result in metrics.items()
@@ -60,7 +61,8 @@ def selection_score(metrics: dict[str, Any]) -> float:
 class StepResult:
     """One training step: the weighted total loss, each loss term (before weighting), plain
     token accuracies of the batch (``reliability_accuracy``, ``generality_accuracy``,
-    ``locality_agreement``; for the log only) and the step's duration in seconds."""
+    ``locality_agreement``; for the log only) and the step's duration in seconds.
+    """
 
     total: float
     terms: dict[str, float]
@@ -150,17 +152,25 @@ class RecipeTrainer:
     # ------------------------------------------------------------------ set-up
     def _parameter_groups(self) -> list[dict[str, Any]]:
         model, cfg = self.model, self.config
-        groups = [{"name": "prompt_encoder", "params": list(model.prompt_encoder.parameters()), "lr": cfg.learning_rate}]
+        groups = [
+            {"name": "prompt_encoder", "params": list(model.prompt_encoder.parameters()), "lr": cfg.learning_rate}
+        ]
         if cfg.train_retrieval:
             groups.append(
                 {
                     "name": "heads_and_sentinel",
-                    "params": [*model.knowledge_head.parameters(), *model.query_head.parameters(), *model.sentinel.parameters()],
+                    "params": [
+                        *model.knowledge_head.parameters(),
+                        *model.query_head.parameters(),
+                        *model.sentinel.parameters(),
+                    ],
                     "lr": cfg.head_learning_rate,
                 }
             )
         if model.config.train_encoder:
-            groups.append({"name": "encoder", "params": list(model.encoder.parameters()), "lr": cfg.encoder_learning_rate})
+            groups.append(
+                {"name": "encoder", "params": list(model.encoder.parameters()), "lr": cfg.encoder_learning_rate}
+            )
         return groups
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
@@ -194,11 +204,17 @@ class RecipeTrainer:
         size = len(batch)
         statements = [r.statement for r in batch]
         keys, prompts = model.encode_edits(statements, lm)  # (B, d_r), (B, l, D)
-        terms = self._contrastive_terms(batch, keys) if cfg.train_retrieval else {n: keys.sum() * 0.0 for n in ("q1", "q2", "q3")}
+        terms = (
+            self._contrastive_terms(batch, keys)
+            if cfg.train_retrieval
+            else {n: keys.sum() * 0.0 for n in ("q1", "q2", "q3")}
+        )
         if cfg.answer_distillation_weight > 0:
             terms["answer"] = self._answer_term()
         if cfg.negative_queue_size:
-            self._negative_queue = torch.cat([keys.detach(), self._negative_queue.to(keys.device)])[: cfg.negative_queue_size]
+            self._negative_queue = torch.cat([keys.detach(), self._negative_queue.to(keys.device)])[
+                : cfg.negative_queue_size
+            ]
         # One format per step: mixing chat rows (long) with raw rows (short) would pad every row
         # to the chat length and triple the LM's work.
         chat = self.rng.random() < cfg.chat_format_probability
@@ -208,9 +224,7 @@ class RecipeTrainer:
         row_prompts = [prompts[i % size] for i in range(3 * size)]
         logits, labels, rows = label_logits(lm, tf_batch, row_prompts)
         reliability, generality, locality = rows < size, (rows >= size) & (rows < 2 * size), rows >= 2 * size
-        locality_batch = build_teacher_forced_batch(
-            lm.tokenizer, questions[2 * size :], targets[2 * size :], chat=chat
-        )
+        locality_batch = build_teacher_forced_batch(lm.tokenizer, questions[2 * size :], targets[2 * size :], chat=chat)
         with torch.no_grad():
             logits_before, _, _ = label_logits(lm, locality_batch, None)
         terms["reliability"] = losses.hinge_token_nll(logits[reliability], labels[reliability], cfg.edit_hinge_scale)
@@ -241,7 +255,10 @@ class RecipeTrainer:
             ),
             "q2": losses.sentinel_over_irrelevant_loss(v, keys, sentinel, cfg.contrastive_hinge_scale),
             "q3": losses.locality_sentinel_loss(
-                w, keys, sentinel, cfg.contrastive_hinge_scale,
+                w,
+                keys,
+                sentinel,
+                cfg.contrastive_hinge_scale,
                 extra_negatives=self._negative_queue if "q3" in cfg.negative_queue_terms else None,
             ),
         }
@@ -256,7 +273,8 @@ class RecipeTrainer:
 
     def weighted_total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         """``contrastive_weight·(q1+q2+q3) + Σ weight·term`` for the editing terms (and the
-        chat-answer distillation term when present)."""
+        chat-answer distillation term when present).
+        """
         cfg = self.config
         total = (
             cfg.contrastive_weight * (terms["q1"] + terms["q2"] + terms["q3"])
@@ -320,7 +338,9 @@ class RecipeTrainer:
         directory = Path(directory) if directory is not None else self.output_dir / CHECKPOINT_DIR
         if not (directory / TRAINER_STATE).is_file():
             return False
-        restored = RecipeModel.from_pretrained(directory, encoder=self.model.encoder, encoder_tokenizer=self.model.encoder_tokenizer)
+        restored = RecipeModel.from_pretrained(
+            directory, encoder=self.model.encoder, encoder_tokenizer=self.model.encoder_tokenizer
+        )
         self.model.load_state_dict(restored.state_dict())
         _load_optimizer(self.optimizer, directory)
         state = json.loads((directory / TRAINER_STATE).read_text())
@@ -357,7 +377,11 @@ class RecipeTrainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{averages['total']:.3f}", acc=f"{averages.get('reliability_accuracy', 0):.2f}")
                 if self.step % cfg.log_every == 0:
-                    record = {"step": self.step, "seconds_per_step": round(result.seconds, 3), **{k: round(v, 4) for k, v in averages.items()}}
+                    record = {
+                        "step": self.step,
+                        "seconds_per_step": round(result.seconds, 3),
+                        **{k: round(v, 4) for k, v in averages.items()},
+                    }
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                 if self.step % cfg.eval_every == 0:
@@ -371,13 +395,15 @@ class RecipeTrainer:
 
     def should_stop_early(self) -> bool:
         """True once ``early_stopping_patience`` dev evaluations in a row did not improve the best
-        selection score."""
+        selection score.
+        """
         patience = self.config.early_stopping_patience
         return patience is not None and self.evaluations_without_improvement >= patience
 
     def _evaluate_and_checkpoint(self, log: Any) -> None:
         """Evaluate on dev (keeping the best model), then write the resumable checkpoint, so a
-        resumed run carries the early-stopping count of the evaluations it has already done."""
+        resumed run carries the early-stopping count of the evaluations it has already done.
+        """
         if self.eval_fn is not None:
             self.model.eval()
             with torch.no_grad():
@@ -393,5 +419,7 @@ class RecipeTrainer:
                 self.evaluations_without_improvement += 1
             log.write(json.dumps({"step": self.step, "eval": metrics, "selection_score": round(score, 4)}) + "\n")
             log.flush()
-            logger.info("step %d eval %s (selection score %.4f, best %.4f)", self.step, metrics, score, max(score, best))
+            logger.info(
+                "step %d eval %s (selection score %.4f, best %.4f)", self.step, metrics, score, max(score, best)
+            )
         self.save_checkpoint()

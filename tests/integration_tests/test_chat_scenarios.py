@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 import torch
 from langchain_core.messages import HumanMessage, SystemMessage
+from live_facts import CEO_QUESTION, FACTS, TOWER_QUESTION, facts_store
 
 from langchain_recipe import RecipeChatModel
-
-from live_facts import CEO_QUESTION, FACTS, TOWER_QUESTION, facts_store
 
 MAX_TOKENS = 10
 TRAVEL = (

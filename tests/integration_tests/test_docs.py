@@ -29,16 +29,14 @@ def test_the_block_finder(tmp_path: Path) -> None:
     assert python_blocks(page) == [(3, "x = 1\n"), (9, "y = x + 1\n")]
 
 
-@pytest.mark.parametrize(
-    "page", [p for p in PAGES if python_blocks(p)], ids=lambda p: str(p.relative_to(ROOT))
-)
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=lambda p: str(p.relative_to(ROOT)))
 def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "__docs__"}
     try:
         for line, source in python_blocks(page):
             code = compile(source, f"{page.relative_to(ROOT)}:{line}", "exec")
-            exec(code, namespace)  # noqa: S102 - the docs are ours and run as a user would run them
+            exec(code, namespace)
     finally:
         from langchain_recipe import RecipeKnowledgeStore
 

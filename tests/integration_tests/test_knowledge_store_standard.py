@@ -17,7 +17,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditCon
 
 class TestRecipeKnowledgeStoreStandard(VectorStoreIntegrationTests):
     @pytest.fixture
-    def vectorstore(self, recipe_model, base_model) -> Iterator[RecipeKnowledgeStore]:  # noqa: ANN001
+    def vectorstore(self, recipe_model, base_model) -> Iterator[RecipeKnowledgeStore]:
         """An empty in-memory store per test (documents in the suite are independent: the
         default conflict policy "keep_both" is what a vector store does)."""
         store = RecipeKnowledgeStore(recipe_model, base_model, location=":memory:", collection_name="standard")

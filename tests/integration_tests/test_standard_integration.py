@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests, RetrieversIntegrationTests
+from live_facts import facts_store
 
 from langchain_recipe import RecipeChatModel, SentinelRetriever
-
-from live_facts import facts_store
 
 
 class TestRecipeChatModelIntegration(ChatModelIntegrationTests):

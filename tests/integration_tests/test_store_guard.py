@@ -13,7 +13,7 @@ from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.nn import RecipeModel
 
 
-def test_default_store_refuses_another_checkpoint_or_hidden_size_at_open(base_model, recipe_model, tmp_path) -> None:  # noqa: ANN001
+def test_default_store_refuses_another_checkpoint_or_hidden_size_at_open(base_model, recipe_model, tmp_path) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     path = tmp_path / "store"
@@ -28,12 +28,20 @@ def test_default_store_refuses_another_checkpoint_or_hidden_size_at_open(base_mo
     assert "hidden size 576" in str(raised.value)
 
     config = LlamaConfig(
-        vocab_size=len(base_model.tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-        num_attention_heads=4, num_key_value_heads=2,
+        vocab_size=len(base_model.tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
     )
-    other_lm = HuggingFaceBaseModel(model=LlamaForCausalLM(config).eval(), tokenizer=base_model.tokenizer, name="other-64")
+    other_lm = HuggingFaceBaseModel(
+        model=LlamaForCausalLM(config).eval(), tokenizer=base_model.tokenizer, name="other-64"
+    )
     other_recipe = RecipeModel(
-        recipe_model.config.model_copy(update={"lm_hidden_size": 64, "base_model_fingerprint": other_lm.fingerprint, "base_model_name": "other-64"}),
+        recipe_model.config.model_copy(
+            update={"lm_hidden_size": 64, "base_model_fingerprint": other_lm.fingerprint, "base_model_name": "other-64"}
+        ),
         encoder=recipe_model.encoder,
         encoder_tokenizer=recipe_model.encoder_tokenizer,
     )

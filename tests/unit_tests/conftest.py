@@ -15,19 +15,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Hypothesis caches literal constants on disk: keep that out of the checkout.
-os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "langchain-recipe-hypothesis"))
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "langchain-recipe-hypothesis")
+)
 
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Callable
+from typing import Any
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from hypothesis import settings  # noqa: E402
+import pytest
+import torch
+from hypothesis import settings
 
-from langchain_recipe.base_models import HuggingFaceBaseModel, resolve_encoder_path  # noqa: E402
-from langchain_recipe.config import PromptEncoderType, RecipeConfig  # noqa: E402
-from langchain_recipe.datasets import EditRecord  # noqa: E402
-from langchain_recipe.nn import RecipeModel  # noqa: E402
+from langchain_recipe.base_models import HuggingFaceBaseModel, resolve_encoder_path
+from langchain_recipe.config import PromptEncoderType, RecipeConfig
+from langchain_recipe.datasets import EditRecord
+from langchain_recipe.nn import RecipeModel
 
 # No example database: hypothesis must not write a .hypothesis/ folder into the checkout.
 settings.register_profile("unit", database=None, deadline=None, max_examples=25, derandomize=True)

@@ -42,13 +42,20 @@ def crash_batch(size: int) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     ids = [f"crash-{i:04d}" for i in range(size)]
     statements = [f"The capital of Velor {i} is Tarn {(i * 37) % 1009}." for i in range(size)]
     metadatas = [
-        {"row": i, "tags": ["crash", f"group-{i % 7}"], "origin": {"file": "crash.jsonl", "ok": i % 2 == 0}, "note": "état ✓"}
+        {
+            "row": i,
+            "tags": ["crash", f"group-{i % 7}"],
+            "origin": {"file": "crash.jsonl", "ok": i % 2 == 0},
+            "note": "état ✓",
+        }
         for i in range(size)
     ]
     return ids, statements, metadatas
 
 
-def gate_only_conflicts(new_statement: str, old_statement: str, *, score: float, sentinel_score: float, **_: Any) -> bool:
+def gate_only_conflicts(
+    new_statement: str, old_statement: str, *, score: float, sentinel_score: float, **_: Any
+) -> bool:
     """A conflict rule that ignores subjects and relations: every edit that passes the gate conflicts."""
     return score > sentinel_score
 

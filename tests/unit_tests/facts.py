@@ -19,4 +19,6 @@ def store_snapshot(store: Any) -> list[tuple[Any, ...]]:
     """Everything a user can read back from a ``RecipeKnowledgeStore``: ids, statements, metadata,
     timestamps, continuous prompts and stored key vectors, sorted by id."""
     points = store._retrieve_points([d.id for d in store.list()], with_vectors=True)
-    return sorted((p.payload["edit_id"], p.payload["statement"], repr(p.payload), repr(p.vector["key"])) for p in points)
+    return sorted(
+        (p.payload["edit_id"], p.payload["statement"], repr(p.payload), repr(p.vector["key"])) for p in points
+    )

@@ -10,7 +10,9 @@ import torch
 from langchain_recipe.nn import RecipeModel
 
 
-def other_recipe_model(make_recipe_model: Callable[..., RecipeModel], *, seed: int = 987, **overrides: Any) -> RecipeModel:
+def other_recipe_model(
+    make_recipe_model: Callable[..., RecipeModel], *, seed: int = 987, **overrides: Any
+) -> RecipeModel:
     """A tiny RecipeModel like ``make_recipe_model(**overrides)`` but with other trained weights
     (every non-encoder parameter drawn again from ``seed``): another fingerprint, other keys and
     prompts, the same frozen encoder."""

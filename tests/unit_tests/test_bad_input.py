@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 import torch
+from facts import IDS, QUERY, STATEMENTS, store_snapshot
+from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 from safetensors.torch import load_file, save_file
 
-from facts import IDS, QUERY, STATEMENTS, store_snapshot
 from langchain_recipe.base_models import HuggingFaceBaseModel, fingerprint_model, fingerprints_match
 from langchain_recipe.chat_models import RecipeChatModel
 from langchain_recipe.datasets import load_edits
@@ -33,7 +34,6 @@ from langchain_recipe.errors import (
 from langchain_recipe.injection import prepend_continuous_prompts
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.nn import RecipeModel
-from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditConflictWarning")
 
@@ -41,15 +41,21 @@ LONG_QUERY = "Tell me, after all of this long and winding preamble about nothing
 
 
 @pytest.fixture(params=MODES)
-def filled(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> Any:
+def filled(
+    request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
+) -> Any:
     """A store holding the four hand-made edits, in each Qdrant mode."""
-    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path))
+    store = RecipeKnowledgeStore(
+        recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path)
+    )
     store.add_knowledge(STATEMENTS, ids=IDS)
     yield store
     store.close()
 
 
-def _other_base_model(base_model: HuggingFaceBaseModel, *, dtype: torch.dtype | None = None, seed: int | None = None) -> HuggingFaceBaseModel:
+def _other_base_model(
+    base_model: HuggingFaceBaseModel, *, dtype: torch.dtype | None = None, seed: int | None = None
+) -> HuggingFaceBaseModel:
     """A copy of the tiny LM in another dtype, or with other random input embeddings."""
     model = copy.deepcopy(base_model.model)
     if seed is not None:
@@ -118,7 +124,9 @@ def test_a_checkpoint_with_nan_weights_is_refused(recipe_model: RecipeModel, tmp
     state[name].view(-1)[0] = float("nan")
     save_file(state, tmp_path / "model.safetensors")
     with pytest.raises(CheckpointError, match=rf"NaN or infinite weights in \['{name}'\]"):
-        RecipeModel.from_pretrained(tmp_path, encoder=recipe_model.encoder, encoder_tokenizer=recipe_model.encoder_tokenizer)
+        RecipeModel.from_pretrained(
+            tmp_path, encoder=recipe_model.encoder, encoder_tokenizer=recipe_model.encoder_tokenizer
+        )
 
 
 def test_a_model_that_turned_to_nan_writes_nothing(filled: RecipeKnowledgeStore) -> None:
@@ -176,7 +184,10 @@ def _set_schema_version(path: Path, engine: str, collection_name: str, version: 
 
 @pytest.mark.parametrize(
     ("version", "message"),
-    [(99, "schema version 99; this langchain-recipe reads up to 2. Upgrade langchain-recipe"), (1, "schema version 1, from an earlier")],
+    [
+        (99, "schema version 99; this langchain-recipe reads up to 2. Upgrade langchain-recipe"),
+        (1, "schema version 1, from an earlier"),
+    ],
     ids=["newer", "older"],
 )
 @pytest.mark.parametrize("engine", ["qdrant", "edge"])

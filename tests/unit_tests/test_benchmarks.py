@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from facts import IDS, QUERY, STATEMENTS
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
-from langchain_recipe.benchmarks.gpu import GpuBenchmarkSettings, main as gpu_main, run_gpu_benchmark
+from langchain_recipe.benchmarks.gpu import GpuBenchmarkSettings, run_gpu_benchmark
+from langchain_recipe.benchmarks.gpu import main as gpu_main
 from langchain_recipe.benchmarks.measure import Samples, interleaved, paired_ratio, percentile
 from langchain_recipe.benchmarks.report import render_markdown, write_report
 from langchain_recipe.benchmarks.suite import (
@@ -34,8 +36,6 @@ from langchain_recipe.knowledge_store import (
     decode_prompt_payload,
     edit_point_id,
 )
-
-from facts import IDS, QUERY, STATEMENTS
 
 
 # ---------------------------------------------------------------------- measure
@@ -93,7 +93,9 @@ def test_synthetic_fill_lands_in_the_store_schema(knowledge_store: RecipeKnowled
     assert set(fake.vector) == set(real.vector) == {KEY_VECTOR}
     assert fake.id == edit_point_id("synthetic-7")
     _, keys, prompts, _ = synthetic.chunk(0, 1000)  # the first piece the fill wrote
-    torch.testing.assert_close(decode_prompt_payload(fake.payload[PROMPT_FIELD]), torch.from_numpy(prompts[7]), atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(
+        decode_prompt_payload(fake.payload[PROMPT_FIELD]), torch.from_numpy(prompts[7]), atol=1e-3, rtol=1e-3
+    )
     np.testing.assert_allclose(fake.vector[KEY_VECTOR], keys[7] / config.knowledge_dim**0.5, rtol=1e-5)
     found = knowledge_store.search("Synthetic background statement number 3.", k=3)
     assert len(found) == 3
@@ -107,12 +109,19 @@ def test_synthetic_fill_lands_in_the_store_schema(knowledge_store: RecipeKnowled
     )[0].points[0]
     assert point.payload["edit_id"] == IDS[0] and PROMPT_FIELD in point.payload
     sizes = stored_bytes_per_edit(knowledge_store)
-    assert sizes["raw_vector_bytes_per_edit"] == 4 * config.knowledge_dim + 2 * config.num_prompt_tokens * config.lm_hidden_size
+    assert (
+        sizes["raw_vector_bytes_per_edit"]
+        == 4 * config.knowledge_dim + 2 * config.num_prompt_tokens * config.lm_hidden_size
+    )
     assert sizes["request_bytes_per_edit"] > 0
 
 
-def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(recipe_model: Any, base_model: HuggingFaceBaseModel) -> None:
-    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=MULTIVECTOR)
+def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(
+    recipe_model: Any, base_model: HuggingFaceBaseModel
+) -> None:
+    store = RecipeKnowledgeStore(
+        recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=MULTIVECTOR
+    )
     try:
         acme = store.for_tenant("acme")
         acme.add_knowledge(STATEMENTS, ids=IDS)
@@ -125,25 +134,37 @@ def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(recipe_model:
         assert set(fake.vector) == set(real.vector) == {KEY_VECTOR, PROMPT_FIELD}
         assert fake.payload["tenant"] == "acme" and fake.id == edit_point_id("synthetic-3", "acme")
         query_keys, _ = acme.encode_queries([QUERY])
-        point = acme.client.query_batch_points(acme.collection_name, [store_query_request(acme, query_keys[0], -1e9)])[0].points[0]
+        point = acme.client.query_batch_points(acme.collection_name, [store_query_request(acme, query_keys[0], -1e9)])[
+            0
+        ].points[0]
         assert point.payload["edit_id"] == IDS[0]
         assert np.asarray(point.vector[PROMPT_FIELD]).shape == (config.num_prompt_tokens, config.lm_hidden_size)
-        assert stored_bytes_per_edit(acme)["raw_vector_bytes_per_edit"] == 4 * (config.knowledge_dim + config.num_prompt_tokens * config.lm_hidden_size)
+        assert stored_bytes_per_edit(acme)["raw_vector_bytes_per_edit"] == 4 * (
+            config.knowledge_dim + config.num_prompt_tokens * config.lm_hidden_size
+        )
         with pytest.raises(ValueError, match="do not fit"):
-            SyntheticEdits(config.knowledge_dim + 1, config.num_prompt_tokens, config.lm_hidden_size).fill_store(acme, 0, 1)
+            SyntheticEdits(config.knowledge_dim + 1, config.num_prompt_tokens, config.lm_hidden_size).fill_store(
+                acme, 0, 1
+            )
     finally:
         store.close()
 
 
 @pytest.mark.skipif(not qdrant_edge_available(), reason="qdrant-edge-py is not installed")
 @pytest.mark.parametrize("prompt_storage", [PAYLOAD_FP16, MULTIVECTOR])
-def test_edge_collection_round_trip(tmp_path: Path, recipe_model: Any, base_model: HuggingFaceBaseModel, prompt_storage: str) -> None:
+def test_edge_collection_round_trip(
+    tmp_path: Path, recipe_model: Any, base_model: HuggingFaceBaseModel, prompt_storage: str
+) -> None:
     from langchain_recipe.benchmarks.synthetic import EdgeCollection
 
-    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=prompt_storage)  # type: ignore[arg-type]
+    store = RecipeKnowledgeStore(
+        recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=prompt_storage
+    )  # type: ignore[arg-type]
     config = recipe_model.config
     synthetic = SyntheticEdits(config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size)
-    collection = EdgeCollection(tmp_path / "shard", config.knowledge_dim, config.lm_hidden_size, prompt_storage=prompt_storage)
+    collection = EdgeCollection(
+        tmp_path / "shard", config.knowledge_dim, config.lm_hidden_size, prompt_storage=prompt_storage
+    )
     try:
         synthetic.fill_edge(collection, store, 0, 50)
         _, keys, prompts, _ = synthetic.chunk(0, 50)
@@ -156,7 +177,9 @@ def test_edge_collection_round_trip(tmp_path: Path, recipe_model: Any, base_mode
         torch.testing.assert_close(prompt, torch.from_numpy(prompts[7]), atol=1e-3, rtol=1e-3)
         assert collection.disk_bytes() > 0
         other = MULTIVECTOR if prompt_storage == PAYLOAD_FP16 else PAYLOAD_FP16
-        mismatched = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=other)  # type: ignore[arg-type]
+        mismatched = RecipeKnowledgeStore(
+            recipe_model=recipe_model, base_model=base_model, location=":memory:", prompt_storage=other
+        )  # type: ignore[arg-type]
         try:
             with pytest.raises(ValueError, match="make them equal"):
                 synthetic.fill_edge(collection, mismatched, 0, 1)
@@ -216,7 +239,9 @@ def test_text_rag_prepends_the_accepted_statement(
 # ---------------------------------------------------------------------- GPU script, tiny on CPU
 def test_gpu_benchmark_tiny_on_cpu(tmp_path: Path) -> None:
     output = tmp_path / "gpu.json"
-    results = gpu_main(["--tiny", "--output", str(output), "--repeats", "1", "--batch-sizes", "1", "2", "--new-tokens", "4"])
+    results = gpu_main(
+        ["--tiny", "--output", str(output), "--repeats", "1", "--batch-sizes", "1", "2", "--new-tokens", "4"]
+    )
     saved = json.loads(output.read_text())
     assert saved["meta"]["settings"]["hidden_size"] == GpuBenchmarkSettings.tiny().hidden_size
     assert [row["batch_size"] for row in saved["batches"]] == [1, 2]
@@ -236,7 +261,10 @@ def test_gpu_benchmark_refuses_cuda_without_a_gpu() -> None:
 
 # ---------------------------------------------------------------------- report
 def _results() -> dict[str, Any]:
-    latency = {name: Samples([1.0, 1.1], [0.9, 1.0]).summary(1000) for name in ("bare_edit_questions", "recipe_hit", "text_rag_hit", "bare_unrelated_questions", "recipe_rejected")}
+    latency = {
+        name: Samples([1.0, 1.1], [0.9, 1.0]).summary(1000)
+        for name in ("bare_edit_questions", "recipe_hit", "text_rag_hit", "bare_unrelated_questions", "recipe_rejected")
+    }
     ratio = paired_ratio(Samples([1.01, 1.0]), Samples([1.0, 1.0]))
     cpu_ratio = paired_ratio(Samples([1.0], [1.03]), Samples([1.0], [1.0]), cpu=True)
     checks = {name: {"answers": 2, "exact_length": 2, "edit_applied": 2, "right_edit": 2} for name in latency}
@@ -248,19 +276,40 @@ def _results() -> dict[str, Any]:
             "load_average_end": [3.0, 3.0, 3.0],
             "settings": {"repeats": 2, "max_new_tokens": 32, "batch_sizes": [1]},
             "machine": {
-                "cpu": "Test CPU", "logical_cpus": 2, "torch_threads": 2, "avx2": True, "avx512f": False,
-                "avx512_bf16": False, "amx_bf16": False, "load_average": [1.0, 1.0, 1.0], "torch": "x",
-                "transformers": "x", "qdrant_client": "x", "qdrant_edge": None,
+                "cpu": "Test CPU",
+                "logical_cpus": 2,
+                "torch_threads": 2,
+                "avx2": True,
+                "avx512f": False,
+                "avx512_bf16": False,
+                "amx_bf16": False,
+                "load_average": [1.0, 1.0, 1.0],
+                "torch": "x",
+                "transformers": "x",
+                "qdrant_client": "x",
+                "qdrant_edge": None,
             },
         },
         "answer_latency": [
             {
-                "background_edits": 10_000, "batch_size": 1, "latency_ms": latency,
+                "background_edits": 10_000,
+                "batch_size": 1,
+                "latency_ms": latency,
                 "tokens_per_s": dict.fromkeys(latency, 30.0),
-                "ratios": {"recipe_hit/bare": ratio, "recipe_rejected/bare": ratio, "text_rag/bare": ratio, "recipe_hit/text_rag": paired_ratio(Samples([1.0]), Samples([1.02]))},
+                "ratios": {
+                    "recipe_hit/bare": ratio,
+                    "recipe_rejected/bare": ratio,
+                    "text_rag/bare": ratio,
+                    "recipe_hit/text_rag": paired_ratio(Samples([1.0]), Samples([1.02])),
+                },
                 "cpu_ms": latency,
                 "tokens_per_cpu_s": dict.fromkeys(latency, 33.0),
-                "cpu_ratios": {"recipe_hit/bare": cpu_ratio, "recipe_rejected/bare": cpu_ratio, "text_rag/bare": cpu_ratio, "recipe_hit/text_rag": cpu_ratio},
+                "cpu_ratios": {
+                    "recipe_hit/bare": cpu_ratio,
+                    "recipe_rejected/bare": cpu_ratio,
+                    "text_rag/bare": cpu_ratio,
+                    "recipe_hit/text_rag": cpu_ratio,
+                },
                 "checks": checks,
             }
         ],
@@ -275,18 +324,35 @@ def _results() -> dict[str, Any]:
             "single_edits_per_s": 50.0,
             "single_edits_per_cpu_s": 50.0,
         },
-        "time_to_retrievable": [{"background_edits": 0, "ms": Samples([0.03]).summary(1000), "retrievable_on_first_query": 1}],
+        "time_to_retrievable": [
+            {"background_edits": 0, "ms": Samples([0.03]).summary(1000), "retrievable_on_first_query": 1}
+        ],
         "retrieval": [
             {
-                "backend": "qdrant-client :memory:", "background_edits": 100_000, "stored_edits": 100_008,
+                "backend": "qdrant-client :memory:",
+                "background_edits": 100_000,
+                "stored_edits": 100_008,
                 "ms": {"qdrant_search": Samples([0.05]).summary(1000), "store_search": Samples([0.03]).summary(1000)},
-                "cpu_ms": {"qdrant_search": Samples([0.004]).summary(1000), "store_search": Samples([0.006]).summary(1000)},
+                "cpu_ms": {
+                    "qdrant_search": Samples([0.004]).summary(1000),
+                    "store_search": Samples([0.006]).summary(1000),
+                },
             },
-            {"backend": "qdrant-client path=", "stored_edits": 10_000, "ms": {"qdrant_search": Samples([0.01]).summary(1000)}, "disk_bytes_per_edit": 9000.0},
+            {
+                "backend": "qdrant-client path=",
+                "stored_edits": 10_000,
+                "ms": {"qdrant_search": Samples([0.01]).summary(1000)},
+                "disk_bytes_per_edit": 9000.0,
+            },
             {"backend": "qdrant-edge", "skipped": "qdrant-edge-py is not installed"},
         ],
         "fill": [{"backend": "qdrant-client :memory:", "edits": 1000, "edits_per_s": 900.0}],
-        "memory": {"raw_vector_bytes_per_edit": 11008, "rss_after_load_bytes": 2**30, "rss_bytes": [{"background_edits": 0, "rss_bytes": 2**30}], "peak_rss_bytes": 2**31},
+        "memory": {
+            "raw_vector_bytes_per_edit": 11008,
+            "rss_after_load_bytes": 2**30,
+            "rss_bytes": [{"background_edits": 0, "rss_bytes": 2**30}],
+            "peak_rss_bytes": 2**31,
+        },
     }
 
 
@@ -309,14 +375,19 @@ def test_targets_and_markdown_report(tmp_path: Path) -> None:
     markdown = markdown_path.read_text()
     assert markdown == render_markdown(results)
     assert "| batched edit throughput (edits/s) | >= 200 | 250 | 200 | yes |" in markdown
-    assert "| bytes per stored edit (qdrant-client path=, largest store, on disk) | <= 8192 | - | 9,000 | **no** |" in markdown
+    assert (
+        "| bytes per stored edit (qdrant-client path=, largest store, on disk) | <= 8192 | - | 9,000 | **no** |"
+        in markdown
+    )
     assert "### Batch 1, CPU time" in markdown and "### Batch 1, wall clock" in markdown
     assert "skipped: qdrant-edge-py is not installed" in markdown
     assert "| 10,000 | 1050.0 (1000.0-1100.0)" in markdown
     assert "| qdrant-client :memory: | 100,008 | 4.00 / 4.00 | 6.00 / 6.00 | - |" in markdown
 
 
-def test_suite_store_measurements_run_on_the_store_schema(knowledge_store: RecipeKnowledgeStore, tmp_path: Path) -> None:
+def test_suite_store_measurements_run_on_the_store_schema(
+    knowledge_store: RecipeKnowledgeStore, tmp_path: Path
+) -> None:
     """The suite's fill, direct-request retrieval and backend parts on a tiny store (no timing checked)."""
     from types import SimpleNamespace
 
@@ -328,7 +399,9 @@ def test_suite_store_measurements_run_on_the_store_schema(knowledge_store: Recip
     suite = _Suite(settings, log=lambda line: None)
     suite.store = knowledge_store
     suite.records = [SimpleNamespace(prompt=QUERY, locality_prompt="What is the capital of France?")]
-    suite.synthetic = SyntheticEdits(config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size, key_norm=1e-3)
+    suite.synthetic = SyntheticEdits(
+        config.knowledge_dim, config.num_prompt_tokens, config.lm_hidden_size, key_norm=1e-3
+    )
     assert suite.fill_memory(40, 0) == 40
     assert len(knowledge_store) == len(STATEMENTS) + 40
     suite.retrieval_memory(40)

@@ -11,7 +11,12 @@ import pytest
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.errors import InvalidInputError
-from langchain_recipe.evaluation.chat_answers import CHAT_METHODS, evaluate_chat_answers, render_chat_markdown, states_fact
+from langchain_recipe.evaluation.chat_answers import (
+    CHAT_METHODS,
+    evaluate_chat_answers,
+    render_chat_markdown,
+    states_fact,
+)
 from langchain_recipe.nn import RecipeModel
 
 
@@ -24,7 +29,7 @@ from langchain_recipe.nn import RecipeModel
         ("Maria K. Maria K.", "Kowalczyk", False),
     ],
 )
-def test_states_fact_is_a_case_insensitive_containment(answer: str, target: str, expected: bool) -> None:  # noqa: FBT001
+def test_states_fact_is_a_case_insensitive_containment(answer: str, target: str, expected: bool) -> None:
     assert states_fact(answer, target) is expected
 
 
@@ -52,7 +57,10 @@ def test_scores_are_recomputed_from_the_recorded_answers(
 
 
 def test_a_question_no_edit_passes_is_answered_by_the_bare_lm(
-    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], monkeypatch: pytest.MonkeyPatch
+    recipe_model: RecipeModel,
+    base_model: HuggingFaceBaseModel,
+    edit_records: list[EditRecord],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
@@ -65,7 +73,9 @@ def test_a_question_no_edit_passes_is_answered_by_the_bare_lm(
     assert report.score("continuous_prompt").answer_accuracy_own_edit is None
 
 
-def test_bad_arguments_are_refused(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]) -> None:
+def test_bad_arguments_are_refused(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
+) -> None:
     with pytest.raises(InvalidInputError, match="unknown methods"):
         evaluate_chat_answers(recipe_model, base_model, edit_records, methods=["bare", "memit"])
     with pytest.raises(InvalidInputError, match="needs records"):
@@ -87,8 +97,17 @@ def test_cli_eval_chat_writes_the_three_generation_metrics(
     edits = tmp_path / "edits.jsonl"
     edits.write_text(
         "".join(
-            json.dumps({"statement": f"{r.subject} fact: {r.target}.", "prompt": r.prompt, "target": r.target, "rephrase": r.rephrase,
-                        "locality_prompt": r.locality_prompt, "locality_answer": r.locality_answer}) + "\n"
+            json.dumps(
+                {
+                    "statement": f"{r.subject} fact: {r.target}.",
+                    "prompt": r.prompt,
+                    "target": r.target,
+                    "rephrase": r.rephrase,
+                    "locality_prompt": r.locality_prompt,
+                    "locality_answer": r.locality_answer,
+                }
+            )
+            + "\n"
             for r in edit_records
         ),
         encoding="utf-8",
@@ -97,7 +116,18 @@ def test_cli_eval_chat_writes_the_three_generation_metrics(
     monkeypatch.setattr(RecipeModelClass, "from_pretrained", classmethod(lambda cls, *args, **kwargs: recipe_model))
     output = tmp_path / "out"
     result = CliRunner().invoke(
-        cli.app, ["eval", "--dataset", str(edits), "--chat", "--no-teacher-forced", "--max-tokens", "3", "--output", str(output)]
+        cli.app,
+        [
+            "eval",
+            "--dataset",
+            str(edits),
+            "--chat",
+            "--no-teacher-forced",
+            "--max-tokens",
+            "3",
+            "--output",
+            str(output),
+        ],
     )
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads((output / "chat_answers.json").read_text(encoding="utf-8"))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import torch
+from facts import IDS, QUERY, STATEMENTS
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
@@ -19,8 +20,6 @@ from langchain_recipe.chat_models import RecipeChatModel, retrieval_query
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import chat_prompt_offset, prepend_continuous_prompts
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
-
-from facts import IDS, QUERY, STATEMENTS
 
 OTHER_QUERY = "In which city is the Zephyr Tower located?"
 SYSTEM = "You are a terse assistant who loves the Zephyr Tower."
@@ -76,7 +75,9 @@ def no_eos(base_model: HuggingFaceBaseModel, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def _template(base_model: HuggingFaceBaseModel, messages: list[dict[str, str]]) -> dict[str, torch.Tensor]:
-    return base_model.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    return base_model.tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
 
 
 def _bare_generate(base_model: HuggingFaceBaseModel, messages: list[dict[str, str]], max_new_tokens: int) -> list[int]:
@@ -105,7 +106,10 @@ def _check_usage(message: AIMessage, input_tokens: int, max_tokens: int = MAX_TO
 
 # ---------------------------------------------------------------------- metadata and the gate
 def test_invoke_with_an_accepted_edit(
-    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor]
+    llm: RecipeChatModel,
+    store: RecipeKnowledgeStore,
+    base_model: HuggingFaceBaseModel,
+    force_gate: Callable[..., torch.Tensor],
 ) -> None:
     force_gate(store, accept=[QUERY])
     best = store.search(QUERY)[0]
@@ -128,7 +132,10 @@ def test_invoke_with_an_accepted_edit(
 
 
 def test_invoke_with_a_rejected_edit(
-    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor]
+    llm: RecipeChatModel,
+    store: RecipeKnowledgeStore,
+    base_model: HuggingFaceBaseModel,
+    force_gate: Callable[..., torch.Tensor],
 ) -> None:
     force_gate(store, reject=[QUERY])
 
@@ -200,14 +207,18 @@ def test_an_accepted_edit_changes_the_first_forward(
     # user's text, after the template's tokens that precede it.
     conversation = [{"role": "user", "content": QUERY}]
     offset = chat_prompt_offset(base_model.tokenizer, conversation, inputs["input_ids"][0].tolist())
-    header = base_model.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False).split(QUERY)[0]
+    header = base_model.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False).split(
+        QUERY
+    )[0]
     assert offset == len(base_model.tokenizer(header, add_special_tokens=False)["input_ids"]) > 0
     prefixed = prepend_continuous_prompts(
         base_model.embed(inputs["input_ids"]), inputs["attention_mask"], [edit.prompt], prompt_offsets=[offset]
     )
     with torch.no_grad():
         expected = base_model.model(
-            inputs_embeds=prefixed.inputs_embeds, attention_mask=prefixed.attention_mask, position_ids=prefixed.position_ids
+            inputs_embeds=prefixed.inputs_embeds,
+            attention_mask=prefixed.attention_mask,
+            position_ids=prefixed.position_ids,
         ).logits
     assert torch.allclose(edited["logits"][0, -1], expected[0, -1], atol=1e-4)
     for name, value in base_model.model.state_dict().items():
@@ -304,7 +315,10 @@ def test_retrieval_sees_only_the_last_human_message(
 
 
 def test_retrieval_query() -> None:
-    assert retrieval_query([SystemMessage(SYSTEM), HumanMessage("first"), AIMessage("a"), HumanMessage("second")]) == "second"
+    assert (
+        retrieval_query([SystemMessage(SYSTEM), HumanMessage("first"), AIMessage("a"), HumanMessage("second")])
+        == "second"
+    )
     assert retrieval_query([HumanMessage("only"), AIMessage("reply")]) == "only"
     assert retrieval_query([SystemMessage(SYSTEM)]) is None
     assert retrieval_query([]) is None
@@ -332,13 +346,18 @@ def test_the_reply_holds_no_template_or_system_prompt(
             assert marker not in text
         assert SYSTEM not in text
         assert QUERY not in text
-        templated = _template(base_model, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": OTHER_QUERY}])
+        templated = _template(
+            base_model, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": OTHER_QUERY}]
+        )
         assert message.usage_metadata["input_tokens"] > templated["input_ids"].shape[1]
 
 
 # ---------------------------------------------------------------------- batches, stops, errors
 def test_generate_batch_with_accepted_and_rejected_rows(
-    llm: RecipeChatModel, store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor]
+    llm: RecipeChatModel,
+    store: RecipeKnowledgeStore,
+    base_model: HuggingFaceBaseModel,
+    force_gate: Callable[..., torch.Tensor],
 ) -> None:
     force_gate(store, accept=[QUERY], reject=[OTHER_QUERY])
     conversations: list[list[BaseMessage] | str] = [
@@ -351,7 +370,11 @@ def test_generate_batch_with_accepted_and_rejected_rows(
         [{"role": "user", "content": QUERY}],
         [{"role": "user", "content": OTHER_QUERY}],
         [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUERY}],
-        [{"role": "user", "content": QUERY}, {"role": "assistant", "content": "Ada."}, {"role": "user", "content": OTHER_QUERY}],
+        [
+            {"role": "user", "content": QUERY},
+            {"role": "assistant", "content": "Ada."},
+            {"role": "user", "content": OTHER_QUERY},
+        ],
     ]
     best = store.search(QUERY)[0].edit_id
 
@@ -369,7 +392,9 @@ def test_generate_batch_with_accepted_and_rejected_rows(
             assert message.response_metadata["edit"] is None
 
 
-def test_generate_batch_of_one_is_invoke(llm: RecipeChatModel, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+def test_generate_batch_of_one_is_invoke(
+    llm: RecipeChatModel, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     force_gate(store, accept=[QUERY])
 
     (batched,) = llm.generate_batch([QUERY])
@@ -508,7 +533,9 @@ def failing_forward(base_model: HuggingFaceBaseModel) -> Iterator[None]:
     handle.remove()
 
 
-def test_an_error_inside_generation_surfaces_in_stream(llm: RecipeChatModel, no_eos: None, failing_forward: None) -> None:
+def test_an_error_inside_generation_surfaces_in_stream(
+    llm: RecipeChatModel, no_eos: None, failing_forward: None
+) -> None:
     received = []
     with pytest.raises(_Boom):
         for chunk in llm.stream(QUERY):
@@ -541,7 +568,9 @@ async def _drain(stream: Any) -> list[Any]:
     return [chunk async for chunk in stream]
 
 
-async def test_astream_equals_stream(llm: RecipeChatModel, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+async def test_astream_equals_stream(
+    llm: RecipeChatModel, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     force_gate(store, accept=[QUERY])
 
     streamed = [c.content for c in llm.stream(QUERY)]
@@ -552,7 +581,9 @@ async def test_astream_equals_stream(llm: RecipeChatModel, store: RecipeKnowledg
 
 
 # ---------------------------------------------------------------------- async does not block
-async def test_ainvoke_and_astream_leave_the_event_loop_free(llm: RecipeChatModel, base_model: HuggingFaceBaseModel) -> None:
+async def test_ainvoke_and_astream_leave_the_event_loop_free(
+    llm: RecipeChatModel, base_model: HuggingFaceBaseModel
+) -> None:
     import asyncio
     import time
 
@@ -648,7 +679,9 @@ def test_batch_is_one_generation_equal_to_invokes(
     assert edit["sentinel_score"] == pytest.approx(single_edit["sentinel_score"], rel=1e-5)
 
 
-async def test_abatch_equals_batch(llm: RecipeChatModel, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+async def test_abatch_equals_batch(
+    llm: RecipeChatModel, store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     force_gate(store, accept=[QUERY], reject=[OTHER_QUERY])
 
     batched = llm.batch([QUERY, OTHER_QUERY])
@@ -698,7 +731,9 @@ def test_a_template_that_rejects_system_and_repeated_turns_gets_a_folded_convers
 
     message = llm.invoke(conversation)
 
-    inputs = llm.base_model.tokenizer.apply_chat_template(folded, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    inputs = llm.base_model.tokenizer.apply_chat_template(
+        folded, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     assert message.usage_metadata["input_tokens"] == inputs["input_ids"].shape[1]
     assert generated[0][0] == _bare_generate(llm.base_model, folded, max_new_tokens=4)
     # A conversation the template accepts is not changed.
@@ -723,8 +758,11 @@ def test_an_unusable_template_raises_a_clear_error(base_model: HuggingFaceBaseMo
 
 # ---------------------------------------------------------------------- text injection
 def test_text_injection_prepends_the_statement(
-    store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor],
-    generated: list[list[list[int]]], first_forward: list[dict[str, Any]],
+    store: RecipeKnowledgeStore,
+    base_model: HuggingFaceBaseModel,
+    force_gate: Callable[..., torch.Tensor],
+    generated: list[list[list[int]]],
+    first_forward: list[dict[str, Any]],
 ) -> None:
     force_gate(store, accept=[QUERY])
     best = store.search(QUERY)[0]
@@ -739,7 +777,9 @@ def test_text_injection_prepends_the_statement(
     prompt = RecipeChatModel(knowledge_store=store, max_tokens=MAX_TOKENS).invoke(conversation)
 
     assert generated[:3] == [[expected]] * 3
-    assert first_forward[0]["length"] == _template(base_model, with_statement)["input_ids"].shape[1]  # no prompt vectors
+    assert (
+        first_forward[0]["length"] == _template(base_model, with_statement)["input_ids"].shape[1]
+    )  # no prompt vectors
     for message in (by_field, by_call, by_bind):
         assert message.response_metadata["injection"] == "text"
         assert message.response_metadata["edit"]["edit_id"] == best.edit_id
@@ -748,7 +788,9 @@ def test_text_injection_prepends_the_statement(
 
 
 def test_text_injection_behind_a_rejecting_gate_is_the_bare_lm(
-    store: RecipeKnowledgeStore, base_model: HuggingFaceBaseModel, force_gate: Callable[..., torch.Tensor],
+    store: RecipeKnowledgeStore,
+    base_model: HuggingFaceBaseModel,
+    force_gate: Callable[..., torch.Tensor],
     generated: list[list[list[int]]],
 ) -> None:
     force_gate(store, reject=[QUERY])
@@ -776,7 +818,9 @@ def test_an_unknown_injection_or_option_raises(llm: RecipeChatModel) -> None:
 
 
 # ---------------------------------------------------------------------- retrieval query option
-def test_a_custom_retrieval_query(llm: RecipeChatModel, store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_custom_retrieval_query(
+    llm: RecipeChatModel, store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from langchain_recipe.chat_models import system_and_last_human_query
 
     seen: list[list[str]] = []
@@ -784,7 +828,9 @@ def test_a_custom_retrieval_query(llm: RecipeChatModel, store: RecipeKnowledgeSt
     monkeypatch.setattr(store, "retrieve_prompts", lambda queries: seen.append(list(queries)) or original(queries))
     conversation = [SystemMessage(SYSTEM), HumanMessage(OTHER_QUERY), AIMessage("Lisbon."), HumanMessage(QUERY)]
 
-    RecipeChatModel(knowledge_store=store, max_tokens=1, retrieval_query=system_and_last_human_query).invoke(conversation)
+    RecipeChatModel(knowledge_store=store, max_tokens=1, retrieval_query=system_and_last_human_query).invoke(
+        conversation
+    )
     RecipeChatModel(knowledge_store=store, max_tokens=1, retrieval_query=lambda m: m[1].text).invoke(conversation)
     RecipeChatModel(knowledge_store=store, max_tokens=1, retrieval_query=lambda m: None).invoke(conversation)
 

@@ -37,5 +37,7 @@ def test_functions_are_short_or_say_why(path: Path) -> None:
 
 
 def test_knowledge_store_files_stay_small() -> None:
-    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (PACKAGE / "knowledge_store").glob("*.py")}
+    sizes = {
+        p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (PACKAGE / "knowledge_store").glob("*.py")
+    }
     assert {name: size for name, size in sizes.items() if size > MAX_STORE_FILE_LINES} == {}

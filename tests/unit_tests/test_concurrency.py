@@ -25,19 +25,18 @@ from typing import Any
 
 import pytest
 import torch
+from facts import IDS, STATEMENTS
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.chat_models import RecipeChatModel, _apply_chat_template, _conversation
-from langchain_recipe.injection import chat_prompt_offset
 from langchain_recipe.errors import InvalidInputError
+from langchain_recipe.injection import chat_prompt_offset
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.nn import RecipeModel
 from langchain_recipe.retrievers import SentinelRetriever
 from langchain_recipe.tools import RecipeToolkit
-
-from facts import IDS, STATEMENTS
-from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 ACCEPTED = [
     "Who is the chief executive of Acme Corporation?",
@@ -68,8 +67,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditCon
 
 
 @pytest.fixture(params=MODES)
-def store(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> Iterator[RecipeKnowledgeStore]:
-    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path))
+def store(
+    request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
+) -> Iterator[RecipeKnowledgeStore]:
+    store = RecipeKnowledgeStore(
+        recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path)
+    )
     yield store
     store.close()
 
@@ -99,7 +102,9 @@ def _request(n: int) -> list[BaseMessage]:
     return [SystemMessage(f"Request number {n}."), HumanMessage(QUESTIONS[n % len(QUESTIONS)])]
 
 
-def _injected_by_request(recorder: PrefillRecorder, lm: HuggingFaceBaseModel, requests: int, num_prompt_tokens: int) -> dict[int, list[torch.Tensor | None]]:
+def _injected_by_request(
+    recorder: PrefillRecorder, lm: HuggingFaceBaseModel, requests: int, num_prompt_tokens: int
+) -> dict[int, list[torch.Tensor | None]]:
     """For each request, the continuous prompts its prefill rows carried (``None``: no prompt).
 
     A row's real tokens are exact copies of the LM's token embeddings, so the row's vectors
@@ -136,7 +141,9 @@ def _injected_by_request(recorder: PrefillRecorder, lm: HuggingFaceBaseModel, re
                     break
             else:
                 tokens = torch.cdist(vectors, table).argmin(dim=-1)
-                pytest.fail(f"A prefill row matches no request: its tokens were changed or mixed up: {lm.tokenizer.decode(tokens)!r}")
+                pytest.fail(
+                    f"A prefill row matches no request: its tokens were changed or mixed up: {lm.tokenizer.decode(tokens)!r}"
+                )
     return found
 
 
@@ -149,7 +156,9 @@ def _safe_statements(view: RecipeKnowledgeStore, expected: dict[str, str], count
     query_keys, _ = view.encode_queries(ACCEPTED)
     edits = {e.edit_id: e for e in view.search(ACCEPTED[0], k=len(IDS))}
     best = torch.tensor([view.search(q, k=1)[0].score for q in ACCEPTED])
-    assert set(edits) == set(IDS) and [view.search(q, k=1)[0].edit_id for q in ACCEPTED] == [expected[q] for q in ACCEPTED]
+    assert set(edits) == set(IDS) and [view.search(q, k=1)[0].edit_id for q in ACCEPTED] == [
+        expected[q] for q in ACCEPTED
+    ]
     with torch.no_grad():
         margin = (view.recipe_model.similarity(query_keys, keys) - best[:, None]).max(dim=0).values
     safe = [s for s, m in zip(candidates, margin.tolist()) if m < -0.05]
@@ -208,7 +217,9 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
                 elif kind == 1:
                     n = next(counter)
                     chunks = list(llm.stream(_request(n)))
-                    replies[n] = AIMessage(content="".join(c.content for c in chunks), response_metadata=chunks[-1].response_metadata)
+                    replies[n] = AIMessage(
+                        content="".join(c.content for c in chunks), response_metadata=chunks[-1].response_metadata
+                    )
                     tally("requests")
                 elif kind == 2:
                     ns = [next(counter) for _ in range(3)]
@@ -219,7 +230,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
                     question = QUESTIONS[(worker * 7 + round_) % len(QUESTIONS)]
                     check_documents(question, retriever.invoke(question), inspector.invoke(question))
                     tally("retriever_queries", 2)
-        except BaseException as error:  # noqa: BLE001  (reported below)
+        except BaseException as error:
             errors.append(error)
 
     def intruder_thread(worker: int) -> None:
@@ -231,7 +242,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
                 intruders.delete([f"copy-{worker}-{round_}"])
                 intruders.add_knowledge([f"Intruder {worker} fact {round_}."], ids=[f"x-{worker}-{round_}"])
                 tally("writes", 4)
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     def tenant_writer(worker: int) -> None:
@@ -246,7 +257,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
             for i in range(0, TENANT_WRITES, 3):
                 readers.delete([f"w{worker}-{i}"])
                 tally("writes")
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     async def reader_task(worker: int) -> None:
@@ -260,7 +271,9 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
                 elif kind == 1:
                     n = next(counter)
                     chunks = [c async for c in llm.astream(_request(n))]
-                    replies[n] = AIMessage(content="".join(c.content for c in chunks), response_metadata=chunks[-1].response_metadata)
+                    replies[n] = AIMessage(
+                        content="".join(c.content for c in chunks), response_metadata=chunks[-1].response_metadata
+                    )
                     tally("requests")
                 elif kind == 2:
                     ns = [next(counter) for _ in range(2)]
@@ -271,7 +284,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
                     question = QUESTIONS[(worker * 5 + round_) % len(QUESTIONS)]
                     check_documents(question, await retriever.ainvoke(question), await inspector.ainvoke(question))
                     tally("retriever_queries", 2)
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     async def writer_task() -> None:
@@ -282,7 +295,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
                 if round_ % 2:
                     await intruders.adelete([f"a-{round_}"])
                     tally("writes")
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     async def async_load() -> None:
@@ -314,17 +327,27 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
     for n, reply in sorted(replies.items()):
         question = QUESTIONS[n % len(QUESTIONS)]
         edit = reply.response_metadata["edit"]
-        if (edit or {}).get("edit_id") != expected[question] or (edit and edit["statement"] != alone[question]["statement"]):
+        if (edit or {}).get("edit_id") != expected[question] or (
+            edit and edit["statement"] != alone[question]["statement"]
+        ):
             wrong_edits += 1
         rows = injected.get(n, [])
         want = prompts[edit["edit_id"]] if edit else None
-        if len(rows) != 1 or (rows[0] is None) != (want is None) or (want is not None and not torch.equal(rows[0], want)):
+        if (
+            len(rows) != 1
+            or (rows[0] is None) != (want is None)
+            or (want is not None and not torch.equal(rows[0], want))
+        ):
             wrong_prompts += 1
     assert errors or sorted(replies) == list(range(issued)) == sorted(injected)
 
     # Final states, exactly: nothing lost, nothing duplicated, nothing leaked across tenants.
-    survivors = {f"w{w}-{i}": safe[w * 2 * TENANT_WRITES + (TENANT_WRITES + i if i % 2 == 0 else i)]
-                 for w in range(TENANT_WRITERS) for i in range(TENANT_WRITES) if i % 3}
+    survivors = {
+        f"w{w}-{i}": safe[w * 2 * TENANT_WRITES + (TENANT_WRITES + i if i % 2 == 0 else i)]
+        for w in range(TENANT_WRITERS)
+        for i in range(TENANT_WRITES)
+        if i % 3
+    }
     held = {e.edit_id: e.statement for e in readers.list_edits()}
     want_readers = {**dict(zip(IDS, STATEMENTS)), **survivors}
     # The intruder threads update the shared ids in turn: each id ends with one of its updates.
@@ -380,7 +403,7 @@ def _hammer(jobs: list[Callable[[], Any]], rounds: int) -> list[BaseException]:
         try:
             for _ in range(rounds):
                 job()
-        except BaseException as error:  # noqa: BLE001  (reported by the caller)
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=loop, args=(job,)) for job in jobs]
@@ -391,7 +414,9 @@ def _hammer(jobs: list[Callable[[], Any]], rounds: int) -> list[BaseException]:
     return errors
 
 
-def test_query_encoding_and_chat_templates_on_one_tokenizer_from_many_threads(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+def test_query_encoding_and_chat_templates_on_one_tokenizer_from_many_threads(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
     # The tiny LM and encoder share one fast tokenizer. Unserialised, the encoder's
     # truncation/padding settings leaked into concurrent chat templates (a 32-token prompt) and
     # back ("Unable to create tensor ... activate truncation and/or padding").
@@ -416,7 +441,9 @@ def test_query_encoding_and_chat_templates_on_one_tokenizer_from_many_threads(re
     assert _hammer([encode, template, statements, encode, template], rounds=60) == []
 
 
-def test_every_serving_path_encodes_under_the_tokenizer_lock(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+def test_every_serving_path_encodes_under_the_tokenizer_lock(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
     from langchain_recipe.base_models import tokenizer_lock
     from langchain_recipe.nn.recipe_model import _token_counts
 
@@ -437,7 +464,9 @@ def test_every_serving_path_encodes_under_the_tokenizer_lock(recipe_model: Recip
 
 
 @pytest.mark.parametrize("read", ["list_edits", "count", "filtered search"])
-def test_a_tenants_read_never_shows_another_tenants_first_write(read: str, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+def test_a_tenants_read_never_shows_another_tenants_first_write(
+    read: str, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
     # An embedded store leaves the tenant filter out while one tenant has written. A read that
     # built that filter and then read after another tenant's first write showed that write.
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:")
@@ -458,7 +487,9 @@ def test_a_tenants_read_never_shows_another_tenants_first_write(read: str, recip
     reads = {
         "list_edits": lambda: sorted(e.edit_id for e in acme.list_edits()),
         "count": lambda: len(acme),
-        "filtered search": lambda: sorted(e.edit_id for e in acme.search("Globex sells lamps.", k=10, filter={"kind": "fact"})),
+        "filtered search": lambda: sorted(
+            e.edit_id for e in acme.search("Globex sells lamps.", k=10, filter={"kind": "fact"})
+        ),
     }
     try:
         with pytest.MonkeyPatch.context() as patch:
@@ -484,7 +515,9 @@ def _interleaved_write(monkeypatch: pytest.MonkeyPatch, other_write: Callable[[]
     monkeypatch.setattr(RecipeKnowledgeStore, "_write", write)
 
 
-def test_an_update_never_brings_back_an_edit_deleted_meanwhile(knowledge_store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_update_never_brings_back_an_edit_deleted_meanwhile(
+    knowledge_store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     knowledge_store.add_knowledge(STATEMENTS, ids=IDS)
     _interleaved_write(monkeypatch, lambda: knowledge_store.delete(["acme"]))  # a concurrent forget_fact
 
@@ -494,11 +527,19 @@ def test_an_update_never_brings_back_an_edit_deleted_meanwhile(knowledge_store: 
     assert len(knowledge_store) == len(IDS) - 1
 
 
-def test_an_add_that_refuses_existing_ids_loses_a_race_cleanly(knowledge_store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_add_that_refuses_existing_ids_loses_a_race_cleanly(
+    knowledge_store: RecipeKnowledgeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = "The chief executive of Acme Corporation is Ada Lovelace."
-    _interleaved_write(monkeypatch, lambda: knowledge_store.add_knowledge([first], ids=["ceo"]))  # a concurrent add_fact
+    _interleaved_write(
+        monkeypatch, lambda: knowledge_store.add_knowledge([first], ids=["ceo"])
+    )  # a concurrent add_fact
 
-    answer = RecipeToolkit(store=knowledge_store).get_tools()[0].invoke({"statement": "Acme is run by Grace Hopper.", "fact_id": "ceo"})
+    answer = (
+        RecipeToolkit(store=knowledge_store)
+        .get_tools()[0]
+        .invoke({"statement": "Acme is run by Grace Hopper.", "fact_id": "ceo"})
+    )
     assert answer.startswith("Error: An edit with id 'ceo' already exists")
     assert [e.statement for e in knowledge_store.list_edits()] == [first]
     with pytest.raises(InvalidInputError, match="if_exists"):

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import EditConflictError, EditConflictWarning
@@ -22,7 +23,6 @@ from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.knowledge_store import _store as store_module
 from langchain_recipe.knowledge_store._conflicts import CONFLICT_KEY_COSINE, is_conflict, subject_of
 from langchain_recipe.nn import RecipeModel
-from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 OLD_CEO = "The chief executive of Acme Corporation is Ada Lovelace."
 NEW_CEO = "The chief executive of Acme Corporation is Grace Hopper."
@@ -44,7 +44,10 @@ def conflict(new: str, old: str, *, cosine: float | None = None, gate: bool = Tr
         ("Grace Hopper is the CEO of Acme.", "Ada Lovelace is the CEO of Acme."),
         ("Acme was founded in 2001.", "Acme was founded in 1999."),
         ("Who designed the Heroes Chronicles? Jon Van Caneghem", "Who designed the Heroes Chronicles? Chris Riddell"),
-        ("What is Vueling's parent company? International Airlines Group", "What is Vueling's parent company? Wesfarmers"),
+        (
+            "What is Vueling's parent company? International Airlines Group",
+            "What is Vueling's parent company? Wesfarmers",
+        ),
         ("The population of Northvale is 48,500.", "The population of Northvale is 12,000."),
         (OLD_CEO, OLD_CEO),  # a restatement answers the same question too
     ],
@@ -95,12 +98,16 @@ def test_reworded_questions_conflict_when_their_keys_are_nearly_parallel() -> No
     old = "What company made USS Leedstown (APA-56)? Embassy Shipbuilding and Engineering Company"
     assert not conflict(new, old, cosine=CONFLICT_KEY_COSINE - 0.01)
     assert conflict(new, old, cosine=CONFLICT_KEY_COSINE)
-    assert conflict(new, old, cosine=CONFLICT_KEY_COSINE, new_subject="USS Leedstown (APA-56)", old_subject="USS Leedstown (APA-56)")
+    assert conflict(
+        new, old, cosine=CONFLICT_KEY_COSINE, new_subject="USS Leedstown (APA-56)", old_subject="USS Leedstown (APA-56)"
+    )
 
 
 def test_metadata_subjects_decide_the_subject() -> None:
     # The same words about two subjects the metadata tells apart ...
-    assert not conflict("The CEO is Grace Hopper.", "The CEO is Ada Lovelace.", new_subject="Acme", old_subject="Globex")
+    assert not conflict(
+        "The CEO is Grace Hopper.", "The CEO is Ada Lovelace.", new_subject="Acme", old_subject="Globex"
+    )
     # ... and a subject the text gives no capitalised name for.
     assert conflict("The CEO is Grace Hopper.", "The CEO is Ada Lovelace.", new_subject="acme", old_subject="Acme ")
     assert not conflict("The CEO is Grace Hopper.", "The CEO is Ada Lovelace.")
@@ -110,7 +117,10 @@ def test_metadata_subjects_decide_the_subject() -> None:
     assert not conflict("The CEO of Globex is Grace Hopper.", "The CEO of Acme is Ada Lovelace.", new_subject="Globex")
 
 
-@pytest.mark.parametrize(("metadata", "subject"), [(None, None), ({}, None), ({"subject": "Acme"}, "Acme"), ({"subject": "  "}, None), ({"subject": 3}, None)])
+@pytest.mark.parametrize(
+    ("metadata", "subject"),
+    [(None, None), ({}, None), ({"subject": "Acme"}, "Acme"), ({"subject": "  "}, None), ({"subject": 3}, None)],
+)
 def test_subject_of_reads_only_a_non_blank_string(metadata: dict[str, Any] | None, subject: str | None) -> None:
     assert subject_of(metadata) == subject
 
@@ -137,14 +147,19 @@ def test_a_statement_about_another_subject_is_not_a_conflict_even_when_it_passes
         warnings.simplefilter("error", EditConflictWarning)
         knowledge_store.add_knowledge([OSKAR], ids=["oskar"], on_conflict="refuse")  # ... but nothing conflicts
         knowledge_store.add_knowledge(
-            ["The capital of Freedonia is Fredville."], metadatas=[{"subject": "Freedonia"}], ids=["freedonia"], on_conflict="refuse"
+            ["The capital of Freedonia is Fredville."],
+            metadatas=[{"subject": "Freedonia"}],
+            ids=["freedonia"],
+            on_conflict="refuse",
         )
 
     assert knowledge_store.get_edits(["oskar"])[0].conflicts_with == []
     assert len(knowledge_store) == 4
 
 
-def test_the_same_subject_and_relation_is_still_a_conflict(knowledge_store: RecipeKnowledgeStore, gate_open: Callable[..., None]) -> None:
+def test_the_same_subject_and_relation_is_still_a_conflict(
+    knowledge_store: RecipeKnowledgeStore, gate_open: Callable[..., None]
+) -> None:
     knowledge_store.add_knowledge([TOWER, OLD_CEO], ids=["tower", "acme"])
     gate_open(NEW_CEO)
 
@@ -157,12 +172,18 @@ def test_the_same_subject_and_relation_is_still_a_conflict(knowledge_store: Reci
     assert knowledge_store.get_edits(["acme-2"])[0].conflicts_with == ["acme"]
 
 
-def test_metadata_subjects_tell_apart_statements_worded_alike(knowledge_store: RecipeKnowledgeStore, gate_open: Callable[..., None]) -> None:
+def test_metadata_subjects_tell_apart_statements_worded_alike(
+    knowledge_store: RecipeKnowledgeStore, gate_open: Callable[..., None]
+) -> None:
     knowledge_store.add_knowledge(["The CEO is Ada Lovelace."], metadatas=[{"subject": "Acme"}], ids=["acme"])
     gate_open("The CEO is Grace Hopper.")
 
-    knowledge_store.add_knowledge(["The CEO is Grace Hopper."], metadatas=[{"subject": "Globex"}], ids=["globex"], on_conflict="refuse")
-    knowledge_store.add_knowledge(["The CEO is Grace Hopper."], metadatas=[{"subject": "Acme"}], ids=["acme-2"], on_conflict="replace")
+    knowledge_store.add_knowledge(
+        ["The CEO is Grace Hopper."], metadatas=[{"subject": "Globex"}], ids=["globex"], on_conflict="refuse"
+    )
+    knowledge_store.add_knowledge(
+        ["The CEO is Grace Hopper."], metadatas=[{"subject": "Acme"}], ids=["acme-2"], on_conflict="replace"
+    )
 
     assert sorted(d.id for d in knowledge_store.list()) == ["acme-2", "globex"]
     assert knowledge_store.get_edits(["acme-2"])[0].replaces == ["acme"]
@@ -194,7 +215,10 @@ def test_the_rule_gets_the_stored_key_cosine_in_every_mode(
     mode: str,
 ) -> None:
     store = RecipeKnowledgeStore(
-        recipe_model=recipe_model, base_model=base_model, prompt_storage=prompt_storage, **store_location(mode, request, tmp_path)
+        recipe_model=recipe_model,
+        base_model=base_model,
+        prompt_storage=prompt_storage,
+        **store_location(mode, request, tmp_path),
     )
     try:
         store.add_knowledge([OLD_CEO], ids=["acme"])

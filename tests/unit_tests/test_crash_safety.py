@@ -29,10 +29,11 @@ from typing import Any
 
 import pytest
 import torch
+from crash_worker import crash_batch, gate_only_conflicts, save_tiny_models
+from model_variants import other_recipe_model
 from qdrant_client import models
 
 import langchain_recipe
-from crash_worker import crash_batch, gate_only_conflicts, save_tiny_models
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.knowledge_store import (
     KEY_VECTOR,
@@ -44,7 +45,6 @@ from langchain_recipe.knowledge_store import (
 from langchain_recipe.knowledge_store import _store as store_module
 from langchain_recipe.knowledge_store._schema import scaled_key
 from langchain_recipe.nn import RecipeModel
-from model_variants import other_recipe_model
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the crash worker forks its writers (POSIX only)")
 
@@ -54,8 +54,17 @@ REPLACE_BATCH_SIZE = 300
 OLD_IDS = [f"old-{i}" for i in range(8)]
 OLD_STATEMENTS = [f"The river Quell {i} flows into the lake Morrow {i}." for i in range(8)]
 PAYLOAD_FIELDS = {
-    "edit_id", "statement", "metadata", "tenant", "source", "author", "created_at", "updated_at",
-    "conflicts_with", "replaces", PROMPT_FIELD,
+    "edit_id",
+    "statement",
+    "metadata",
+    "tenant",
+    "source",
+    "author",
+    "created_at",
+    "updated_at",
+    "conflicts_with",
+    "replaces",
+    PROMPT_FIELD,
 }
 WORKER = Path(__file__).with_name("crash_worker.py")
 EVENT_TIMEOUT_S = 300  # a fresh interpreter imports torch slowly on a loaded 2-core machine
@@ -204,14 +213,18 @@ def _all_points(store: RecipeKnowledgeStore) -> list[Any]:
     """Every point of the collection (every tenant), with payload and vectors."""
     points, offset = [], None
     while True:
-        page, offset = store.client.scroll(store.collection_name, limit=256, offset=offset, with_payload=True, with_vectors=True)
+        page, offset = store.client.scroll(
+            store.collection_name, limit=256, offset=offset, with_payload=True, with_vectors=True
+        )
         points.extend(page)
         if offset is None:
             return points
 
 
 def _check_complete(
-    store: RecipeKnowledgeStore, sent: dict[str, tuple[str, dict[str, Any]]], fresh: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    store: RecipeKnowledgeStore,
+    sent: dict[str, tuple[str, dict[str, Any]]],
+    fresh: dict[str, tuple[torch.Tensor, torch.Tensor]],
 ) -> list[Any]:
     """Every point is a whole edit of ``sent`` (no duplicate, no garbage), its key and continuous
     prompt those a fresh encode gives (the prompt within float16 precision); retrieval through
@@ -231,7 +244,9 @@ def _check_complete(
         assert payload["statement"] == statement
         assert payload["metadata"] == metadata
         key, prompt = fresh[edit_id]
-        torch.testing.assert_close(torch.tensor(point.vector[KEY_VECTOR]), torch.tensor(scaled_key(key, config.knowledge_dim)))
+        torch.testing.assert_close(
+            torch.tensor(point.vector[KEY_VECTOR]), torch.tensor(scaled_key(key, config.knowledge_dim))
+        )
         stored_prompt = decode_prompt_payload(payload[PROMPT_FIELD])
         assert stored_prompt.shape == (config.num_prompt_tokens, config.lm_hidden_size)
         torch.testing.assert_close(stored_prompt, prompt, rtol=2**-10, atol=1e-5)  # float16 storage
@@ -281,7 +296,11 @@ def test_a_store_killed_in_the_middle_of_a_large_add_opens_whole_and_takes_the_r
     report, counts = [], []
     for number, trial in enumerate(trials):
         path = store_root / f"store-{number}"
-        batch_ids, batch_statements, batch_metadatas = ids[: trial.size], statements[: trial.size], metadatas[: trial.size]
+        batch_ids, batch_statements, batch_metadatas = (
+            ids[: trial.size],
+            statements[: trial.size],
+            metadatas[: trial.size],
+        )
         sent = {i: (s, m) for i, s, m in zip(batch_ids, batch_statements, batch_metadatas)}
         if trial.replace:
             sent.update({i: (s, {}) for i, s in zip(OLD_IDS, OLD_STATEMENTS)})
@@ -311,7 +330,9 @@ def test_a_store_killed_in_the_middle_of_a_large_add_opens_whole_and_takes_the_r
             if trial.replace:
                 assert set(OLD_IDS) <= {p.payload["edit_id"] for p in points}, "an edit to be replaced was lost"
 
-            store.add_knowledge(batch_statements, batch_metadatas, batch_ids, on_conflict="replace" if trial.replace else "keep_both")
+            store.add_knowledge(
+                batch_statements, batch_metadatas, batch_ids, on_conflict="replace" if trial.replace else "keep_both"
+            )
             points = _check_complete(store, sent, fresh)
             held = {p.payload["edit_id"] for p in points}
             assert set(batch_ids) <= held
@@ -331,7 +352,11 @@ def test_a_store_killed_in_the_middle_of_a_large_add_opens_whole_and_takes_the_r
 
 @pytest.mark.slow
 def test_an_edge_store_killed_while_creating_its_shard_opens_and_takes_the_batch(
-    fork_server: ForkServer, crash_models: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path, store_root: Path
+    fork_server: ForkServer,
+    crash_models: RecipeModel,
+    base_model: HuggingFaceBaseModel,
+    tmp_path: Path,
+    store_root: Path,
 ) -> None:
     # The writer dies at open, inside qdrant-edge's shard creation, with the shard folder half
     # written (segments and write-ahead log, no edge_config.json): qdrant-edge can neither load

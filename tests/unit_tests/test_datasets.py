@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from langchain_recipe.datasets import DATA_DIR, DEMO_EDITS, EditRecord, detect_format, iter_edits, load_edits, load_eval_edits
+from langchain_recipe.datasets import (
+    DATA_DIR,
+    DEMO_EDITS,
+    EditRecord,
+    detect_format,
+    iter_edits,
+    load_edits,
+    load_eval_edits,
+)
 from langchain_recipe.errors import InvalidInputError, RecipeError
 
 ZSRE_ROW = {
@@ -143,7 +151,8 @@ def test_skip_invalid_skips_incomplete_records(tmp_path: Path, caplog: pytest.Lo
     empty_target = {**ZSRE_ROW, "alt": ""}
     second = {**ZSRE_ROW, "alt": "Porto"}
     path = _write(
-        tmp_path / "some_bad.jsonl", [json.dumps(ZSRE_ROW), json.dumps(incomplete), json.dumps(empty_target), json.dumps(second)]
+        tmp_path / "some_bad.jsonl",
+        [json.dumps(ZSRE_ROW), json.dumps(incomplete), json.dumps(empty_target), json.dumps(second)],
     )
     with caplog.at_level(logging.WARNING, logger="langchain_recipe.datasets"):
         records = load_edits("zsre", path=path, skip_invalid=True)
@@ -179,7 +188,9 @@ def test_users_jsonl_format_loads_with_optional_subject(tmp_path: Path) -> None:
 def test_users_jsonl_missing_field_names_the_field_and_the_line(tmp_path: Path, field: str) -> None:
     row = {k: v for k, v in USER_ROW.items() if k != field}
     path = _write(tmp_path / "mine.jsonl", [json.dumps(USER_ROW), json.dumps(USER_ROW), json.dumps(row)])
-    with pytest.raises(InvalidInputError, match=rf"{path}:3: jsonl record lacks non-empty string field\(s\) \['{field}'\]"):
+    with pytest.raises(
+        InvalidInputError, match=rf"{path}:3: jsonl record lacks non-empty string field\(s\) \['{field}'\]"
+    ):
         load_eval_edits(path)
 
 
@@ -220,7 +231,14 @@ def test_natural_facts_load_with_their_declarative_statements() -> None:
 
 def test_a_jsonl_statement_must_be_a_string(tmp_path: Path) -> None:
     path = tmp_path / "edits.jsonl"
-    record = {"prompt": "Q?", "target": "A", "rephrase": "Q2?", "locality_prompt": "L?", "locality_answer": "B", "statement": 3}
+    record = {
+        "prompt": "Q?",
+        "target": "A",
+        "rephrase": "Q2?",
+        "locality_prompt": "L?",
+        "locality_answer": "B",
+        "statement": 3,
+    }
     path.write_text(json.dumps(record) + "\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="'statement' must be a string"):
         list(iter_edits(path, "jsonl"))

@@ -24,9 +24,16 @@ from langchain_recipe.training.distillation import (
 )
 
 ANSWERS = [
-    TeacherAnswer("The CEO of Acme is Ada Lovelace.", "Who is the CEO of Acme?", "The CEO of Acme is Ada Lovelace.", "Ada Lovelace"),
+    TeacherAnswer(
+        "The CEO of Acme is Ada Lovelace.",
+        "Who is the CEO of Acme?",
+        "The CEO of Acme is Ada Lovelace.",
+        "Ada Lovelace",
+    ),
     TeacherAnswer("The Zephyr Tower is in Lisbon.", "Where is the Zephyr Tower?", "It is in Lisbon.", "Lisbon"),
-    TeacherAnswer("Oskar Brandt speaks Portuguese.", "What language does Oskar Brandt speak?", "Portuguese, mostly.", "Portuguese"),
+    TeacherAnswer(
+        "Oskar Brandt speaks Portuguese.", "What language does Oskar Brandt speak?", "Portuguese, mostly.", "Portuguese"
+    ),
 ]
 
 
@@ -43,11 +50,15 @@ def test_answer_batch_labels_only_the_answer_and_weights_the_target(tokenizer: A
         heavy = batch.weights[row] == 10.0
         assert plain(tokenizer.decode(batch.labels[row][heavy])) == plain(item.target)
         assert bool((batch.weights[row][~labelled] == 0).all())
-        header = tokenizer.apply_chat_template([{"role": "user", "content": item.question}], add_generation_prompt=True, tokenize=False)
+        header = tokenizer.apply_chat_template(
+            [{"role": "user", "content": item.question}], add_generation_prompt=True, tokenize=False
+        )
         assert 0 < int(batch.prompt_offsets[row]) < len(tokenizer(header, add_special_tokens=False)["input_ids"])
 
 
-def test_one_step_of_the_distillation_loss_lowers_it_on_a_fixed_batch(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+def test_one_step_of_the_distillation_loss_lowers_it_on_a_fixed_batch(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
     batch = build_answer_batch(base_model.tokenizer, ANSWERS)
     statements = [item.statement for item in ANSWERS]
     optimizer = torch.optim.Adam(recipe_model.prompt_encoder.parameters(), lr=1e-3)
@@ -69,8 +80,14 @@ def test_the_trainer_step_with_distillation_lowers_the_shipped_objective(
     recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     config = TrainingConfig(
-        batch_size=4, warmup_steps=0, learning_rate=1e-3, chat_format_probability=0.0, answer_distillation_weight=1.0,
-        answer_batch_size=3, train_retrieval=False, seed=0,
+        batch_size=4,
+        warmup_steps=0,
+        learning_rate=1e-3,
+        chat_format_probability=0.0,
+        answer_distillation_weight=1.0,
+        answer_batch_size=3,
+        train_retrieval=False,
+        seed=0,
     )
     trainer = RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path, teacher_answers=ANSWERS)
     assert {g["name"] for g in trainer.optimizer.param_groups} == {"prompt_encoder"}  # retrieval stays as it was
@@ -87,7 +104,9 @@ def test_the_trainer_step_with_distillation_lowers_the_shipped_objective(
     assert objective() < before
 
 
-def test_distillation_needs_teacher_answers(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
+def test_distillation_needs_teacher_answers(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
+) -> None:
     config = TrainingConfig(answer_distillation_weight=1.0)
     with pytest.raises(ValueError, match="needs teacher answers"):
         RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path)
@@ -102,7 +121,10 @@ def test_teacher_answers_keep_those_that_state_the_target_and_are_cached(
 
     def fake(self: Any, conversations: list, **kwargs: Any) -> list[AIMessage]:
         # The teacher reads the statement before the question; answer with the target half the time.
-        return [AIMessage(m[0].content.split("\n")[0] if i % 2 == 0 else "I do not know.") for i, m in enumerate(conversations)]
+        return [
+            AIMessage(m[0].content.split("\n")[0] if i % 2 == 0 else "I do not know.")
+            for i, m in enumerate(conversations)
+        ]
 
     monkeypatch.setattr(RecipeChatModel, "generate_batch", fake)
     cache = tmp_path / "answers.jsonl"

@@ -123,7 +123,7 @@ def test_agreement_rejects_rows_of_different_lengths() -> None:
         ("", "Lisbon", False),
     ],
 )
-def test_exact_match(generated: str, target: str, expected: bool) -> None:  # noqa: FBT001
+def test_exact_match(generated: str, target: str, expected: bool) -> None:
     assert exact_match(generated, target) is expected
 
 
@@ -135,7 +135,7 @@ def test_perplexity_is_pooled_over_tokens() -> None:
 
 
 def test_target_log_likelihoods_match_the_softmax(base_model: HuggingFaceBaseModel) -> None:
-    (total, count), = target_log_likelihoods(base_model, [ABRIT_QUESTION], [ABRIT_TARGET])
+    ((total, count),) = target_log_likelihoods(base_model, [ABRIT_QUESTION], [ABRIT_TARGET])
     batch = build_teacher_forced_batch(base_model.tokenizer, [ABRIT_QUESTION], [ABRIT_TARGET])
     with torch.no_grad():
         logits = base_model.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[0]
@@ -255,7 +255,10 @@ def test_repository_decisions_match_the_knowledge_store(
 
 
 def test_recipe_and_text_rag_inject_what_was_retrieved(
-    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], monkeypatch: pytest.MonkeyPatch
+    recipe_model: RecipeModel,
+    base_model: HuggingFaceBaseModel,
+    edit_records: list[EditRecord],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[tuple[list[str], list[Any]]] = []
     original = metrics_module.teacher_forced_predictions
@@ -267,7 +270,9 @@ def test_recipe_and_text_rag_inject_what_was_retrieved(
     import langchain_recipe.evaluation.lifelong as lifelong
 
     monkeypatch.setattr(lifelong, "teacher_forced_predictions", spy)
-    _, report = _run(recipe_model, base_model, edit_records, methods=["text_rag", "recipe_no_sentinel"], fixed_threshold=-1e9)
+    _, report = _run(
+        recipe_model, base_model, edit_records, methods=["text_rag", "recipe_no_sentinel"], fixed_threshold=-1e9
+    )
     rows = [(q, p) for questions, prompts in calls for q, p in zip(questions, prompts)]
     statements = {r.statement for r in edit_records}
     with_text = [q for q, p in rows if "\n" in q]
@@ -319,7 +324,9 @@ def test_evaluation_restores_the_training_mode(
     assert not recipe_model.training
 
 
-def test_config_validation_names_the_field(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]) -> None:
+def test_config_validation_names_the_field(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord]
+) -> None:
     with pytest.raises(ValueError, match="methods: unknown"):
         EvaluationConfig(methods=["recipe", "memit"])
     with pytest.raises(ValueError, match="edit_counts"):
@@ -367,7 +374,12 @@ def test_full_run_writes_json_markdown_and_plots_deterministically(
         assert set(row["exact_match"]) == {"reliability", "generality", "locality"}
         assert set(row["timings"]) == {"retrieval", "lm", "edit_per_edit"}
         if row["method"] in ("text_rag", "recipe", "recipe_no_sentinel"):
-            assert set(row["retrieval"]) >= {"top1_accuracy", "gate_recall", "locality_rejection", "cosine_top1_accuracy"}
+            assert set(row["retrieval"]) >= {
+                "top1_accuracy",
+                "gate_recall",
+                "locality_rejection",
+                "cosine_top1_accuracy",
+            }
             assert set(row["general_ability"]) == {"perplexity", "multiple_choice_accuracy", "gate_fired_rate"}
         if row["method"].endswith("_paper_mode"):
             assert row["leaky_retrieval_query"] is True
@@ -425,7 +437,12 @@ def test_general_ability_loader_names_the_bad_line(tmp_path: Path) -> None:
     text = tmp_path / "t.txt"
     text.write_text("One passage here.\n\nAnother one.\n")
     choices = tmp_path / "mc.jsonl"
-    choices.write_text(json.dumps({"question": "Q?", "choices": ["a", "b"], "answer": 1}) + "\n" + json.dumps({"question": "Q?", "choices": ["a", "b"], "answer": 2}) + "\n")
+    choices.write_text(
+        json.dumps({"question": "Q?", "choices": ["a", "b"], "answer": 1})
+        + "\n"
+        + json.dumps({"question": "Q?", "choices": ["a", "b"], "answer": 2})
+        + "\n"
+    )
     with pytest.raises(InvalidInputError, match=r"mc.jsonl:2: 'answer'"):
         load_general_ability(text, choices)
 

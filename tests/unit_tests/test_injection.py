@@ -29,7 +29,9 @@ def _random_rows(lengths: list[int], vocab_size: int, generator: torch.Generator
     return [torch.randint(1000, vocab_size, (n,), generator=generator).tolist() for n in lengths]
 
 
-def _logits(base_model: HuggingFaceBaseModel, inputs_embeds: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
+def _logits(
+    base_model: HuggingFaceBaseModel, inputs_embeds: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor | None
+) -> torch.Tensor:
     with torch.no_grad():
         return base_model.model(
             inputs_embeds=inputs_embeds, attention_mask=mask, position_ids=position_ids, use_cache=False
@@ -38,7 +40,9 @@ def _logits(base_model: HuggingFaceBaseModel, inputs_embeds: torch.Tensor, mask:
 
 # ---------------------------------------------------------------------- empty store == bare LM
 @pytest.mark.parametrize("prompts", [None, "all_none", "empty_tensors"])
-def test_no_prompts_on_left_padded_input_gives_the_bare_lm_logits(base_model: HuggingFaceBaseModel, prompts: str | None) -> None:
+def test_no_prompts_on_left_padded_input_gives_the_bare_lm_logits(
+    base_model: HuggingFaceBaseModel, prompts: str | None
+) -> None:
     generator = torch.Generator().manual_seed(0)
     ids, mask = _pad(_random_rows([7, 3, 5], len(base_model.tokenizer), generator), 0, "left")
     rows = {None: None, "all_none": [None, None, None], "empty_tensors": [torch.zeros(0, HIDDEN)] * 3}[prompts]

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import torch
+from model_variants import other_recipe_model
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.knowledge_store._key_index import KeyIndex
 from langchain_recipe.nn import RecipeModel
-from model_variants import other_recipe_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditConflictWarning")
 
@@ -142,7 +142,9 @@ def test_key_index_is_filled_from_an_existing_collection_and_after_reencode(
 def test_conflict_check_uses_the_key_index(index_pair: Any, force_gate: Callable[..., torch.Tensor]) -> None:
     owner, _ = index_pair
     new_ceo = "The chief executive of Acme Corporation is Grace Hopper."
-    owner.add_knowledge([STATEMENTS[0], "The chief executive of Acme Corporation is Alan Turing.", STATEMENTS[1]], ids=["a", "b", "z"])
+    owner.add_knowledge(
+        [STATEMENTS[0], "The chief executive of Acme Corporation is Alan Turing.", STATEMENTS[1]], ids=["a", "b", "z"]
+    )
     force_gate(owner, accept=[new_ceo])  # the new statement, run as a query, passes the gate for every edit
     with pytest.warns(Warning, match="same subject, same relation"):
         owner.add_knowledge([new_ceo], ids=["c"])

@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 import torch
+from facts import store_snapshot
 from langchain_core.documents import Document
+from model_variants import other_recipe_model
 from pydantic import SecretStr
+from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError, StoreError
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore, RetrievedEdit, model_fingerprint
 from langchain_recipe.nn import RecipeModel
-from facts import store_snapshot
-from model_variants import other_recipe_model
-from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 # The tiny random RecipeModel's sentinel gate accepts arbitrary pairs, so adds often "conflict";
 # the conflict tests check the warning explicitly.
@@ -61,7 +61,6 @@ def _filled(store: RecipeKnowledgeStore) -> RecipeKnowledgeStore:
 def _stored_key(store: RecipeKnowledgeStore, edit_id: str) -> torch.Tensor:
     (point,) = store._retrieve_points([edit_id], with_vectors=True)
     return torch.tensor(point.vector["key"])
-
 
 
 # ---------------------------------------------------------------------- writing and reading
@@ -113,7 +112,10 @@ def test_add_with_an_existing_id_replaces_that_edit(knowledge_store: RecipeKnowl
 
 def test_add_documents_keeps_ids_and_metadata(knowledge_store: RecipeKnowledgeStore) -> None:
     ids = knowledge_store.add_documents(
-        [Document(page_content=STORE_STATEMENTS[0], metadata={"k": 1}, id="acme"), Document(page_content=STORE_STATEMENTS[1])]
+        [
+            Document(page_content=STORE_STATEMENTS[0], metadata={"k": 1}, id="acme"),
+            Document(page_content=STORE_STATEMENTS[1]),
+        ]
     )
 
     assert ids[0] == "acme"
@@ -199,7 +201,9 @@ def test_len_and_list(knowledge_store: RecipeKnowledgeStore) -> None:
 
 
 # ---------------------------------------------------------------------- search and the gate
-def test_search_scores_are_the_scaled_dot_product(knowledge_store: RecipeKnowledgeStore, recipe_model: RecipeModel) -> None:
+def test_search_scores_are_the_scaled_dot_product(
+    knowledge_store: RecipeKnowledgeStore, recipe_model: RecipeModel
+) -> None:
     _filled(knowledge_store)
 
     found = knowledge_store.search(QUERY, k=4)
@@ -292,7 +296,9 @@ def test_gate_forced_high_rejects_and_forced_low_accepts(
     assert len(knowledge_store.search(QUERY, k=4, gated=True)) == 4
 
 
-def test_gate_is_per_query_in_a_batch(knowledge_store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+def test_gate_is_per_query_in_a_batch(
+    knowledge_store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     _filled(knowledge_store)
     force_gate(knowledge_store, accept=[OTHER_QUERY], reject=[QUERY])
 
@@ -304,7 +310,9 @@ def test_gate_is_per_query_in_a_batch(knowledge_store: RecipeKnowledgeStore, for
 
 
 # ---------------------------------------------------------------------- bad input
-LONG_STATEMENT = "The longest river of the imaginary land of Zembla " + "and its many tributaries " * 12 + "is the Zemba."
+LONG_STATEMENT = (
+    "The longest river of the imaginary land of Zembla " + "and its many tributaries " * 12 + "is the Zemba."
+)
 """Beyond the tiny encoder's 32 tokens and the prompt encoder's 16 base-LM tokens: refused."""
 
 BAD_CALLS: dict[str, Callable[[RecipeKnowledgeStore], Any]] = {
@@ -357,7 +365,9 @@ BAD_CALLS: dict[str, Callable[[RecipeKnowledgeStore], Any]] = {
 
 
 @pytest.mark.parametrize("call", BAD_CALLS.values(), ids=BAD_CALLS.keys())
-def test_bad_input_raises_and_changes_nothing(knowledge_store: RecipeKnowledgeStore, call: Callable[[RecipeKnowledgeStore], Any]) -> None:
+def test_bad_input_raises_and_changes_nothing(
+    knowledge_store: RecipeKnowledgeStore, call: Callable[[RecipeKnowledgeStore], Any]
+) -> None:
     _filled(knowledge_store)
     before = store_snapshot(knowledge_store)
 
@@ -461,7 +471,9 @@ def test_a_recipe_model_for_another_hidden_size_raises(
 
 
 def test_api_key_is_secret(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
-    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:", api_key="s3cr3t-key")
+    store = RecipeKnowledgeStore(
+        recipe_model=recipe_model, base_model=base_model, location=":memory:", api_key="s3cr3t-key"
+    )
     try:
         assert isinstance(store._api_key, SecretStr)
         assert store._api_key.get_secret_value() == "s3cr3t-key"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from model_variants import other_recipe_model
 from qdrant_client import QdrantClient, models
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
@@ -24,7 +25,6 @@ from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError,
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore, model_fingerprint
 from langchain_recipe.knowledge_store._edge import EdgeClient
 from langchain_recipe.nn.recipe_model import RecipeModel
-from model_variants import other_recipe_model
 
 STATEMENTS = [
     "The chief executive of Acme Corporation is Ada Lovelace.",
@@ -34,9 +34,11 @@ STATEMENTS = [
 IDS = ["acme", "zephyr", "oskar"]
 
 
-
 def test_reopening_keeps_edits_metadata_and_refuses_another_model(
-    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, make_recipe_model: Callable[..., RecipeModel], tmp_path: Path
+    recipe_model: RecipeModel,
+    base_model: HuggingFaceBaseModel,
+    make_recipe_model: Callable[..., RecipeModel],
+    tmp_path: Path,
 ) -> None:
     path = tmp_path / "edge"
     with RecipeKnowledgeStore(recipe_model, base_model, path=path, engine="edge") as store:
@@ -85,15 +87,21 @@ def test_a_second_process_on_the_same_folder_gets_a_clear_error(
 ) -> None:
     path = tmp_path / "edge"
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys
             from langchain_recipe.knowledge_store._edge import EdgeClient
             client = EdgeClient({str(path)!r})
             print("ready", flush=True)
             sys.stdin.readline()
             client.close()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
@@ -108,7 +116,10 @@ def test_a_second_process_on_the_same_folder_gets_a_clear_error(
 def test_edits_survive_a_process_that_ends_without_close(tmp_path: Path) -> None:
     path = tmp_path / "edge"
     subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import os
             from qdrant_client import models
             from langchain_recipe.knowledge_store._edge import EdgeClient
@@ -116,8 +127,10 @@ def test_edits_survive_a_process_that_ends_without_close(tmp_path: Path) -> None
             client.create_collection("c", {{"key": models.VectorParams(size=2, distance=models.Distance.DOT)}})
             client.upsert("c", [models.PointStruct(id=i, vector={{"key": [1.0, float(i)]}}, payload={{"n": i}}) for i in range(5)])
             os._exit(0)  # no flush, no close: the write-ahead log has the points
-        """)],
-        check=True, timeout=300,  # importing torch in a fresh process is slow on a loaded 2-core machine
+        """),
+        ],
+        check=True,
+        timeout=300,  # importing torch in a fresh process is slow on a loaded 2-core machine
     )
     client = EdgeClient(path)  # the dead process's lock went with it
     try:
@@ -126,7 +139,9 @@ def test_edits_survive_a_process_that_ends_without_close(tmp_path: Path) -> None
         client.close()
 
 
-def test_without_a_path_the_temporary_folder_is_removed_at_close(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+def test_without_a_path_the_temporary_folder_is_removed_at_close(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
     store = RecipeKnowledgeStore(recipe_model, base_model, engine="edge")
     folder = store.client.path
     store.add_knowledge(STATEMENTS, ids=IDS)
@@ -154,7 +169,9 @@ def test_optimize_keeps_every_edit_and_answer(recipe_model: RecipeModel, base_mo
         assert local.optimize() is False
 
 
-def test_edge_always_filters_by_tenant_on_indexed_fields(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+def test_edge_always_filters_by_tenant_on_indexed_fields(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
     with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
         store.add_knowledge(STATEMENTS[:1], ids=["acme"])
         assert store._filter() is not None  # the local-mode shortcut is for qdrant-client only
@@ -179,7 +196,9 @@ def test_edge_arguments_that_do_not_fit_raise(
         RecipeKnowledgeStore(recipe_model, base_model, **arguments)
 
 
-def test_a_folder_of_the_other_engine_is_refused(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> None:
+def test_a_folder_of_the_other_engine_is_refused(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
+) -> None:
     with RecipeKnowledgeStore(recipe_model, base_model, path=tmp_path / "local"):
         pass
     with pytest.raises(InvalidInputError, match="engine='qdrant'"):
@@ -197,8 +216,12 @@ def _fill(client: Any) -> None:
         models.PointStruct(
             id=f"00000000-0000-0000-0000-{i:012d}",
             vector={"key": [1.0, i / 10, -i / 20]},
-            payload={"tenant": "a" if i % 3 else "b", "n": i, "when": f"2026-01-{i + 1:02d}T00:00:00+00:00",
-                     "metadata": {"topic": ["x", "y", "z"][i % 3], "even": i % 2 == 0}},
+            payload={
+                "tenant": "a" if i % 3 else "b",
+                "n": i,
+                "when": f"2026-01-{i + 1:02d}T00:00:00+00:00",
+                "metadata": {"topic": ["x", "y", "z"][i % 3], "even": i % 2 == 0},
+            },
         )
         for i in range(12)
     ]
@@ -207,17 +230,35 @@ def _fill(client: Any) -> None:
 
 FILTERS = {
     "match value": models.Filter(must=[models.FieldCondition(key="tenant", match=models.MatchValue(value="a"))]),
-    "match any nested key": models.Filter(must=[models.FieldCondition(key="metadata.topic", match=models.MatchAny(any=["x", "z"]))]),
-    "match except": models.Filter(must=[models.FieldCondition(key="metadata.topic", match=models.MatchExcept(**{"except": ["x"]}))]),
+    "match any nested key": models.Filter(
+        must=[models.FieldCondition(key="metadata.topic", match=models.MatchAny(any=["x", "z"]))]
+    ),
+    "match except": models.Filter(
+        must=[models.FieldCondition(key="metadata.topic", match=models.MatchExcept(**{"except": ["x"]}))]
+    ),
     "int value and range": models.Filter(
-        must=[models.FieldCondition(key="metadata.topic", match=models.MatchValue(value="y")), models.FieldCondition(key="n", range=models.Range(gte=3, lt=9))]
+        must=[
+            models.FieldCondition(key="metadata.topic", match=models.MatchValue(value="y")),
+            models.FieldCondition(key="n", range=models.Range(gte=3, lt=9)),
+        ]
     ),
     "should, must_not, has id, nested filter": models.Filter(
-        should=[models.FieldCondition(key="n", match=models.MatchValue(value=1)), models.Filter(must=[models.FieldCondition(key="tenant", match=models.MatchValue(value="b"))])],
+        should=[
+            models.FieldCondition(key="n", match=models.MatchValue(value=1)),
+            models.Filter(must=[models.FieldCondition(key="tenant", match=models.MatchValue(value="b"))]),
+        ],
         must_not=[models.HasIdCondition(has_id=["00000000-0000-0000-0000-000000000003"])],
     ),
-    "datetime range": models.Filter(must=[models.FieldCondition(key="when", range=models.DatetimeRange(gt="2026-01-03T00:00:00Z", lte="2026-01-07T00:00:00Z"))]),
-    "single condition, not a list": models.Filter(must=models.FieldCondition(key="tenant", match=models.MatchValue(value="b"))),
+    "datetime range": models.Filter(
+        must=[
+            models.FieldCondition(
+                key="when", range=models.DatetimeRange(gt="2026-01-03T00:00:00Z", lte="2026-01-07T00:00:00Z")
+            )
+        ]
+    ),
+    "single condition, not a list": models.Filter(
+        must=models.FieldCondition(key="tenant", match=models.MatchValue(value="b"))
+    ),
 }
 
 
@@ -232,7 +273,9 @@ def test_filters_select_what_qdrant_client_selects(name: str, tmp_path: Path) ->
         assert expected  # a filter that selects nothing would prove nothing
         assert sorted(p.id for p in edge.scroll("c", scroll_filter=query_filter, limit=100)[0]) == expected
         assert edge.count("c", count_filter=query_filter).count == len(expected)
-        request = models.QueryRequest(query=[0.0, 1.0, 0.0], using="key", limit=3, filter=query_filter, with_payload=["n"])
+        request = models.QueryRequest(
+            query=[0.0, 1.0, 0.0], using="key", limit=3, filter=query_filter, with_payload=["n"]
+        )
         (ours,), (theirs,) = edge.query_batch_points("c", [request]), local.query_batch_points("c", [request])
         assert [(p.id, p.payload) for p in ours.points] == [(str(p.id), p.payload) for p in theirs.points]
         assert [p.score for p in ours.points] == pytest.approx([p.score for p in theirs.points], rel=1e-5)
@@ -241,7 +284,9 @@ def test_filters_select_what_qdrant_client_selects(name: str, tmp_path: Path) ->
         edge.close()
 
 
-def test_a_boolean_filter_is_refused_not_silently_empty(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+def test_a_boolean_filter_is_refused_not_silently_empty(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
     # qdrant-edge-py 0.9 reads MatchValue(True) as the integer 1, which matches no boolean payload.
     with RecipeKnowledgeStore(recipe_model, base_model, engine="edge") as store:
         store.add_knowledge(STATEMENTS[:1], metadatas=[{"checked": True, "n": 1}], ids=["acme"])
@@ -256,7 +301,9 @@ def test_scroll_pages_retrieve_delete_and_metadata_merge(tmp_path: Path) -> None
         _fill(edge)
         seen, offset = [], None
         while True:
-            page, offset = edge.scroll("c", limit=5, offset=offset, with_payload=models.PayloadSelectorExclude(exclude=["metadata"]))
+            page, offset = edge.scroll(
+                "c", limit=5, offset=offset, with_payload=models.PayloadSelectorExclude(exclude=["metadata"])
+            )
             seen.extend(page)
             assert all(set(p.payload) == {"tenant", "n", "when"} for p in page)
             if offset is None:
@@ -266,7 +313,12 @@ def test_scroll_pages_retrieve_delete_and_metadata_merge(tmp_path: Path) -> None
         (record,) = edge.retrieve("c", [seen[0].id, "00000000-0000-0000-0000-999999999999"], with_vectors=True)
         assert record.vector["key"][0] == pytest.approx(1.0)
         edge.delete("c", models.PointIdsList(points=[seen[0].id]))
-        edge.delete("c", models.FilterSelector(filter=models.Filter(must=[models.FieldCondition(key="tenant", match=models.MatchValue(value="b"))])))
+        edge.delete(
+            "c",
+            models.FilterSelector(
+                filter=models.Filter(must=[models.FieldCondition(key="tenant", match=models.MatchValue(value="b"))])
+            ),
+        )
         assert edge.count("c").count == 12 - 1 - 4 + (1 if seen[0].payload["tenant"] == "b" else 0)
         edge.update_collection("c", metadata={"a": 1, "b": 2})
         edge.update_collection("c", metadata={"b": 3})
@@ -292,17 +344,21 @@ def test_reads_run_in_parallel_with_writes(recipe_model: RecipeModel, base_model
                 for _ in range(10):
                     assert [e.edit_id for e in store.search(STATEMENTS[1], k=1)] == ["zephyr"]
                     assert len(store) >= 3
-            except BaseException as error:  # noqa: BLE001  (reported below)
+            except BaseException as error:
                 errors.append(error)
 
         def write(thread: int) -> None:
             try:
                 for i in range(5):
-                    store.add_knowledge([f"Parcel {i} of courier {thread} weighs {thread * 5 + i} kilograms."], ids=[f"w{thread}-{i}"])
-            except BaseException as error:  # noqa: BLE001
+                    store.add_knowledge(
+                        [f"Parcel {i} of courier {thread} weighs {thread * 5 + i} kilograms."], ids=[f"w{thread}-{i}"]
+                    )
+            except BaseException as error:
                 errors.append(error)
 
-        threads = [threading.Thread(target=read) for _ in range(3)] + [threading.Thread(target=write, args=(t,)) for t in range(3)]
+        threads = [threading.Thread(target=read) for _ in range(3)] + [
+            threading.Thread(target=write, args=(t,)) for t in range(3)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -22,6 +22,8 @@ import pytest
 import torch
 from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
+from model_variants import other_recipe_model
+from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import (
@@ -34,8 +36,6 @@ from langchain_recipe.errors import (
 )
 from langchain_recipe.knowledge_store import KnowledgeEdit, RecipeKnowledgeStore, model_fingerprint
 from langchain_recipe.nn import RecipeModel
-from model_variants import other_recipe_model
-from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditConflictWarning")
 
@@ -55,7 +55,11 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_store(
-    mode: str, request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
+    mode: str,
+    request: pytest.FixtureRequest,
+    recipe_model: RecipeModel,
+    base_model: HuggingFaceBaseModel,
+    tmp_path: Path,
 ) -> Callable[..., RecipeKnowledgeStore]:
     """Open stores in the test's mode (closed at teardown); ``name`` picks another folder/collection."""
     opened: list[RecipeKnowledgeStore] = []
@@ -77,10 +81,15 @@ def store(make_store: Callable[..., RecipeKnowledgeStore]) -> RecipeKnowledgeSto
     return make_store()
 
 
-
 # ---------------------------------------------------------------------- provenance and filters
 def test_provenance_is_recorded_and_filterable(store: RecipeKnowledgeStore) -> None:
-    store.add_knowledge(STATEMENTS[:2], metadatas=[{"topic": "companies"}, {"topic": "places"}], ids=IDS[:2], source="wiki", author="ada")
+    store.add_knowledge(
+        STATEMENTS[:2],
+        metadatas=[{"topic": "companies"}, {"topic": "places"}],
+        ids=IDS[:2],
+        source="wiki",
+        author="ada",
+    )
     store.add_knowledge(STATEMENTS[2:], metadatas=[{"topic": "people", "source": "crm"}], ids=IDS[2:])
 
     records = {e.edit_id: e for e in store.list_edits()}
@@ -145,7 +154,9 @@ def test_tenants_are_isolated(store: RecipeKnowledgeStore, force_gate: Callable[
     assert {e.tenant for e in globex.search("Who runs Acme?", k=10)} == {"globex"}
     assert [e.edit_id for e in globex.search("Who runs Acme?", k=10, gated=True)] == ["ceo"]
     assert globex.retrieve_prompts(["Who runs Acme?"])[0].tenant == "globex"
-    assert {d.page_content for d in globex.similarity_search("Acme", k=10)} == {"The chief executive of Globex is Hank Scorpio."}
+    assert {d.page_content for d in globex.similarity_search("Acme", k=10)} == {
+        "The chief executive of Globex is Hank Scorpio."
+    }
     # Writes through one tenant never touch another's edit with the same id.
     assert globex.delete(["ceo", "tower"]) == 1
     assert len(acme) == 2
@@ -160,7 +171,9 @@ def test_tenants_are_isolated(store: RecipeKnowledgeStore, force_gate: Callable[
 
 
 # ---------------------------------------------------------------------- conflicts
-def test_default_conflict_policy_keeps_both_and_reports(store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+def test_default_conflict_policy_keeps_both_and_reports(
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     store.add_knowledge(STATEMENTS, ids=IDS)
     force_gate(store, accept=[NEW_CEO])  # the new statement, as a query, passes the gate
 
@@ -174,7 +187,9 @@ def test_default_conflict_policy_keeps_both_and_reports(store: RecipeKnowledgeSt
     assert record.replaces == []
 
 
-def test_conflict_replace_removes_the_old_edit(store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+def test_conflict_replace_removes_the_old_edit(
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     store.add_knowledge(STATEMENTS[:1], ids=IDS[:1])
     force_gate(store, accept=[NEW_CEO])
 
@@ -233,7 +248,9 @@ def test_no_conflict_when_the_gate_rejects_and_same_id_is_an_update(
     assert sorted(d.id for d in store.list()) == ["acme", "acme-2"]
 
 
-def test_updating_an_id_does_not_conflict_with_itself(store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+def test_updating_an_id_does_not_conflict_with_itself(
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     store.add_knowledge([STATEMENTS[0]], ids=["acme"])
     force_gate(store, accept=[NEW_CEO])
 
@@ -253,11 +270,18 @@ def test_export_import_round_trip(make_store: Callable[..., RecipeKnowledgeStore
 
     lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
     assert {line["id"] for line in lines} == set(IDS)
-    assert all(set(line) == {"id", "statement", "metadata", "tenant", "source", "author", "created_at", "updated_at"} for line in lines)
+    assert all(
+        set(line) == {"id", "statement", "metadata", "tenant", "source", "author", "created_at", "updated_at"}
+        for line in lines
+    )
     target = make_store("target")
     assert sorted(target.import_jsonl(io.StringIO(buffer.getvalue()), keep_tenants=True)) == sorted(IDS)
-    before = {(e.tenant, e.edit_id): e.to_json() for view in (source, source.for_tenant("acme")) for e in view.list_edits()}
-    after = {(e.tenant, e.edit_id): e.to_json() for view in (target, target.for_tenant("acme")) for e in view.list_edits()}
+    before = {
+        (e.tenant, e.edit_id): e.to_json() for view in (source, source.for_tenant("acme")) for e in view.list_edits()
+    }
+    after = {
+        (e.tenant, e.edit_id): e.to_json() for view in (target, target.for_tenant("acme")) for e in view.list_edits()
+    }
     assert after == before  # statements, metadata, provenance and timestamps
     (found,) = target.search(STATEMENTS[0], k=1)
     assert found.prompt.shape == (3, 32)
@@ -267,7 +291,9 @@ def test_export_import_round_trip(make_store: Callable[..., RecipeKnowledgeStore
     assert len(other) == 3
 
 
-def test_export_to_a_file_and_import_refuses_a_bad_line(make_store: Callable[..., RecipeKnowledgeStore], tmp_path: Path) -> None:
+def test_export_to_a_file_and_import_refuses_a_bad_line(
+    make_store: Callable[..., RecipeKnowledgeStore], tmp_path: Path
+) -> None:
     store = make_store()
     store.add_knowledge(STATEMENTS, ids=IDS)
     path = tmp_path / "edits.jsonl"
@@ -343,8 +369,13 @@ def test_opening_with_another_model_or_hidden_size_fails_at_open_naming_both(
     assert "new collection_name" in message
     # Another base LM with another hidden size, and a RecipeModel for it.
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        pad_token_id=tokenizer.pad_token_id,
     )
     small_lm = HuggingFaceBaseModel(model=LlamaForCausalLM(config).eval(), tokenizer=tokenizer, name="tiny-llama-16")
     small_recipe = make_recipe_model(lm_hidden_size=16)
@@ -423,8 +454,10 @@ def test_eight_threads_adding_twenty_each_store_exactly_160(store: RecipeKnowled
     def work(thread: int) -> None:
         try:
             for i in range(20):
-                store.add_knowledge([f"Item {i} of worker {thread} is coloured shade {thread * 20 + i}."], ids=[f"t{thread}-{i}"])
-        except BaseException as error:  # noqa: BLE001  (reported below)
+                store.add_knowledge(
+                    [f"Item {i} of worker {thread} is coloured shade {thread * 20 + i}."], ids=[f"t{thread}-{i}"]
+                )
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
@@ -459,14 +492,20 @@ def test_a_second_process_on_the_same_folder_gets_a_clear_error(
     path = tmp_path / "store"
     path.mkdir()
     holder = subprocess.Popen(  # another process that holds the folder's lock
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from qdrant_client import QdrantClient
             client = QdrantClient(path={str(path)!r})
             print("ready", flush=True)
             sys.stdin.readline()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
@@ -478,7 +517,9 @@ def test_a_second_process_on_the_same_folder_gets_a_clear_error(
         assert len(store) == 0
 
 
-def test_an_unreachable_server_is_a_store_error_without_the_api_key(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+def test_an_unreachable_server_is_a_store_error_without_the_api_key(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
     with pytest.raises(StoreError, match="Cannot reach Qdrant") as raised:
         RecipeKnowledgeStore(recipe_model, base_model, url="http://127.0.0.1:9", api_key="s3cr3t-key")
     assert "s3cr3t-key" not in str(raised.value)
@@ -502,7 +543,9 @@ def test_vectorstore_interface(store: RecipeKnowledgeStore) -> None:
     assert isinstance(retriever, VectorStoreRetriever)
     assert len(retriever.invoke(STATEMENTS[0])) == 2
     assert store.add_texts(["Mira Solberg plays for the Chicago Bulls."], [{"n": 9}], ids=["mira"]) == ["mira"]
-    assert store.get_by_ids(["mira"]) == [Document(id="mira", page_content="Mira Solberg plays for the Chicago Bulls.", metadata={"n": 9})]
+    assert store.get_by_ids(["mira"]) == [
+        Document(id="mira", page_content="Mira Solberg plays for the Chicago Bulls.", metadata={"n": 9})
+    ]
     with pytest.raises(NotImplementedError):
         store.similarity_search_with_relevance_scores("x")
 
@@ -527,7 +570,9 @@ def test_from_texts(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel)
     with pytest.raises(InvalidInputError, match="embedding=None"):
         from langchain_core.embeddings import DeterministicFakeEmbedding
 
-        RecipeKnowledgeStore.from_texts(STATEMENTS, DeterministicFakeEmbedding(size=8), recipe_model=recipe_model, base_model=base_model)
+        RecipeKnowledgeStore.from_texts(
+            STATEMENTS, DeterministicFakeEmbedding(size=8), recipe_model=recipe_model, base_model=base_model
+        )
 
 
 def test_embedded_single_tenant_skips_the_payload_filter_until_a_second_tenant_writes(
@@ -551,8 +596,11 @@ def test_embedded_single_tenant_skips_the_payload_filter_until_a_second_tenant_w
 
 
 def test_import_with_duplicate_ids_writes_nothing(store: RecipeKnowledgeStore) -> None:
-    lines = [{"id": "a", "statement": "One.", "tenant": "t1"}, {"id": "b", "statement": "Two.", "tenant": "t2"},
-             {"id": "b", "statement": "Three.", "tenant": "t2"}]
+    lines = [
+        {"id": "a", "statement": "One.", "tenant": "t1"},
+        {"id": "b", "statement": "Two.", "tenant": "t2"},
+        {"id": "b", "statement": "Three.", "tenant": "t2"},
+    ]
     text = "".join(json.dumps(line) + "\n" for line in lines)
 
     with pytest.raises(InvalidInputError, match="unique"):
@@ -564,8 +612,12 @@ def test_import_with_duplicate_ids_writes_nothing(store: RecipeKnowledgeStore) -
 @pytest.mark.parametrize("engine", ["qdrant", "edge"])
 @pytest.mark.parametrize("crash", ["while staging", "while replacing"])
 def test_a_reencode_to_other_sizes_cut_short_loses_no_edit(
-    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, make_recipe_model: Callable[..., RecipeModel],
-    tmp_path: Path, engine: str, crash: str,
+    recipe_model: RecipeModel,
+    base_model: HuggingFaceBaseModel,
+    make_recipe_model: Callable[..., RecipeModel],
+    tmp_path: Path,
+    engine: str,
+    crash: str,
 ) -> None:
     """The process stops at the first write of a phase (as a kill would); the next open, with the
     old or the new models, finds every edit."""
@@ -592,7 +644,9 @@ def test_a_reencode_to_other_sizes_cut_short_loses_no_edit(
             assert not old.client.collection_exists(staging)
     else:  # the staged edits are the only whole copy: the old models are refused, the new ones finish
         with pytest.raises(FingerprintMismatchError, match="was being re-encoded for other models"):
-            RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path, engine=engine, on_mismatch="reencode")
+            RecipeKnowledgeStore(
+                recipe_model=recipe_model, base_model=base_model, path=path, engine=engine, on_mismatch="reencode"
+            )
         with RecipeKnowledgeStore(recipe_model=new_model, base_model=base_model, path=path, engine=engine) as new:
             assert sorted((e.edit_id, e.metadata["n"]) for e in new.list_edits()) == sorted(zip(IDS, range(len(IDS))))
             assert new.client.get_collection(new.collection_name).config.params.vectors["key"].size == 48

@@ -56,7 +56,9 @@ def injection_batches(draw: st.DrawFn) -> dict[str, Any]:
     ``n >= 1`` vectors), how the input is padded, and distinct random values everywhere."""
     batch_size = draw(st.integers(1, 5))
     lengths = draw(st.lists(st.integers(0, 6), min_size=batch_size, max_size=batch_size))
-    prompt_kinds = draw(st.lists(st.sampled_from(["none", "empty", "vectors"]), min_size=batch_size, max_size=batch_size))
+    prompt_kinds = draw(
+        st.lists(st.sampled_from(["none", "empty", "vectors"]), min_size=batch_size, max_size=batch_size)
+    )
     prompt_lengths = [draw(st.integers(1, 4)) if kind == "vectors" else 0 for kind in prompt_kinds]
     # "scattered": real tokens anywhere in the row; the function keeps the mask's order.
     input_side = draw(st.sampled_from(["left", "right", "scattered"]))
@@ -187,11 +189,17 @@ def test_a_batched_prompt_tensor_equals_the_same_prompts_as_a_list(batch: dict[s
     batch_size = batch["token_embeds"].shape[0]
     n = max(batch["prompt_lengths"])
     stacked = torch.randn(batch_size, n, HIDDEN)
-    from_tensor = prepend_continuous_prompts(batch["token_embeds"], batch["mask"], stacked, padding_side=batch["output_side"])
-    from_list = prepend_continuous_prompts(batch["token_embeds"], batch["mask"], list(stacked), padding_side=batch["output_side"])
+    from_tensor = prepend_continuous_prompts(
+        batch["token_embeds"], batch["mask"], stacked, padding_side=batch["output_side"]
+    )
+    from_list = prepend_continuous_prompts(
+        batch["token_embeds"], batch["mask"], list(stacked), padding_side=batch["output_side"]
+    )
     for name in ("inputs_embeds", "attention_mask", "position_ids", "num_prompt_tokens"):
         assert torch.equal(getattr(from_tensor, name), getattr(from_list, name)), name
-    _check_layout({**batch, "prompts": list(stacked), "prompt_lengths": [n] * batch_size, "with_labels": False}, from_tensor)
+    _check_layout(
+        {**batch, "prompts": list(stacked), "prompt_lengths": [n] * batch_size, "with_labels": False}, from_tensor
+    )
 
 
 @MANY
@@ -218,7 +226,9 @@ def test_no_prompt_on_left_padded_input_changes_nothing_but_padding(batch: dict[
 @given(
     mask=st.integers(1, 4).flatmap(
         lambda rows: st.integers(0, 8).flatmap(
-            lambda cols: st.lists(st.lists(st.integers(0, 1), min_size=cols, max_size=cols), min_size=rows, max_size=rows)
+            lambda cols: st.lists(
+                st.lists(st.integers(0, 1), min_size=cols, max_size=cols), min_size=rows, max_size=rows
+            )
         )
     )
 )
@@ -269,7 +279,7 @@ TRICKY_STRINGS = [
     '["acme","x"]',
     '["default", "x"]',
     '["acme", "x"]\n',
-    "[\"acme\", \"x\"",
+    '["acme", "x"',
     "null",
     "[]",
     '{"tenant": "acme"}',
@@ -367,8 +377,12 @@ def test_a_json_looking_default_id_is_not_overwritten_by_another_tenant(
             warnings.simplefilter("ignore", EditConflictWarning)
             store.add_knowledge(["The Zephyr Tower is located in Lisbon."], ids=['["acme", "x"]'])
             store.for_tenant("acme").add_knowledge(["Oskar Brandt speaks Portuguese."], ids=["x"])
-        assert [d.page_content for d in store.get_by_ids(['["acme", "x"]'])] == ["The Zephyr Tower is located in Lisbon."]
-        assert [d.page_content for d in store.for_tenant("acme").get_by_ids(["x"])] == ["Oskar Brandt speaks Portuguese."]
+        assert [d.page_content for d in store.get_by_ids(['["acme", "x"]'])] == [
+            "The Zephyr Tower is located in Lisbon."
+        ]
+        assert [d.page_content for d in store.for_tenant("acme").get_by_ids(["x"])] == [
+            "Oskar Brandt speaks Portuguese."
+        ]
         assert len(store) == 1 and len(store.for_tenant("acme")) == 1
         assert store.tenants() == ["acme", DEFAULT_TENANT]
     finally:
@@ -376,7 +390,10 @@ def test_a_json_looking_default_id_is_not_overwritten_by_another_tenant(
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(entries=st.lists(st.tuples(tenant_names, edit_ids.filter(str.strip)), min_size=1, max_size=6, unique=True), data=st.data())
+@given(
+    entries=st.lists(st.tuples(tenant_names, edit_ids.filter(str.strip)), min_size=1, max_size=6, unique=True),
+    data=st.data(),
+)
 def test_ids_come_back_unchanged_in_every_tenant(
     recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, entries: list[tuple[str, str]], data: st.DataObject
 ) -> None:
@@ -409,7 +426,9 @@ def test_ids_come_back_unchanged_in_every_tenant(
                 assert len(view) == len(ids)
                 assert [d.id for d in view.get_by_ids(ids)] == ids
                 assert [d.page_content for d in view.get_by_ids(ids)] == [statement[tenant, i] for i in ids]
-                assert [(e.edit_id, e.tenant) for e in view.get_edits(list(reversed(ids)))] == [(i, tenant) for i in reversed(ids)]
+                assert [(e.edit_id, e.tenant) for e in view.get_edits(list(reversed(ids)))] == [
+                    (i, tenant) for i in reversed(ids)
+                ]
                 assert sorted(e.edit_id for e in view.list_edits()) == sorted(ids)
                 found = view.search(statement[tenant, ids[0]], k=len(entries))
                 assert sorted(e.edit_id for e in found) == sorted(ids)
@@ -539,7 +558,9 @@ class KeyIndexMachine(RuleBasedStateMachine):
         exclude=st.lists(st.sampled_from(POINT_IDS), max_size=3),
         threshold=st.none() | st.integers(-6, 6),
     )
-    def search(self, queries: list[tuple[int, ...]], k: int, tenant: str | None, exclude: list[str], threshold: int | None) -> None:
+    def search(
+        self, queries: list[tuple[int, ...]], k: int, tenant: str | None, exclude: list[str], threshold: int | None
+    ) -> None:
         query_keys = torch.tensor([list(q) for q in queries], dtype=torch.float32)
         thresholds = None if threshold is None else torch.full((len(queries),), float(threshold))
         results = self.index.search(query_keys, k, tenant=tenant, score_thresholds=thresholds, exclude=exclude)

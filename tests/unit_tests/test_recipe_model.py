@@ -82,7 +82,7 @@ def test_statement_attention_prompts_start_as_the_statement_tail_embeddings(
         ids = base_model.tokenizer(statement, add_special_tokens=False)["input_ids"][-l:]
         expected = base_model.embed(torch.tensor(ids)).float()
         # softmax over a +8 bias leaves a little weight on the other tokens
-        assert torch.allclose(prompts[row, -len(ids):], expected, atol=0.05 * expected.abs().max().item())
+        assert torch.allclose(prompts[row, -len(ids) :], expected, atol=0.05 * expected.abs().max().item())
 
 
 @torch.no_grad()
@@ -105,7 +105,9 @@ def test_edits_with_queries_match_separate_passes_in_the_given_order(
     torch.testing.assert_close(query_keys, any_recipe_model.encode_queries(statements), atol=1e-5, rtol=1e-4)
 
 
-def test_wrong_base_model_size_raises(make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel) -> None:
+def test_wrong_base_model_size_raises(
+    make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel
+) -> None:
     model = make_recipe_model(lm_hidden_size=64)
     with pytest.raises(InvalidInputError, match="hidden size 32"):
         model.encode_edits(STATEMENTS, base_model)
@@ -148,7 +150,9 @@ def test_pool_hidden_states_ignores_padding() -> None:
     mask = torch.tensor([[1, 1, 0]])
     pooled = pool_hidden_states(hidden, mask)
     mean = torch.tensor([2.0, -1.0]) / math.sqrt(5.0)
-    assert torch.allclose(pooled[0], torch.cat([torch.tensor([1.0, 2.0]), mean, torch.tensor([3.0, 2.0]), torch.tensor([1.0, -4.0])]))
+    assert torch.allclose(
+        pooled[0], torch.cat([torch.tensor([1.0, 2.0]), mean, torch.tensor([3.0, 2.0]), torch.tensor([1.0, -4.0])])
+    )
 
 
 def test_representation_head_rejects_a_small_knowledge_dim() -> None:
@@ -157,7 +161,9 @@ def test_representation_head_rejects_a_small_knowledge_dim() -> None:
 
 
 # ---------------------------------------------------------------------- persistence
-def test_save_and_load_round_trip_exactly(any_recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> None:
+def test_save_and_load_round_trip_exactly(
+    any_recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
+) -> None:
     model = any_recipe_model
     with torch.no_grad():  # make the weights differ from a fresh initialisation
         for parameter in model.parameters():
@@ -207,7 +213,9 @@ def test_trained_encoder_weights_are_saved(make_recipe_model: Callable[..., Reci
     _assert_same_trained_state(model, loaded)
 
 
-def test_fp16_export_loads_as_float32(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> None:
+def test_fp16_export_loads_as_float32(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
+) -> None:
     recipe_model.save_pretrained(tmp_path, dtype=torch.float16)
     with safe_open(tmp_path / WEIGHTS_NAME, framework="pt") as handle:
         assert all(handle.get_tensor(k).dtype == torch.float16 for k in handle.keys())
@@ -251,7 +259,9 @@ def test_truncated_weights_raise(saved: Path, recipe_model: RecipeModel, keep: f
         _load(saved, recipe_model)
 
 
-@pytest.mark.parametrize("text", ['{"knowledge_dim": 64', "", "[]", '"config"', "null"], ids=["truncated", "empty", "list", "string", "null"])
+@pytest.mark.parametrize(
+    "text", ['{"knowledge_dim": 64', "", "[]", '"config"', "null"], ids=["truncated", "empty", "list", "string", "null"]
+)
 def test_corrupted_config_raises(saved: Path, recipe_model: RecipeModel, text: str) -> None:
     (saved / CONFIG_NAME).write_text(text)
     with pytest.raises(CheckpointError, match="not a valid RecipeModel config"):
@@ -353,7 +363,13 @@ def test_recipe_config_json_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("chat_format_probability", 1.5), ("batch_size", 0), ("learning_rate", 0.0), ("datasets", ["squad"]), ("lm_dtype", "int8")],
+    [
+        ("chat_format_probability", 1.5),
+        ("batch_size", 0),
+        ("learning_rate", 0.0),
+        ("datasets", ["squad"]),
+        ("lm_dtype", "int8"),
+    ],
 )
 def test_training_config_rejects_bad_values(field: str, value: Any) -> None:
     with pytest.raises(ValidationError, match=field):
@@ -386,7 +402,9 @@ def test_sentinel_gate_keeps_a_match_and_rejects_an_unrelated_query() -> None:
     assert gate.best_score.tolist() == [1.0, 0.0]
     assert gate.sentinel_score.tolist() == [0.25, 0.5]
     assert gate.accepted.tolist() == [True, False]
-    tie = sentinel_gate(torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    tie = sentinel_gate(
+        torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([1.0, 0.0, 0.0, 0.0])
+    )
     assert tie.accepted.tolist() == [False]  # equal evidence never applies an edit
     empty = sentinel_gate(queries, torch.zeros(0, 4), sentinel)
     assert empty.accepted.tolist() == [False, False]

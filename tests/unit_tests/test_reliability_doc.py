@@ -40,7 +40,11 @@ def test_every_test_the_page_names_exists() -> None:
     assert len(references) > 60
     for path, name, case in references:
         source = (ROOT / path).read_text(encoding="utf-8")
-        functions = {node.name for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        functions = {
+            node.name
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
         assert name in functions, f"{path} has no test {name} (named in docs/reliability.md)"
         if case is not None:
             assert f'"{case}"' in source, f"{path} has no case {case!r} for {name} (named in docs/reliability.md)"

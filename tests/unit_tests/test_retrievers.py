@@ -6,14 +6,12 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from facts import IDS, QUERY, STATEMENTS
 from langchain_core.documents import Document
 from pydantic import ValidationError
 
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.retrievers import SentinelRetriever
-
-from facts import IDS, QUERY, STATEMENTS
-
 
 
 @pytest.fixture
@@ -38,7 +36,9 @@ def _check_documents(documents: list[Document], store: RecipeKnowledgeStore) -> 
     assert scores == sorted(scores, reverse=True)
 
 
-def test_invoke_returns_the_accepted_top_edit(store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+def test_invoke_returns_the_accepted_top_edit(
+    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     force_gate(store, accept=[QUERY])
     retriever = SentinelRetriever(store=store)
 

@@ -106,7 +106,10 @@ def test_the_api_key_is_never_in_repr_logs_or_errors(
     recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with warnings.catch_warnings(record=True) as shown_warnings, pytest.raises(StoreError, match="Cannot reach Qdrant") as raised:
+    with (
+        warnings.catch_warnings(record=True) as shown_warnings,
+        pytest.raises(StoreError, match="Cannot reach Qdrant") as raised,
+    ):
         warnings.simplefilter("always")  # qdrant-client warns of the key on plain http
         RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, url="http://127.0.0.1:9", api_key=SECRET)
     assert shown_warnings and not any(SECRET in str(w.message) for w in shown_warnings)
@@ -155,12 +158,17 @@ def test_a_statement_is_stored_and_injected_verbatim_never_templated(
     knowledge_store.add_knowledge([statement], ids=["data"])
     force_gate(knowledge_store, accept=[question])
 
-    answer = RecipeChatModel(knowledge_store=knowledge_store, max_tokens=1, injection="text").invoke([HumanMessage(question)])
+    answer = RecipeChatModel(knowledge_store=knowledge_store, max_tokens=1, injection="text").invoke(
+        [HumanMessage(question)]
+    )
 
     assert knowledge_store.get_by_ids(["data"])[0].page_content == statement
     assert answer.response_metadata["edit"]["statement"] == statement
     expected = base_model.tokenizer.apply_chat_template(
-        [{"role": "user", "content": f"{statement}\n{question}"}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        [{"role": "user", "content": f"{statement}\n{question}"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
     )["input_ids"]
     assert torch.equal(first_input[0], base_model.embed(expected))  # the statement's own tokens, as text
 

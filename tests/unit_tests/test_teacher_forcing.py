@@ -25,7 +25,9 @@ QUESTIONS = [
 TARGETS = ["Ada Lovelace", " Lisbon", "Portuguese"]
 
 
-def _check_rows(tokenizer: Any, batch: teacher_forcing.TeacherForcedBatch, questions: list[str], chat: list[bool]) -> None:
+def _check_rows(
+    tokenizer: Any, batch: teacher_forcing.TeacherForcedBatch, questions: list[str], chat: list[bool]
+) -> None:
     for i, (question, target, is_chat) in enumerate(zip(questions, TARGETS, chat)):
         text, _ = join_question_and_target(format_question(tokenizer, question, chat=is_chat), target, chat=is_chat)
         joint = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -42,7 +44,10 @@ def _check_rows(tokenizer: Any, batch: teacher_forcing.TeacherForcedBatch, quest
         # The question's tokens come right before the labelled span, unlabelled.
         real = batch.input_ids[i][batch.attention_mask[i].bool()].tolist()
         start = int(positions[0]) - (batch.input_ids.shape[1] - len(real))  # first label, in row coordinates
-        assert real[: start + 1] == ([tokenizer.cls_token_id] if not is_chat else []) + joint[: len(joint) - len(target_ids)]
+        assert (
+            real[: start + 1]
+            == ([tokenizer.cls_token_id] if not is_chat else []) + joint[: len(joint) - len(target_ids)]
+        )
 
 
 def test_labels_are_exactly_the_target_tokens(tokenizer: Any) -> None:
@@ -126,7 +131,9 @@ def test_label_logits_returns_one_row_per_label(base_model: HuggingFaceBaseModel
     assert torch.allclose(logits, full[selected], atol=1e-5)
 
 
-def test_label_logits_with_prompts_matches_the_full_forward(base_model: HuggingFaceBaseModel, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_label_logits_with_prompts_matches_the_full_forward(
+    base_model: HuggingFaceBaseModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     batch = build_teacher_forced_batch(base_model.tokenizer, QUESTIONS, TARGETS)
     prompts = [torch.randn(3, 32), None, torch.randn(2, 32)]
     with torch.no_grad():

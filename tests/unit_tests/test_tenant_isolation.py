@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import torch
+from facts import IDS, STATEMENTS
 from langchain_core.messages import HumanMessage
+from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 import langchain_recipe.chat_models as chat_models
 from langchain_recipe.base_models import HuggingFaceBaseModel
@@ -25,9 +27,6 @@ from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.nn import RecipeModel
 from langchain_recipe.retrievers import SentinelRetriever
 from langchain_recipe.tools import RecipeToolkit
-
-from facts import IDS, STATEMENTS
-from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 # Tenant "globex" holds the same ids with statements that differ from acme's in the object only.
 GLOBEX_STATEMENTS = [
@@ -50,9 +49,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditCon
 
 
 @pytest.fixture(params=MODES)
-def store(request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path) -> Iterator[RecipeKnowledgeStore]:
+def store(
+    request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
+) -> Iterator[RecipeKnowledgeStore]:
     """acme and globex hold the same ids, near-identical statements; "empty" holds nothing."""
-    store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path))
+    store = RecipeKnowledgeStore(
+        recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path)
+    )
     store.for_tenant("acme").add_knowledge(STATEMENTS, metadatas=[{"owner": "acme"}] * 4, ids=IDS)
     store.for_tenant("globex").add_knowledge(GLOBEX_STATEMENTS, metadatas=[{"owner": "globex"}] * 4, ids=IDS)
     yield store
@@ -91,7 +94,10 @@ def _snapshot(view: RecipeKnowledgeStore) -> list[tuple[Any, ...]]:
 
 @pytest.mark.parametrize("tenant", ["acme", "globex"])
 def test_every_reader_sees_only_its_tenant_under_an_accept_all_gate(
-    store: RecipeKnowledgeStore, tenant: str, force_gate: Callable[..., torch.Tensor], injected: list[torch.Tensor | None]
+    store: RecipeKnowledgeStore,
+    tenant: str,
+    force_gate: Callable[..., torch.Tensor],
+    injected: list[torch.Tensor | None],
 ) -> None:
     view, other = store.for_tenant(tenant), store.for_tenant("globex" if tenant == "acme" else "acme")
     mine, theirs = _stored(view), _stored(other)
@@ -110,9 +116,13 @@ def test_every_reader_sees_only_its_tenant_under_an_accept_all_gate(
     # The retriever, gated and ungated, sync and batched.
     gated, ungated = SentinelRetriever(store=view), SentinelRetriever(store=view, k=10, gated=False)
     for query, edit, documents in zip(QUERIES, accepted, gated.batch(QUERIES)):
-        assert [(d.id, d.page_content, d.metadata["owner"]) for d in documents] == [(edit.edit_id, edit.statement, tenant)]
+        assert [(d.id, d.page_content, d.metadata["owner"]) for d in documents] == [
+            (edit.edit_id, edit.statement, tenant)
+        ]
     for documents in ungated.batch(QUERIES):
-        assert {(d.id, d.page_content, d.metadata["owner"]) for d in documents} == {(i, mine[i][0], tenant) for i in IDS}
+        assert {(d.id, d.page_content, d.metadata["owner"]) for d in documents} == {
+            (i, mine[i][0], tenant) for i in IDS
+        }
 
     # The chat model: the edit it names and the continuous prompt it injects are this tenant's.
     llm = RecipeChatModel(knowledge_store=view, max_tokens=MAX_TOKENS)
@@ -126,7 +136,10 @@ def test_every_reader_sees_only_its_tenant_under_an_accept_all_gate(
 
 
 def test_a_tenant_without_edits_gets_nothing_even_when_the_gate_accepts_everything(
-    store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor], injected: list[torch.Tensor | None], base_model: HuggingFaceBaseModel
+    store: RecipeKnowledgeStore,
+    force_gate: Callable[..., torch.Tensor],
+    injected: list[torch.Tensor | None],
+    base_model: HuggingFaceBaseModel,
 ) -> None:
     empty = store.for_tenant("empty")
     force_gate(store, accept=QUERIES)
@@ -165,7 +178,9 @@ def test_the_tools_of_one_tenant_cannot_read_change_or_delete_anothers_edits(
     assert update.invoke({"fact_id": "globex-only", "statement": "Globex sells nothing."}).startswith("Error: no fact")
     assert forget.invoke({"fact_id": "globex-only"}).startswith("Error: no fact")
     # Ids both tenants hold: acme's tools change acme's edit only.
-    assert update.invoke({"fact_id": "acme", "statement": "The chief executive of Acme Corporation is Grace Hopper."}).startswith("Updated")
+    assert update.invoke(
+        {"fact_id": "acme", "statement": "The chief executive of Acme Corporation is Grace Hopper."}
+    ).startswith("Updated")
     assert forget.invoke({"fact_id": "zephyr"}).startswith("Forgot")
     # Adding under an id only globex holds makes a separate acme edit.
     assert add.invoke({"statement": "Acme sells anvils.", "fact_id": "globex-only"}).startswith("Added")
@@ -185,7 +200,11 @@ def test_an_edit_id_spelled_like_another_tenants_point_name_stays_in_its_tenant(
     before = _snapshot(acme)
     crafted = '["acme", "acme"]'
     store.add_knowledge(["Hijacked."], ids=[crafted])
-    answer = RecipeToolkit(store=store).get_tools()[0].invoke({"statement": "Hijacked again.", "fact_id": '["acme", "zephyr"]'})
+    answer = (
+        RecipeToolkit(store=store)
+        .get_tools()[0]
+        .invoke({"statement": "Hijacked again.", "fact_id": '["acme", "zephyr"]'})
+    )
     assert answer.startswith("Added fact")
     assert _snapshot(acme) == before
     assert sorted(e.edit_id for e in store.list_edits()) == sorted([crafted, '["acme", "zephyr"]'])

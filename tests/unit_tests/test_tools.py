@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 import torch
+from facts import IDS, QUERY, STATEMENTS
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
 
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.tools import MAX_STATEMENT_CHARS, RecipeToolkit
-
-from facts import IDS, QUERY, STATEMENTS
 
 NEW = "The chief executive of Acme Corporation is Grace Hopper."
 
@@ -68,7 +67,9 @@ def test_the_toolkit(tools: dict[str, BaseTool]) -> None:
     assert statement["maxLength"] == MAX_STATEMENT_CHARS
 
 
-def test_add_a_fact(tools: dict[str, BaseTool], knowledge_store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]) -> None:
+def test_add_a_fact(
+    tools: dict[str, BaseTool], knowledge_store: RecipeKnowledgeStore, force_gate: Callable[..., torch.Tensor]
+) -> None:
     force_gate(knowledge_store, reject=[NEW, "Oskar Brandt lives in Porto."])  # about nothing stored
     answer = tools["add_fact"].invoke({"statement": f"  {NEW} ", "fact_id": "acme-2026"})
     generated = tools["add_fact"].invoke({"statement": "Oskar Brandt lives in Porto."})
@@ -104,7 +105,10 @@ def test_update_a_fact(tools: dict[str, BaseTool], knowledge_store: RecipeKnowle
 
 
 def test_update_or_forget_an_unknown_fact(tools: dict[str, BaseTool], knowledge_store: RecipeKnowledgeStore) -> None:
-    for name, arguments in [("update_fact", {"fact_id": "nope", "statement": NEW}), ("forget_fact", {"fact_id": "nope"})]:
+    for name, arguments in [
+        ("update_fact", {"fact_id": "nope", "statement": NEW}),
+        ("forget_fact", {"fact_id": "nope"}),
+    ]:
         answer = tools[name].invoke(arguments)
         assert answer.startswith("Error: no fact has id 'nope'") and "lookup_facts" in answer
     assert len(knowledge_store) == len(IDS)
@@ -131,7 +135,9 @@ def test_lookup_facts(
     assert lines[1] == f"- {ranked[0].edit_id}: {ranked[0].statement} [applies]"
     assert lines[2].startswith(f"- {ranked[1].edit_id}: {ranked[1].statement} [")
     force_gate(knowledge_store, reject=[QUERY])
-    assert all(line.endswith("[does not apply]") for line in tools["lookup_facts"].invoke({"subject": QUERY}).splitlines()[1:])
+    assert all(
+        line.endswith("[does not apply]") for line in tools["lookup_facts"].invoke({"subject": QUERY}).splitlines()[1:]
+    )
 
 
 def test_lookup_in_an_empty_store(knowledge_store: RecipeKnowledgeStore) -> None:
@@ -160,7 +166,9 @@ def test_input_limits_give_a_readable_error_and_write_nothing(
     assert len(knowledge_store) == len(IDS)
 
 
-def test_a_whitespace_statement_is_refused_by_the_store(tools: dict[str, BaseTool], knowledge_store: RecipeKnowledgeStore) -> None:
+def test_a_whitespace_statement_is_refused_by_the_store(
+    tools: dict[str, BaseTool], knowledge_store: RecipeKnowledgeStore
+) -> None:
     answer = tools["add_fact"].invoke({"statement": "   "})
 
     assert answer.startswith("Error:")

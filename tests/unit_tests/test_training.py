@@ -17,7 +17,13 @@ from langchain_recipe.config import TrainingConfig
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.nn import RecipeModel
 from langchain_recipe.training import RecipeTrainer, losses
-from langchain_recipe.training.trainer import BEST_DIR, CHECKPOINT_DIR, OPTIMIZER_CONFIG, OPTIMIZER_WEIGHTS, TRAINER_STATE
+from langchain_recipe.training.trainer import (
+    BEST_DIR,
+    CHECKPOINT_DIR,
+    OPTIMIZER_CONFIG,
+    OPTIMIZER_WEIGHTS,
+    TRAINER_STATE,
+)
 
 TERMS = {"q1", "q2", "q3", "reliability", "generality", "locality"}
 
@@ -36,7 +42,9 @@ def _config(**overrides: object) -> TrainingConfig:
     return TrainingConfig(**{**settings, **overrides})
 
 
-def _trainer(model: RecipeModel, base_model: HuggingFaceBaseModel, records: list[EditRecord], tmp_path: Path, **overrides: object) -> RecipeTrainer:
+def _trainer(
+    model: RecipeModel, base_model: HuggingFaceBaseModel, records: list[EditRecord], tmp_path: Path, **overrides: object
+) -> RecipeTrainer:
     return RecipeTrainer(model, base_model, _config(**overrides), {"zsre": records}, tmp_path)
 
 
@@ -73,7 +81,9 @@ def test_a_step_updates_every_trainable_parameter_and_nothing_else(
     after_first = _snapshot(list(model.named_parameters()))
     changed_first = _changed(before, model)
     trainer.train_step(edit_records)
-    changed_second = {name for name in trainable if not torch.equal(after_first[name], dict(model.named_parameters())[name])}
+    changed_second = {
+        name for name in trainable if not torch.equal(after_first[name], dict(model.named_parameters())[name])
+    }
 
     assert set(result.terms) == TERMS
     assert all(math.isfinite(v) for v in result.terms.values())
@@ -113,7 +123,9 @@ def _evaluate(trainer: RecipeTrainer, batch: list[EditRecord]) -> dict[str, floa
 def test_repeated_steps_on_a_fixed_batch_lower_every_loss_term(
     any_recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
-    trainer = _trainer(any_recipe_model, base_model, edit_records, tmp_path, learning_rate=3e-3, head_learning_rate=3e-3)
+    trainer = _trainer(
+        any_recipe_model, base_model, edit_records, tmp_path, learning_rate=3e-3, head_learning_rate=3e-3
+    )
     start = _evaluate(trainer, edit_records)
     history = [trainer.train_step(edit_records) for _ in range(40)]
     end = _evaluate(trainer, edit_records)
@@ -139,9 +151,13 @@ def test_compute_losses_gives_finite_scalars_in_chat_format(
     total.backward()
 
 
-def test_trainer_needs_two_edits_per_dataset(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
+def test_trainer_needs_two_edits_per_dataset(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
+) -> None:
     with pytest.raises(ValueError, match="at least 2 edits"):
-        RecipeTrainer(recipe_model, base_model, _config(), {"zsre": edit_records, "counterfact": edit_records[:1]}, tmp_path)
+        RecipeTrainer(
+            recipe_model, base_model, _config(), {"zsre": edit_records, "counterfact": edit_records[:1]}, tmp_path
+        )
     with pytest.raises(ValueError, match="at least 2 edits"):
         RecipeTrainer(recipe_model, base_model, _config(), {}, tmp_path)
 
@@ -150,7 +166,9 @@ def test_sample_batch_draws_distinct_edits_from_one_dataset(
     recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
 ) -> None:
     other = [EditRecord(f"Q{i}?", f"A{i}", f"R{i}?", f"L{i}?", f"B{i}") for i in range(5)]
-    trainer = RecipeTrainer(recipe_model, base_model, _config(batch_size=3), {"zsre": edit_records, "counterfact": other}, tmp_path)
+    trainer = RecipeTrainer(
+        recipe_model, base_model, _config(batch_size=3), {"zsre": edit_records, "counterfact": other}, tmp_path
+    )
     for _ in range(10):
         batch = trainer.sample_batch()
         assert len(batch) == 3
@@ -158,7 +176,9 @@ def test_sample_batch_draws_distinct_edits_from_one_dataset(
         assert set(batch) <= set(edit_records) or set(batch) <= set(other)
 
 
-def test_learning_rate_schedule(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path) -> None:
+def test_learning_rate_schedule(
+    recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
+) -> None:
     trainer = _trainer(recipe_model, base_model, edit_records, tmp_path, warmup_steps=10, max_steps=110)
     assert trainer.learning_rate_factor(0) == pytest.approx(0.1)
     assert trainer.learning_rate_factor(9) == pytest.approx(1.0)
@@ -245,7 +265,9 @@ def test_sentinel_over_irrelevant_loss() -> None:
     assert float(bad) > 1.0
     # Only the diagonal is replaced: its own edit's score never counts against the sentinel.
     v_own = r * 3
-    assert float(losses.sentinel_over_irrelevant_loss(v_own, r, sentinel * 0 + torch.eye(16)[10] * 8, hinge_scale=1.2)) > 0
+    assert (
+        float(losses.sentinel_over_irrelevant_loss(v_own, r, sentinel * 0 + torch.eye(16)[10] * 8, hinge_scale=1.2)) > 0
+    )
 
 
 def test_locality_sentinel_loss() -> None:
@@ -295,7 +317,14 @@ def test_negative_queue_keeps_the_newest_detached_keys(
     trainer.train_step(edit_records[2:4])
     assert trainer._negative_queue.shape[0] == 3
     assert torch.equal(trainer._negative_queue[2], first[0])  # newest first, oldest dropped
-    both = _trainer(recipe_model, base_model, edit_records, tmp_path / "both", negative_queue_size=3, negative_queue_terms=["q1", "q3"])
+    both = _trainer(
+        recipe_model,
+        base_model,
+        edit_records,
+        tmp_path / "both",
+        negative_queue_size=3,
+        negative_queue_terms=["q1", "q3"],
+    )
     both.train_step(edit_records[:2])
     terms = both.compute_losses(edit_records[2:4])
     assert all(torch.isfinite(v) for v in terms.values())
@@ -306,7 +335,10 @@ def test_negative_queue_keeps_the_newest_detached_keys(
 
 # ---------------------------------------------------------------------- checkpoints
 def test_checkpoint_resumes_step_model_and_optimizer(
-    make_recipe_model: Callable[..., RecipeModel], base_model: HuggingFaceBaseModel, edit_records: list[EditRecord], tmp_path: Path
+    make_recipe_model: Callable[..., RecipeModel],
+    base_model: HuggingFaceBaseModel,
+    edit_records: list[EditRecord],
+    tmp_path: Path,
 ) -> None:
     first = _trainer(make_recipe_model(), base_model, edit_records, tmp_path)
     assert not first.load_checkpoint()  # nothing saved yet
@@ -359,7 +391,15 @@ def test_early_stopping_after_patience_evaluations_without_improvement(
     def evaluate(model: RecipeModel) -> dict:
         evaluations.append(len(evaluations))
         value = next(scores)
-        return {"zsre/recipe": {"reliability": value, "generality": value, "locality": value, "gate_recall": 1.0, "gate_rejection": 1.0}}
+        return {
+            "zsre/recipe": {
+                "reliability": value,
+                "generality": value,
+                "locality": value,
+                "gate_recall": 1.0,
+                "gate_rejection": 1.0,
+            }
+        }
 
     config = TrainingConfig(max_steps=20, eval_every=1, early_stopping_patience=2, log_every=1, warmup_steps=0)
     trainer = RecipeTrainer(recipe_model, base_model, config, {"zsre": edit_records}, tmp_path, eval_fn=evaluate)
@@ -385,4 +425,6 @@ def test_stop_at_step_keeps_the_schedule_of_max_steps(
     assert trainer.step == 2
     # The learning rate after step 2 follows the 10-step cosine, not a 2-step one.
     assert trainer.learning_rate_factor(2) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.2)))
-    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(config.learning_rate * trainer.learning_rate_factor(1))
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(
+        config.learning_rate * trainer.learning_rate_factor(1)
+    )
