@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.errors import InvalidInputError
+from langchain_recipe.evaluation.general_ability import GeneralAbilityData
 from langchain_recipe.evaluation.metrics import (
     agreement,
     exact_match,
@@ -396,33 +397,6 @@ class EditRepository:
         scores = self._similarity(query_keys, torch.stack(self._keys))
         best_score, best = scores.max(-1)
         return torch.tensor(self._ids, dtype=torch.long)[best.cpu()], best_score.cpu()
-
-
-# ---------------------------------------------------------------------- general-ability data
-@dataclass(frozen=True)
-class GeneralAbilityData:
-    """A held-fixed text sample (perplexity) and a multiple-choice set.
-
-    Attributes:
-        passages: plain-text passages; perplexity is over each passage's tokens after its first word.
-        questions: multiple-choice questions.
-        choices: per question, its answer options.
-        answers: per question, the index of the right option.
-        source: provenance for the report (file names, licence).
-    """
-
-    passages: tuple[str, ...]
-    questions: tuple[str, ...]
-    choices: tuple[tuple[str, ...], ...]
-    answers: tuple[int, ...]
-    source: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def bundled(cls) -> GeneralAbilityData:
-        """The set shipped in ``langchain_recipe/resources/general_ability`` (see data/PROVENANCE.md)."""
-        from langchain_recipe.evaluation.general_ability import load_bundled_general_ability
-
-        return load_bundled_general_ability()
 
 
 def multiple_choice_question(question: str) -> str:
