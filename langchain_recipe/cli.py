@@ -8,10 +8,15 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from langchain_recipe.datasets import EditRecord
+    from langchain_recipe.evaluation.chat_answers import ChatAnswerReport
+    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lifelong knowledge editing with RECIPE.")
 console = Console()
@@ -150,13 +155,19 @@ def _wrapped(label: str, text: str, width: int = 80) -> str:
 
 
 def _fact_block(number: int, total: int, row: dict) -> str:
-    """One demo block: the statement, then question, paraphrase and unrelated question with answers."""
+    """One demo block: the statement, then question, paraphrase and unrelated question with answers.
+
+    ``[states it]`` is the chat-answer evaluation's rule
+    (:func:`~langchain_recipe.evaluation.chat_answers.states_fact`); ``[unchanged]`` compares with
+    the bare LM's answer, as its "unrelated unchanged" score does.
+    """
+    from langchain_recipe.evaluation.chat_answers import states_fact
+
     bare_answer, _, bare_unrelated = row["bare"]
     answer, paraphrase, unrelated = row["continuous_prompt"]
-    target = row["target"].lower()
 
     def mark(text: str) -> str:
-        return "[states it] " if target in text.lower() else "[misses it] "
+        return "[states it] " if states_fact(text, row["target"]) else "[misses it] "
 
     lines = [
         _wrapped(f"{number}/{total}  ", row["statement"]),
@@ -169,6 +180,51 @@ def _fact_block(number: int, total: int, row: dict) -> str:
         _wrapped("     edited:  ", ("[unchanged] " if unrelated == bare_unrelated else "[CHANGED] ") + unrelated),
     ]
     return "\n".join(lines)
+
+
+def _accuracy_summary(report: ChatAnswerReport) -> str:
+    """The demo's closing table: the chat-answer evaluation's scores of each method."""
+    recipe, text, bare = (report.score(m) for m in ("continuous_prompt", "text", "bare"))
+    rows = [("RECIPE (continuous)", recipe), ("statement as text", text), ("bare LM", bare)]
+    table = "".join(
+        f"  {label:<19}  {s.answer_accuracy:5.1%}  {s.paraphrase_accuracy:9.1%}  {s.unrelated_unchanged:19.1%}\n"
+        for label, s in rows
+    )
+    return (
+        f"Greedy chat answers ({report.max_tokens} new tokens) that state the new fact, "
+        f"{report.num_edits} facts stored:\n"
+        f"                      answer  paraphrase  unrelated unchanged\n{table}"
+        f"Own fact retrieved and passed by the knowledge sentinel: {recipe.own_edit_injected:.1%} of questions and "
+        f"paraphrases; unrelated questions given a fact: {recipe.unrelated_injected:.1%}. "
+        f"RECIPE adds {recipe.added_input_positions:.0f} input positions, the text {text.added_input_positions:.1f}."
+    )
+
+
+def _add_missing_facts(
+    store: RecipeKnowledgeStore, records: list[EditRecord], ids: list[str], source: Path, store_path: Path
+) -> None:
+    """Add, one at a time, the facts not yet in ``store``; print how long each took, or that all were there."""
+    import statistics
+    import time
+
+    from tqdm.auto import tqdm
+
+    missing = [i for i, edit_id in enumerate(ids) if not store.get_by_ids([edit_id])]
+    edit_seconds: list[float] = []
+    for i in tqdm(missing, desc="adding facts", unit="fact", disable=None if missing else True):
+        tick = time.perf_counter()
+        store.add_knowledge(
+            [records[i].statement], metadatas=[{"source": source.name, "subject": records[i].subject}], ids=[ids[i]]
+        )
+        edit_seconds.append(time.perf_counter() - tick)
+    if edit_seconds:
+        console.print(
+            f"Added {len(missing)} facts one at a time, {1000 * statistics.mean(edit_seconds):.0f} ms per fact."
+        )
+    else:
+        console.print(
+            f"All {len(records)} facts already in the store: reusing them (delete {store_path} to start over)."
+        )
 
 
 @app.command()
@@ -191,10 +247,7 @@ def demo(
 ) -> None:
     """Teach the bundled SmolLM2 new facts through RECIPE, one at a time, and show what its answers say."""
     _setup(verbose)
-    import statistics
     import time
-
-    from tqdm.auto import tqdm
 
     from langchain_recipe.datasets import NATURAL_FACTS, detect_format, iter_edits
     from langchain_recipe.evaluation.chat_answers import ask_chat_questions
@@ -207,6 +260,7 @@ def demo(
     # An even spread covers every kind of fact in a file ordered by kind (the natural facts are).
     chosen = range(len(every)) if not facts or facts >= len(every) else [i * len(every) // facts for i in range(facts)]
     records = [every[i] for i in chosen]
+    ids = [f"{source.stem}-{i}" for i in chosen]  # the line in the file: stable across --facts
     console.rule("langchain-recipe demo: new facts for a local LM")
     started = time.perf_counter()
     with console.status("Loading SmolLM2-135M-Instruct, the RecipeModel and the store..."):
@@ -217,44 +271,15 @@ def demo(
         f"Loaded in {time.perf_counter() - started:.1f} s. Store: {store_path.resolve()} ({len(store)} edits stored)"
     )
     try:
-        ids = [f"{source.stem}-{i}" for i in chosen]  # the line in the file: stable across --facts
-        missing = [i for i, edit_id in enumerate(ids) if not store.get_by_ids([edit_id])]
-        edit_seconds: list[float] = []
-        for i in tqdm(missing, desc="adding facts", unit="fact", disable=None if missing else True):
-            tick = time.perf_counter()
-            store.add_knowledge(
-                [records[i].statement], metadatas=[{"source": source.name, "subject": records[i].subject}], ids=[ids[i]]
-            )
-            edit_seconds.append(time.perf_counter() - tick)
-        if edit_seconds:
-            console.print(
-                f"Added {len(missing)} facts one at a time, {1000 * statistics.mean(edit_seconds):.0f} ms per fact."
-            )
-        else:
-            console.print(
-                f"All {len(records)} facts already in the store: reusing them (delete {store_path} to start over)."
-            )
+        _add_missing_facts(store, records, ids, source, store_path)
         report = ask_chat_questions(store, records, ids, dataset=source.stem, max_tokens=max_tokens, progress=True)
     finally:
         store.close()
-    total = len(records)
     for number, row in enumerate(report.answers[:show], start=1):
-        console.print(_fact_block(number, total, row), markup=False, highlight=False)
+        console.print(_fact_block(number, len(records), row), markup=False, highlight=False)
         console.print()
-    recipe, text, bare = (report.score(m) for m in ("continuous_prompt", "text", "bare"))
     console.rule("Answer accuracy")
-    console.print(
-        f"Greedy chat answers ({max_tokens} new tokens) that state the new fact, {total} facts stored:\n"
-        f"                      answer  paraphrase  unrelated unchanged\n"
-        f"  RECIPE (continuous)  {recipe.answer_accuracy:5.1%}  {recipe.paraphrase_accuracy:9.1%}  {recipe.unrelated_unchanged:19.1%}\n"
-        f"  statement as text    {text.answer_accuracy:5.1%}  {text.paraphrase_accuracy:9.1%}  {text.unrelated_unchanged:19.1%}\n"
-        f"  bare LM              {bare.answer_accuracy:5.1%}  {bare.paraphrase_accuracy:9.1%}  {bare.unrelated_unchanged:19.1%}\n"
-        f"Own fact retrieved and passed by the knowledge sentinel: {recipe.own_edit_injected:.1%} of questions and "
-        f"paraphrases; unrelated questions given a fact: {recipe.unrelated_injected:.1%}. "
-        f"RECIPE adds {recipe.added_input_positions:.0f} input positions, the text {text.added_input_positions:.1f}.",
-        markup=False,
-        highlight=False,
-    )
+    console.print(_accuracy_summary(report), markup=False, highlight=False)
     console.print(f"Total demo time: {time.perf_counter() - started:.0f} s.")
 
 
