@@ -190,7 +190,8 @@ def _retrieval(rows: list[dict[str, Any]]) -> list[str]:
         "process (qdrant-edge searches on its own threads, which count too); wall-clock p50 in the last column.",
         "",
         "| backend | stored edits | qdrant search p50 / p95 ms | store search p50 / p95 ms "
-        "| store search, batch 8, p50 ms | end to end p50 / p95 ms | encode p50 ms | disk bytes/edit | qdrant search p50 ms, wall |",
+        "| store search, batch 8, p50 ms | end to end p50 / p95 ms | encode p50 ms | disk bytes/edit "
+        "| qdrant search p50 ms, wall |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_retrieval_row(row) for row in rows]
