@@ -844,11 +844,7 @@ def run_retrieval_benchmark(
         log(f"cosine threshold {threshold:.4f} (fitted on {val.name})")
     scorers: list[RetrievalScorer] = [SentinelScorer(m, name) for name, m in models.items()]
     scorers.append(CosineScorer(hidden, threshold))
-    results: dict[str, Any] = {}
-    for rset in sets:
-        measured = {scorer.name: evaluate_retrieval(scorer, rset, table) for scorer in scorers}
-        results[rset.name] = {"note": rset.note, "size": len(rset.stored), "results": measured}
-        log(f"{rset.name}: " + ", ".join(f"{n} top-1 {r['own_top1']:.3f}" for n, r in measured.items()))
+    results = {rset.name: _measure_store(rset, scorers, table, log) for rset in sets}
     weights = settings.hybrid_weights
     hybrid = {s.name: _hybrid(s, sets, val, table, weights, log) for s in scorers} if weights else {}
     return {
@@ -863,6 +859,15 @@ def run_retrieval_benchmark(
         "cosine_threshold": threshold,
         "sets": results,
     }
+
+
+def _measure_store(
+    rset: RetrievalSet, scorers: Sequence[RetrievalScorer], table: FeatureTable, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """``{"note", "size", "results": {scorer: metrics}}`` of one store."""
+    measured = {scorer.name: evaluate_retrieval(scorer, rset, table) for scorer in scorers}
+    log(f"{rset.name}: " + ", ".join(f"{n} top-1 {r['own_top1']:.3f}" for n, r in measured.items()))
+    return {"note": rset.note, "size": len(rset.stored), "results": measured}
 
 
 def _load_models(paths: dict[str, Path], load_model: Callable[[Path], Any] | None) -> tuple[dict[str, Any], str]:

@@ -35,7 +35,13 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_recipe.benchmarks.retrieval import FeatureTable, RetrievalSet, SentinelScorer, evaluate_retrieval
+from langchain_recipe.benchmarks.retrieval import (
+    FeatureTable,
+    RetrievalEdit,
+    RetrievalSet,
+    SentinelScorer,
+    evaluate_retrieval,
+)
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.training import losses
 
@@ -181,6 +187,34 @@ def train_retrieval(
             unrelated question.
     """
     config = config or RetrievalTrainingConfig()
+    edits = _trainable_edits(model, train)
+    tick = time.perf_counter()
+    run = _RetrievalRun(model, edits, train, val, table, config, log)
+    run.evaluate(0)
+    step = 0
+    for step in range(1, config.max_steps + 1):
+        if (time.perf_counter() - tick) / 60 > config.max_minutes:
+            log(f"stopping at step {step - 1}: max_minutes={config.max_minutes} reached")
+            step -= 1
+            break
+        run.step(step)
+        if step % config.eval_every == 0 or step == config.max_steps:
+            run.evaluate(step)
+    if not run.history or run.history[-1]["step"] != step:
+        run.evaluate(step)
+    result = run.finish(time.perf_counter() - tick)
+    if output_dir is not None:
+        model.save_pretrained(Path(output_dir))
+        (Path(output_dir) / "retrieval_training.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _trainable_edits(model: Any, train: RetrievalSet) -> list[RetrievalEdit]:
+    """The training edits that have a question.
+
+    Raises:
+        InvalidInputError: the encoder is trained, or there is no such edit or no unrelated question.
+    """
     if model.config.train_encoder:
         msg = (
             "train_retrieval trains on cached features, which needs a frozen encoder "
@@ -193,50 +227,24 @@ def train_retrieval(
             f"The training set {train.name!r} needs edits with questions and unrelated questions; check the data files."
         )
         raise InvalidInputError(msg)
-    tick = time.perf_counter()
-    run = _RetrievalRun(model, edits, train, table, config)
-    run.evaluate(0, val, log)
-    step = 0
-    for step in range(1, config.max_steps + 1):
-        if (time.perf_counter() - tick) / 60 > config.max_minutes:
-            log(f"stopping at step {step - 1}: max_minutes={config.max_minutes} reached")
-            step -= 1
-            break
-        total, terms = run.step(step)
-        if step % 10 == 0:
-            log(
-                f"step {step}: loss {float(total.detach()):.4f} "
-                + " ".join(f"{k} {float(t.detach()):.4f}" for k, t in terms.items())
-            )
-        if step % config.eval_every == 0 or step == config.max_steps:
-            run.evaluate(step, val, log)
-    if not run.history or run.history[-1]["step"] != step:
-        run.evaluate(step, val, log)
-    best_selection, best_step = run.finish()
-    result = {
-        "config": config.model_dump(),
-        "train_set": train.name,
-        "val_set": val.name,
-        "history": run.history,
-        "best_step": best_step,
-        "best_selection": best_selection,
-        "seconds": time.perf_counter() - tick,
-    }
-    log(f"best step {best_step} (selection {best_selection:.3f}) after {result['seconds']:.0f} s")
-    if output_dir is not None:
-        out = Path(output_dir)
-        model.save_pretrained(out)
-        (out / "retrieval_training.json").write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return edits
 
 
 class _RetrievalRun:
     """The state of one :func:`train_retrieval` run: cached features, optimizer, history and best model."""
 
     def __init__(
-        self, model: Any, edits: list, train: RetrievalSet, table: FeatureTable, config: RetrievalTrainingConfig
+        self,
+        model: Any,
+        edits: list[RetrievalEdit],
+        train: RetrievalSet,
+        val: RetrievalSet,
+        table: FeatureTable,
+        config: RetrievalTrainingConfig,
+        log: Callable[[str], None],
     ) -> None:
-        self.model, self.config, self.table = model, config, table
+        self.model, self.config, self.table, self.log = model, config, table, log
+        self.train_name, self.val = train.name, val
         self.rng = random.Random(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         if config.init == "cosine":
@@ -260,14 +268,14 @@ class _RetrievalRun:
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         self.bank = torch.empty(0)
 
-    def evaluate(self, step: int, val: RetrievalSet, log: Callable[[str], None]) -> None:
-        """Score the model on ``val``; keep its retrieval modules if it is the best so far."""
+    def evaluate(self, step: int) -> None:
+        """Score the model on the validation store; keep its retrieval modules if it is the best so far."""
         self.model.eval()
-        metrics = evaluate_retrieval(SentinelScorer(self.model, "training"), val, self.table)
+        metrics = evaluate_retrieval(SentinelScorer(self.model, "training"), self.val, self.table)
         self.model.train()
         score = selection_score(metrics)
         self.history.append({"step": step, "val": metrics, "selection": score})
-        log(
+        self.log(
             f"step {step}: val top-1 {metrics['own_top1']:.3f} accept {metrics['gate_accept']:.3f} "
             + " ".join(f"{k} {v:.3f}" for k, v in metrics["reject"].items())
             + f" (selection {score:.3f})"
@@ -280,8 +288,8 @@ class _RetrievalRun:
             }
             self.best = (score, step, state)
 
-    def step(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One optimizer step (1-based); returns the total loss and its terms."""
+    def step(self, step: int) -> None:
+        """One optimizer step (1-based); the loss and its terms are logged every 10 steps."""
         config, count = self.config, self.statements.shape[0]
         if (step - 1) % config.bank_refresh_every == 0:
             with torch.no_grad():
@@ -298,7 +306,11 @@ class _RetrievalRun:
         self._backward(terms["q1"], gate, total)
         torch.nn.utils.clip_grad_norm_([p for group in self.params for p in group["params"]], config.max_grad_norm)
         self.optimizer.step()
-        return total, terms
+        if step % 10 == 0:
+            self.log(
+                f"step {step}: loss {float(total.detach()):.4f} "
+                + " ".join(f"{k} {float(t.detach()):.4f}" for k, t in terms.items())
+            )
 
     def _losses(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """RECIPE's retrieval terms (paper §3.4) on a batch of edits and sampled negatives."""
@@ -350,16 +362,26 @@ class _RetrievalRun:
             extra = gating.get(id(p))
             p.grad = sum(x for x in (g, extra) if x is not None) if (g is not None or extra is not None) else None
 
-    def finish(self) -> tuple[float, int]:
-        """Remove the gradient masks, load the best retrieval modules; returns (selection score, step)."""
+    def finish(self, seconds: float) -> dict[str, Any]:
+        """Remove the gradient masks and load the best retrieval modules; the run's summary (see train_retrieval)."""
         for hook in self.hooks:
             hook.remove()
         for parameter in self.heads:
             parameter.requires_grad_(True)
         assert self.best is not None
-        self.model.load_state_dict(self.best[2], strict=False)
+        best_selection, best_step, state = self.best
+        self.model.load_state_dict(state, strict=False)
         self.model.eval()
-        return self.best[0], self.best[1]
+        self.log(f"best step {best_step} (selection {best_selection:.3f}) after {seconds:.0f} s")
+        return {
+            "config": self.config.model_dump(),
+            "train_set": self.train_name,
+            "val_set": self.val.name,
+            "history": self.history,
+            "best_step": best_step,
+            "best_selection": best_selection,
+            "seconds": seconds,
+        }
 
 
 def _gradient_masks(model: Any, config: RetrievalTrainingConfig) -> list[Any]:
