@@ -136,9 +136,10 @@ def to_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu"
 
 
 def from_pretrained_safetensors(auto_class: Any, source: str | Path, **kwargs: Any) -> Any:
-    """``auto_class.from_pretrained(source, use_safetensors=True, **kwargs)``: weights from
-    safetensors only, unless ``kwargs`` say otherwise, since unpickling a ``pytorch_model.bin``
-    can run any code the file holds.
+    """Load with ``auto_class.from_pretrained(source, use_safetensors=True, **kwargs)``.
+
+    Weights come from safetensors only, unless ``kwargs`` say otherwise, since unpickling a
+    ``pytorch_model.bin`` can run any code the file holds.
 
     Raises:
         CheckpointError: ``source`` has no safetensors weights (and ``use_safetensors`` was not
@@ -189,9 +190,10 @@ def fingerprint_model(model: torch.nn.Module) -> str:
 
 
 def fingerprints_match(first: str | None, second: str | None) -> bool:
-    """Whether two :func:`fingerprint_model` fingerprints name the same base LM: they differ in
-    at most :data:`FINGERPRINT_TOLERANCE_BITS` of their 64 bits (the same weights in another
-    dtype differ in 0 to 2; another model in about 32).
+    """Whether two :func:`fingerprint_model` fingerprints name the same base LM.
+
+    They differ in at most :data:`FINGERPRINT_TOLERANCE_BITS` of their 64 bits (the same weights in
+    another dtype differ in 0 to 2; another model in about 32).
     """
     try:
         distance = (int(first or "", 16) ^ int(second or "", 16)).bit_count()

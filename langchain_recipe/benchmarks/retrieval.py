@@ -248,8 +248,10 @@ def load_knowedit(path: str | Path) -> list[tuple[RetrievalEdit, list[RetrievalN
 
 
 def load_natural_facts(path: str | Path) -> tuple[list[RetrievalEdit], list[RetrievalNegative]]:
-    """Natural-language facts (``data/natural/facts.jsonl``: one JSON object a line with a
-    declarative ``statement``) as edits and unrelated questions.
+    """Natural-language facts as edits and unrelated questions.
+
+    The file is ``data/natural/facts.jsonl``: one JSON object a line with a declarative
+    ``statement``.
 
     Questions come from the optional fields ``prompt`` (or ``question``) then ``rephrase``; a fact
     without any is stored as a distractor only. ``locality_prompt`` is an unrelated question
@@ -282,8 +284,9 @@ def load_natural_facts(path: str | Path) -> tuple[list[RetrievalEdit], list[Retr
 def _without_stored_questions(
     negatives: Iterable[RetrievalNegative], stored: Sequence[RetrievalEdit]
 ) -> tuple[list[RetrievalNegative], int]:
-    """Drop unrelated questions that are in fact the question of a stored edit (accepting them
-    would be right), and repeats; returns the rest and how many were dropped.
+    """Drop unrelated questions that are the question of a stored edit, and repeats.
+
+    Accepting such a question would be right. Returns the rest and how many were dropped.
     """
     negatives = list(negatives)
     asked = {_norm(q) for e in stored for q in e.questions} | {_norm(e.statement) for e in stored}
@@ -322,8 +325,10 @@ def _split_parts(
 def training_sets(
     data_dir: str | Path = DATA_DIR, knowedit: str | Path | None = KNOWEDIT_FILE
 ) -> tuple[RetrievalSet, RetrievalSet]:
-    """The ``train`` split (for training the heads and sentinel) and the ``val`` split (for
-    thresholds and model selection; stored together with the train edits as distractors).
+    """The ``train`` and ``val`` splits.
+
+    ``train`` trains the heads and sentinel; ``val`` sets thresholds and selects models, stored
+    together with the train edits as distractors.
 
     Raises:
         InvalidInputError: a training file is missing or malformed.
@@ -693,8 +698,10 @@ def _count(values: Sequence[str]) -> tuple[list[str], list[int]]:
 
 
 def fit_fixed_threshold(hit_scores: torch.Tensor, negative_scores: dict[str, torch.Tensor]) -> float:
-    """The threshold that maximises the worst of: acceptance of right top-1s and the rejection of
-    each kind of negative (the issue's bars are all on these rates).
+    """The threshold that maximises the worst rate of the gate.
+
+    The rates are the acceptance of right top-1s and the rejection of each kind of negative (the
+    retrieval goals are all on these rates).
 
     Args:
         hit_scores: best scores of questions whose top-1 is right, shape `(num_hits,)`.
@@ -719,8 +726,9 @@ def fit_fixed_threshold(hit_scores: torch.Tensor, negative_scores: dict[str, tor
 
 
 def tune_cosine_threshold(encoder_hidden_size: int, tuning: RetrievalSet, table: FeatureTable) -> float:
-    """Fit :class:`CosineScorer`'s threshold on a tuning store (the ``val`` split, never the
-    measured stores) with :func:`fit_fixed_threshold`.
+    """Fit :class:`CosineScorer`'s threshold on a tuning store with :func:`fit_fixed_threshold`.
+
+    The tuning store is the ``val`` split, never a measured store.
     """
     out = _decisions(CosineScorer(encoder_hidden_size, 0.0), tuning, table)
     kinds = [n.kind for n in tuning.negatives]
@@ -972,11 +980,12 @@ def lexical_tokens(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 scores of questions against stored statements, as Qdrant computes them for a sparse
-    vector with ``modifier=IDF``: the stored value of a word is its saturated term frequency
-    ``tf (k1 + 1) / (tf + k1 (1 - b + b len / avg_len))``, the query's value is 1 per distinct
-    word, and Qdrant multiplies by ``idf = ln((N - n + 0.5) / (n + 0.5) + 1)`` over the ``N``
-    stored points (``n`` of them holding the word).
+    """BM25 scores of questions against stored statements, as Qdrant computes them.
+
+    That is, for a sparse vector with ``modifier=IDF``: the stored value of a word is its saturated
+    term frequency ``tf (k1 + 1) / (tf + k1 (1 - b + b len / avg_len))``, the query's value is 1 per
+    distinct word, and Qdrant multiplies by ``idf = ln((N - n + 0.5) / (n + 0.5) + 1)`` over the
+    ``N`` stored points (``n`` of them holding the word).
 
     Args:
         statements: the stored knowledge statements.
