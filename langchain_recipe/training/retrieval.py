@@ -64,9 +64,10 @@ class RetrievalTrainingConfig(BaseModel):
     negatives_per_step: int = Field(256, gt=0)
     """Unrelated questions per step, drawn equally from each kind of negative."""
     head_learning_rate: float = Field(2e-5, gt=0)
-    """Adam learning rate of the knowledge and query heads' weights. Higher rates lower own-edit
-    top-1 below the cosine start (measured on val: 1e-4 takes it from 0.968 to 0.905 in 50
-    steps with ``L_q1`` alone), as in the shipped heads."""
+    """Adam learning rate of the knowledge and query heads' weights.
+
+    Higher rates lower own-edit top-1 below the cosine start, as in the shipped heads (figures:
+    docs/evaluation.md, "What training on cached features found")."""
     head_bias_learning_rate: float = Field(3e-3, gt=0)
     """Adam learning rate of the heads' biases. The gate needs a threshold that is nearly the
     same for every query; with a linear sentinel score ``s(q, Θ) = r_q · r_Θ / sqrt(d_r)`` that
@@ -96,16 +97,16 @@ class RetrievalTrainingConfig(BaseModel):
     """Which pooled-feature blocks the heads' input projections learn from. ``"mean"``: only the
     L2-normalised mean (the block the cosine uses; the other columns stay as they are, zero from
     a fresh start). ``"all"`` also trains the first-token, max and min columns, whose features
-    are about 15 times larger, so Adam's equal-sized steps on their 1152 columns swamp the cosine
-    signal within tens of steps (measured: val top-1 0.95 -> 0.02 after 25 steps at 1e-4)."""
+    are much larger, so Adam's equal-sized steps on their columns swamp the cosine signal within
+    tens of steps (figures: docs/evaluation.md, "What training on cached features found")."""
     hinge_mean: Literal["kept", "rows"] = "rows"
     """How the hinge terms (L_q0, L_q2, L_q3) average: over the kept (still violated) rows, as the
     paper does, or over all rows (see :func:`~langchain_recipe.training.losses.locality_sentinel_loss`)."""
     gate_terms_update: Literal["all", "gate"] = "all"
     """What the gate terms (L_q0, L_q2, L_q3) train: ``"all"`` parameters, as in the paper, or
     only the ``"gate"``: the sentinel and the heads' biases, so that the heads' weights learn from
-    L_q1 alone. Measured on val after 200 steps: ``"all"`` keeps top-1 0.901 with the better gate
-    (selection 0.746), ``"gate"`` top-1 0.912 with a weaker one (0.661); the cosine start is 0.950."""
+    L_q1 alone. ``"all"`` gives the better gate, ``"gate"`` a slightly better top-1 (figures:
+    docs/evaluation.md, "What training on cached features found")."""
     spare_query_bias: bool = True
     """Train the query head's biases only in the key dimensions beyond
     ``encoder_hidden_size``, which the cosine start leaves empty for statements (a shared query
