@@ -447,7 +447,7 @@ def bench_retrieval(
     hybrid_weights: Annotated[
         str | None,
         typer.Option(
-            help="Also measure dense + w x BM25 (and RRF) on every store; comma-separated weights w to try on val, "
+            help="Also measure dense + w × BM25 (and RRF) on every store; comma-separated weights w to try on val, "  # noqa: RUF001 (the multiplication sign, as printed by --help)
             "e.g. 0.5,1,2."
         ),
     ] = None,
