@@ -408,40 +408,8 @@ class RecipeModel(nn.Module):
             if not path.is_file():
                 msg = f"{path} is missing; a RecipeModel checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME}."
                 raise CheckpointError(msg)
-        try:
-            payload = json.loads(config_path.read_text(encoding="utf-8"))
-            if not isinstance(payload, dict):
-                msg = f"expected a JSON object, got {type(payload).__name__}"
-                raise TypeError(msg)
-            version = payload.pop("recipe_format_version", 1)
-            config = RecipeConfig.model_validate(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValidationError) as error:
-            msg = f"{config_path} is not a valid RecipeModel config: {error}"
-            raise CheckpointError(msg) from error
-        if isinstance(version, bool) or not isinstance(version, int):
-            msg = f"{config_path} is not a valid RecipeModel config: recipe_format_version {version!r} is not an int."
-            raise CheckpointError(msg)
-        if version > _FORMAT_VERSION:
-            msg = (
-                f"{directory} has checkpoint format {version}; this langchain-recipe reads up to {_FORMAT_VERSION}. "
-                "Upgrade langchain-recipe."
-            )
-            raise CheckpointError(msg)
-        try:
-            state = load_file(weights_path)
-        except (SafetensorError, OSError) as error:
-            msg = (
-                f"{weights_path} cannot be read ({error}); the file is corrupted or incomplete, "
-                "re-download or re-train it."
-            )
-            raise CheckpointError(msg) from error
-        broken = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
-        if broken:
-            msg = (
-                f"{weights_path} holds NaN or infinite weights in {broken[:5]}; the training diverged or the file "
-                "is corrupted. Re-train it or use another checkpoint."
-            )
-            raise CheckpointError(msg)
+        config = _read_config(config_path)
+        state = _read_weights(weights_path)
         model = cls(config, encoder=encoder, encoder_tokenizer=encoder_tokenizer)
         expected = set(model.trained_state_dict())
         if set(state) != expected:
@@ -472,3 +440,55 @@ def _token_counts(tokenizer: Any, texts: Sequence[str], limit: int, *, special: 
     with tokenizer_lock(tokenizer):
         tokenized = tokenizer(inputs, add_special_tokens=special, verbose=False)["input_ids"]
     return {i: len(ids) for i, ids in zip(candidates, tokenized, strict=True)}
+
+
+def _read_config(config_path: Path) -> RecipeConfig:
+    """The :class:`RecipeConfig` of a checkpoint's ``config.json``.
+
+    Raises:
+        CheckpointError: the file is not a JSON object of valid fields, or its format version is
+            not an int or is newer than this library reads.
+    """
+    try:
+        payload = json.loads(config_path.read_text(encoding="utf-8"))
+        if not isinstance(payload, dict):
+            msg = f"expected a JSON object, got {type(payload).__name__}"
+            raise TypeError(msg)
+        version = payload.pop("recipe_format_version", 1)
+        config = RecipeConfig.model_validate(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValidationError) as error:
+        msg = f"{config_path} is not a valid RecipeModel config: {error}"
+        raise CheckpointError(msg) from error
+    if isinstance(version, bool) or not isinstance(version, int):
+        msg = f"{config_path} is not a valid RecipeModel config: recipe_format_version {version!r} is not an int."
+        raise CheckpointError(msg)
+    if version > _FORMAT_VERSION:
+        msg = (
+            f"{config_path.parent} has checkpoint format {version}; this langchain-recipe reads up to "
+            f"{_FORMAT_VERSION}. Upgrade langchain-recipe."
+        )
+        raise CheckpointError(msg)
+    return config
+
+
+def _read_weights(weights_path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint's safetensors file, all finite.
+
+    Raises:
+        CheckpointError: the file cannot be read, or a floating-point tensor holds NaN or inf.
+    """
+    try:
+        state = load_file(weights_path)
+    except (SafetensorError, OSError) as error:
+        msg = (
+            f"{weights_path} cannot be read ({error}); the file is corrupted or incomplete, re-download or re-train it."
+        )
+        raise CheckpointError(msg) from error
+    broken = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if broken:
+        msg = (
+            f"{weights_path} holds NaN or infinite weights in {broken[:5]}; the training diverged or the file "
+            "is corrupted. Re-train it or use another checkpoint."
+        )
+        raise CheckpointError(msg)
+    return state
