@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test unit integration train clean
+.PHONY: setup demo test unit integration bench train clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ unit: setup
 
 integration: setup
 	$(BIN)/python -m pytest tests/integration_tests
+
+# The CPU benchmark suite (about 10 minutes); results in benchmarks/results/, see benchmarks/README.md.
+bench: setup
+	$(BIN)/recipe bench --quick --threads 1
 
 train: setup
 	$(BIN)/recipe train --output-dir runs/smollm2-135m --max-steps 600 --stop-at-step 300 --max-minutes 240 --model-config-json '{"num_prompt_tokens": 8}' --export langchain_recipe/checkpoints/smollm2-135m-instruct

@@ -40,7 +40,7 @@ def main() -> None:
     same_answer = 0
     max_logit_diff = 0.0
     max_relative_error = 0.0
-    for record, prompt in zip(records, prompts):
+    for record, prompt in zip(records, prompts, strict=True):
         rounded = decode_prompt_payload(encode_prompt_payload(prompt))
         max_relative_error = max(max_relative_error, float((rounded - prompt).abs().max() / prompt.abs().max()))
         inputs = lm.tokenizer.apply_chat_template(

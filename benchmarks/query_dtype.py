@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         matrix = np.concatenate(parts)
         tensor = torch.from_numpy(matrix)
 
-        def scan64(r: int) -> int:
+        def scan64(r: int, matrix: np.ndarray = matrix) -> int:
             return int(np.argsort(np.dot(matrix, np.array(queries[r % args.queries].tolist())))[-1])
 
         variants = {
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 client.query_points("keys", query=queries[r % args.queries].tolist(), using=KEY, limit=1).points[0].id
             ),
             "numpy_float64": scan64,
-            "numpy_float32": lambda r: int(np.argmax(matrix @ queries[r % args.queries])),
-            "torch_float32": lambda r: int(
+            "numpy_float32": lambda r, matrix=matrix: int(np.argmax(matrix @ queries[r % args.queries])),
+            "torch_float32": lambda r, tensor=tensor: int(
                 torch.topk(tensor @ torch.from_numpy(queries[r % args.queries]), 1).indices[0]
             ),
         }

@@ -84,7 +84,7 @@ def _payload(i: int, prompt: np.ndarray | None) -> dict[str, Any]:
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 # ---------------------------------------------------------------------- qdrant-client local mode

@@ -1,7 +1,7 @@
 """RecipeKnowledgeStore retrieval on its two embedded engines, measured through the store itself.
 
 ``engine="qdrant"`` (qdrant-client's embedded mode, ``:memory:``) against ``engine="edge"``
-(qdrant-edge-py, temporary folder), with the shipped RecipeModel's sizes (1024-d keys, 8 × 576
+(qdrant-edge-py, temporary folder), with the shipped RecipeModel's sizes (1024-d keys, 8 x 576
 continuous prompts stored as float16 payloads). Edits are synthetic random keys and prompts
 written through the store's own write path (``_upsert``: point layout, request batching) —
 encoding 10,000 statements would measure the encoder. Queries go through
@@ -193,7 +193,10 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        machine = f"{os.cpu_count()} CPUs shared with a training job and other sessions (noisy; load average {os.getloadavg()[0]:.1f})"
+        load = os.getloadavg()[0]
+        machine = (
+            f"{os.cpu_count()} CPUs shared with a training job and other sessions (noisy; load average {load:.1f})"
+        )
         args.out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
 
 

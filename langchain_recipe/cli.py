@@ -1,5 +1,8 @@
-"""The ``recipe`` command: ``recipe demo``, ``recipe train``, ``recipe eval``, ``recipe bench``,
-``recipe bench-retrieval`` and ``recipe train-retrieval``.
+"""The ``recipe`` command.
+
+Subcommands: ``recipe demo``, ``recipe train``, ``recipe eval``, ``recipe bench``,
+``recipe bench-retrieval`` and ``recipe train-retrieval``. Each loads what it needs from the
+library, calls it and prints; scores come from ``evaluation/``, measurements from ``benchmarks/``.
 """
 
 from __future__ import annotations
@@ -8,10 +11,20 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from langchain_recipe.base_models import HuggingFaceBaseModel
+    from langchain_recipe.config import TrainingConfig
+    from langchain_recipe.datasets import EditRecord
+    from langchain_recipe.evaluation import EvaluationConfig
+    from langchain_recipe.evaluation.chat_answers import ChatAnswerReport
+    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+    from langchain_recipe.nn import RecipeModel
+    from langchain_recipe.training.distillation import TeacherAnswer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lifelong knowledge editing with RECIPE.")
 console = Console()
@@ -34,32 +47,35 @@ def _setup(verbose: bool) -> None:
     hf_logging.disable_progress_bar()
 
 
+_InitFrom = Annotated[
+    Path | None,
+    typer.Option(help="Start from this RecipeModel folder (e.g. the shipped checkpoint) instead of a fresh model."),
+]
+_TeacherAnswers = Annotated[
+    Path | None,
+    typer.Option(
+        help="JSONL cache of teacher chat answers for the answer distillation term (generated there if missing)."
+    ),
+]
+_ModelConfigJson = Annotated[
+    str | None, typer.Option(help="Extra RecipeConfig fields as JSON, e.g. '{\"num_prompt_tokens\": 8}'.")
+]
+_StopAtStep = Annotated[int | None, typer.Option(help="End at this step, keeping the schedule of --max-steps.")]
+_Export = Annotated[Path | None, typer.Option(help="Also write the final model here in fp16 (the shipped checkpoint).")]
+
+
 @app.command()
 def train(
     output_dir: Annotated[Path, typer.Option(help="Run folder: checkpoint/, log.jsonl.")] = Path("runs/smollm2-135m"),
     max_minutes: Annotated[float, typer.Option(help="Wall-clock budget in minutes.")] = 50.0,
     max_steps: Annotated[int, typer.Option(help="Optimizer steps (length of the learning-rate schedule).")] = 600,
-    stop_at_step: Annotated[
-        int | None, typer.Option(help="End at this step, keeping the schedule of --max-steps.")
-    ] = None,
+    stop_at_step: _StopAtStep = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    export: Annotated[
-        Path | None, typer.Option(help="Also write the final model here in fp16 (the shipped checkpoint).")
-    ] = None,
+    export: _Export = None,
     config_json: Annotated[str | None, typer.Option(help="Extra TrainingConfig fields as JSON.")] = None,
-    model_config_json: Annotated[
-        str | None, typer.Option(help="Extra RecipeConfig fields as JSON, e.g. '{\"num_prompt_tokens\": 8}'.")
-    ] = None,
-    init_from: Annotated[
-        Path | None,
-        typer.Option(help="Start from this RecipeModel folder (e.g. the shipped checkpoint) instead of a fresh model."),
-    ] = None,
-    teacher_answers: Annotated[
-        Path | None,
-        typer.Option(
-            help="JSONL cache of teacher chat answers for the answer distillation term (generated there if missing)."
-        ),
-    ] = None,
+    model_config_json: _ModelConfigJson = None,
+    init_from: _InitFrom = None,
+    teacher_answers: _TeacherAnswers = None,
     teacher_records: Annotated[
         int, typer.Option(help="Training edits per dataset whose teacher answers are generated.")
     ] = 400,
@@ -70,10 +86,9 @@ def train(
     import torch
 
     from langchain_recipe.base_models import load_base_model
-    from langchain_recipe.config import RecipeConfig, TrainingConfig
+    from langchain_recipe.config import TrainingConfig
     from langchain_recipe.datasets import load_edits
     from langchain_recipe.evaluation import evaluate_edits
-    from langchain_recipe.nn import RecipeModel
     from langchain_recipe.training import RecipeTrainer
 
     extra = json.loads(config_json) if config_json else {}
@@ -82,34 +97,11 @@ def train(
     config = TrainingConfig(max_minutes=max_minutes, max_steps=max_steps, seed=seed, **extra)
     torch.manual_seed(config.seed)
     base_model = load_base_model(dtype=config.lm_dtype)
-    if init_from is not None:
-        model = RecipeModel.from_pretrained(init_from, device=base_model.device)
-    else:
-        model = RecipeModel(
-            RecipeConfig(
-                lm_hidden_size=base_model.hidden_size,
-                base_model_name=base_model.name,
-                base_model_fingerprint=base_model.fingerprint,
-                **(json.loads(model_config_json) if model_config_json else {}),
-            )
-        )
+    model = _initial_model(base_model, init_from, model_config_json)
     train_data = {name: load_edits(name, "train", skip_invalid=True) for name in config.datasets}
     answers = None
     if config.answer_distillation_weight > 0:
-        import random
-
-        from langchain_recipe.training.distillation import teacher_answers as make_teacher_answers
-
-        if teacher_answers is None:
-            raise typer.BadParameter("answer_distillation_weight > 0 needs --teacher-answers (a JSONL cache path).")
-        rng = random.Random(config.seed)
-        chosen = [
-            r
-            for name in config.datasets
-            for r in rng.sample(train_data[name], min(teacher_records, len(train_data[name])))
-        ]
-        answers = make_teacher_answers(base_model, chosen, cache=teacher_answers, progress=verbose)
-        console.print(f"{len(answers)} teacher answers state their target (of {2 * len(chosen)} asked).")
+        answers = _teacher_answers(base_model, config, train_data, teacher_answers, teacher_records, verbose)
     # Model selection uses the *last* dev edits, disjoint from the first 100 ZsRE dev edits that the
     # demo reports on.
     # The natural facts' dev split is the hand-written evaluation set: never used for selection.
@@ -128,13 +120,67 @@ def train(
     checkpoint = trainer.train(progress=True)
     console.print(f"Checkpoint: {checkpoint} (step {trainer.step})")
     if export is not None:
-        from langchain_recipe.training.trainer import BEST_DIR
+        _export_best(model, output_dir, export)
 
-        best = RecipeModel.from_pretrained(
-            output_dir / BEST_DIR, encoder=model.encoder, encoder_tokenizer=model.encoder_tokenizer
+
+def _initial_model(
+    base_model: HuggingFaceBaseModel, init_from: Path | None, model_config_json: str | None
+) -> RecipeModel:
+    """The RecipeModel training starts from: ``init_from`` if given, else a fresh one for ``base_model``."""
+    from langchain_recipe.config import RecipeConfig
+    from langchain_recipe.nn import RecipeModel
+
+    if init_from is not None:
+        return RecipeModel.from_pretrained(init_from, device=base_model.device)
+    return RecipeModel(
+        RecipeConfig(
+            lm_hidden_size=base_model.hidden_size,
+            base_model_name=base_model.name,
+            base_model_fingerprint=base_model.fingerprint,
+            **(json.loads(model_config_json) if model_config_json else {}),
         )
-        best.save_pretrained(export, dtype=torch.float16)
-        console.print(f"Exported the best model ({output_dir / BEST_DIR}) in fp16 to {export}")
+    )
+
+
+def _teacher_answers(
+    base_model: HuggingFaceBaseModel,
+    config: TrainingConfig,
+    train_data: dict[str, list[EditRecord]],
+    cache: Path | None,
+    records_per_dataset: int,
+    verbose: bool,
+) -> list[TeacherAnswer]:
+    """The answer-distillation targets: the bare LM's chat answers that state their edit's target (cached)."""
+    import random
+
+    from langchain_recipe.training.distillation import teacher_answers as make_teacher_answers
+
+    if cache is None:
+        msg = "answer_distillation_weight > 0 needs --teacher-answers (a JSONL cache path)."
+        raise typer.BadParameter(msg)
+    rng = random.Random(config.seed)
+    chosen = [
+        r
+        for name in config.datasets
+        for r in rng.sample(train_data[name], min(records_per_dataset, len(train_data[name])))
+    ]
+    answers = make_teacher_answers(base_model, chosen, cache=cache, progress=verbose)
+    console.print(f"{len(answers)} teacher answers state their target (of {2 * len(chosen)} asked).")
+    return answers
+
+
+def _export_best(model: RecipeModel, output_dir: Path, export: Path) -> None:
+    """Write the run's best checkpoint in fp16 to ``export`` (the shipped checkpoint's format)."""
+    import torch
+
+    from langchain_recipe.nn import RecipeModel
+    from langchain_recipe.training.trainer import BEST_DIR
+
+    best = RecipeModel.from_pretrained(
+        output_dir / BEST_DIR, encoder=model.encoder, encoder_tokenizer=model.encoder_tokenizer
+    )
+    best.save_pretrained(export, dtype=torch.float16)
+    console.print(f"Exported the best model ({output_dir / BEST_DIR}) in fp16 to {export}")
 
 
 def _wrapped(label: str, text: str, width: int = 80) -> str:
@@ -150,13 +196,19 @@ def _wrapped(label: str, text: str, width: int = 80) -> str:
 
 
 def _fact_block(number: int, total: int, row: dict) -> str:
-    """One demo block: the statement, then question, paraphrase and unrelated question with answers."""
+    """One demo block: the statement, then question, paraphrase and unrelated question with answers.
+
+    ``[states it]`` is the chat-answer evaluation's rule
+    (:func:`~langchain_recipe.evaluation.chat_answers.states_fact`); ``[unchanged]`` compares with
+    the bare LM's answer, as its "unrelated unchanged" score does.
+    """
+    from langchain_recipe.evaluation.chat_answers import states_fact
+
     bare_answer, _, bare_unrelated = row["bare"]
     answer, paraphrase, unrelated = row["continuous_prompt"]
-    target = row["target"].lower()
 
     def mark(text: str) -> str:
-        return "[states it] " if target in text.lower() else "[misses it] "
+        return "[states it] " if states_fact(text, row["target"]) else "[misses it] "
 
     lines = [
         _wrapped(f"{number}/{total}  ", row["statement"]),
@@ -169,6 +221,51 @@ def _fact_block(number: int, total: int, row: dict) -> str:
         _wrapped("     edited:  ", ("[unchanged] " if unrelated == bare_unrelated else "[CHANGED] ") + unrelated),
     ]
     return "\n".join(lines)
+
+
+def _accuracy_summary(report: ChatAnswerReport) -> str:
+    """The demo's closing table: the chat-answer evaluation's scores of each method."""
+    recipe, text, bare = (report.score(m) for m in ("continuous_prompt", "text", "bare"))
+    rows = [("RECIPE (continuous)", recipe), ("statement as text", text), ("bare LM", bare)]
+    table = "".join(
+        f"  {label:<19}  {s.answer_accuracy:5.1%}  {s.paraphrase_accuracy:9.1%}  {s.unrelated_unchanged:19.1%}\n"
+        for label, s in rows
+    )
+    return (
+        f"Greedy chat answers ({report.max_tokens} new tokens) that state the new fact, "
+        f"{report.num_edits} facts stored:\n"
+        f"                      answer  paraphrase  unrelated unchanged\n{table}"
+        f"Own fact retrieved and passed by the knowledge sentinel: {recipe.own_edit_injected:.1%} of questions and "
+        f"paraphrases; unrelated questions given a fact: {recipe.unrelated_injected:.1%}. "
+        f"RECIPE adds {recipe.added_input_positions:.0f} input positions, the text {text.added_input_positions:.1f}."
+    )
+
+
+def _add_missing_facts(
+    store: RecipeKnowledgeStore, records: list[EditRecord], ids: list[str], source: Path, store_path: Path
+) -> None:
+    """Add, one at a time, the facts not yet in ``store``; print how long each took, or that all were there."""
+    import statistics
+    import time
+
+    from tqdm.auto import tqdm
+
+    missing = [i for i, edit_id in enumerate(ids) if not store.get_by_ids([edit_id])]
+    edit_seconds: list[float] = []
+    for i in tqdm(missing, desc="adding facts", unit="fact", disable=None if missing else True):
+        tick = time.perf_counter()
+        store.add_knowledge(
+            [records[i].statement], metadatas=[{"source": source.name, "subject": records[i].subject}], ids=[ids[i]]
+        )
+        edit_seconds.append(time.perf_counter() - tick)
+    if edit_seconds:
+        console.print(
+            f"Added {len(missing)} facts one at a time, {1000 * statistics.mean(edit_seconds):.0f} ms per fact."
+        )
+    else:
+        console.print(
+            f"All {len(records)} facts already in the store: reusing them (delete {store_path} to start over)."
+        )
 
 
 @app.command()
@@ -191,10 +288,7 @@ def demo(
 ) -> None:
     """Teach the bundled SmolLM2 new facts through RECIPE, one at a time, and show what its answers say."""
     _setup(verbose)
-    import statistics
     import time
-
-    from tqdm.auto import tqdm
 
     from langchain_recipe.datasets import NATURAL_FACTS, detect_format, iter_edits
     from langchain_recipe.evaluation.chat_answers import ask_chat_questions
@@ -203,10 +297,12 @@ def demo(
     source = edits_file or NATURAL_FACTS
     every = list(iter_edits(source, detect_format(source)))
     if facts < 0:
-        raise typer.BadParameter(f"--facts must be 0 (all) or a positive number, not {facts}.")
+        msg = f"--facts must be 0 (all) or a positive number, not {facts}."
+        raise typer.BadParameter(msg)
     # An even spread covers every kind of fact in a file ordered by kind (the natural facts are).
     chosen = range(len(every)) if not facts or facts >= len(every) else [i * len(every) // facts for i in range(facts)]
     records = [every[i] for i in chosen]
+    ids = [f"{source.stem}-{i}" for i in chosen]  # the line in the file: stable across --facts
     console.rule("langchain-recipe demo: new facts for a local LM")
     started = time.perf_counter()
     with console.status("Loading SmolLM2-135M-Instruct, the RecipeModel and the store..."):
@@ -217,44 +313,15 @@ def demo(
         f"Loaded in {time.perf_counter() - started:.1f} s. Store: {store_path.resolve()} ({len(store)} edits stored)"
     )
     try:
-        ids = [f"{source.stem}-{i}" for i in chosen]  # the line in the file: stable across --facts
-        missing = [i for i, edit_id in enumerate(ids) if not store.get_by_ids([edit_id])]
-        edit_seconds: list[float] = []
-        for i in tqdm(missing, desc="adding facts", unit="fact", disable=None if missing else True):
-            tick = time.perf_counter()
-            store.add_knowledge(
-                [records[i].statement], metadatas=[{"source": source.name, "subject": records[i].subject}], ids=[ids[i]]
-            )
-            edit_seconds.append(time.perf_counter() - tick)
-        if edit_seconds:
-            console.print(
-                f"Added {len(missing)} facts one at a time, {1000 * statistics.mean(edit_seconds):.0f} ms per fact."
-            )
-        else:
-            console.print(
-                f"All {len(records)} facts already in the store: reusing them (delete {store_path} to start over)."
-            )
+        _add_missing_facts(store, records, ids, source, store_path)
         report = ask_chat_questions(store, records, ids, dataset=source.stem, max_tokens=max_tokens, progress=True)
     finally:
         store.close()
-    total = len(records)
     for number, row in enumerate(report.answers[:show], start=1):
-        console.print(_fact_block(number, total, row), markup=False, highlight=False)
+        console.print(_fact_block(number, len(records), row), markup=False, highlight=False)
         console.print()
-    recipe, text, bare = (report.score(m) for m in ("continuous_prompt", "text", "bare"))
     console.rule("Answer accuracy")
-    console.print(
-        f"Greedy chat answers ({max_tokens} new tokens) that state the new fact, {total} facts stored:\n"
-        f"                      answer  paraphrase  unrelated unchanged\n"
-        f"  RECIPE (continuous)  {recipe.answer_accuracy:5.1%}  {recipe.paraphrase_accuracy:9.1%}  {recipe.unrelated_unchanged:19.1%}\n"
-        f"  statement as text    {text.answer_accuracy:5.1%}  {text.paraphrase_accuracy:9.1%}  {text.unrelated_unchanged:19.1%}\n"
-        f"  bare LM              {bare.answer_accuracy:5.1%}  {bare.paraphrase_accuracy:9.1%}  {bare.unrelated_unchanged:19.1%}\n"
-        f"Own fact retrieved and passed by the knowledge sentinel: {recipe.own_edit_injected:.1%} of questions and "
-        f"paraphrases; unrelated questions given a fact: {recipe.unrelated_injected:.1%}. "
-        f"RECIPE adds {recipe.added_input_positions:.0f} input positions, the text {text.added_input_positions:.1f}.",
-        markup=False,
-        highlight=False,
-    )
+    console.print(_accuracy_summary(report), markup=False, highlight=False)
     console.print(f"Total demo time: {time.perf_counter() - started:.0f} s.")
 
 
@@ -264,34 +331,41 @@ def _int_list(text: str | None) -> list[int] | None:
     try:
         return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of integers (e.g. 0,1000,10000).") from None
+        msg = f"{text!r} is not a comma-separated list of integers (e.g. 0,1000,10000)."
+        raise typer.BadParameter(msg) from None
+
+
+_Sizes = Annotated[
+    str | None,
+    typer.Option(help="Background edits for answer and in-memory retrieval timing, e.g. 0,1000,10000,100000."),
+]
+_BackendSizes = Annotated[
+    str | None, typer.Option(help="Store sizes for the qdrant-edge backend, e.g. 1000,10000,100000.")
+]
+_PathSizes = Annotated[
+    str | None, typer.Option(help="Store sizes for the qdrant-client path= backend, e.g. 1000,10000.")
+]
+_Backends = Annotated[str | None, typer.Option(help="Other embedded backends to time: path,edge (empty string: none).")]
+_EdgeHnsw = Annotated[
+    bool, typer.Option(help="Also build qdrant-edge's HNSW index at the largest backend size and time it (slow).")
+]
+_BenchThreads = Annotated[
+    int | None, typer.Option(help="Torch CPU threads (default: torch's choice; 1 on a busy shared machine).")
+]
 
 
 @app.command()
 def bench(
     output_dir: Annotated[Path, typer.Option(help="Folder for bench.json and bench.md.")] = Path("benchmarks/results"),
     quick: Annotated[bool, typer.Option(help="Fewer repeats and sizes (about 10 minutes of CPU time).")] = False,
-    sizes: Annotated[
-        str | None,
-        typer.Option(help="Background edits for answer and in-memory retrieval timing, e.g. 0,1000,10000,100000."),
-    ] = None,
-    backend_sizes: Annotated[
-        str | None, typer.Option(help="Store sizes for the qdrant-edge backend, e.g. 1000,10000,100000.")
-    ] = None,
-    path_sizes: Annotated[
-        str | None, typer.Option(help="Store sizes for the qdrant-client path= backend, e.g. 1000,10000.")
-    ] = None,
-    backends: Annotated[
-        str | None, typer.Option(help="Other embedded backends to time: path,edge (empty string: none).")
-    ] = None,
+    sizes: _Sizes = None,
+    backend_sizes: _BackendSizes = None,
+    path_sizes: _PathSizes = None,
+    backends: _Backends = None,
     repeats: Annotated[int | None, typer.Option(help="Interleaved repeats per answer-latency variant.")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="New tokens per answer (forced).")] = None,
-    edge_hnsw: Annotated[
-        bool, typer.Option(help="Also build qdrant-edge's HNSW index at the largest backend size and time it (slow).")
-    ] = False,
-    threads: Annotated[
-        int | None, typer.Option(help="Torch CPU threads (default: torch's choice; 1 on a busy shared machine).")
-    ] = None,
+    edge_hnsw: _EdgeHnsw = False,
+    threads: _BenchThreads = None,
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,
 ) -> None:
     """Measure answer latency (bare / RECIPE / text-RAG), editing and retrieval speed, and memory, side by side."""
@@ -319,7 +393,8 @@ def bench(
     }
     unknown = set(overrides["backends"] or []) - {"path", "edge"}
     if unknown:
-        raise typer.BadParameter(f"Unknown backend(s) {sorted(unknown)}; use path and/or edge.")
+        msg = f"Unknown backend(s) {sorted(unknown)}; use path and/or edge."
+        raise typer.BadParameter(msg)
     settings = replace(settings, **{name: value for name, value in overrides.items() if value is not None})
     console.rule("[bold]langchain-recipe benchmarks (CPU)")
     results = run_cpu_suite(settings, log=console.print)
@@ -340,7 +415,8 @@ def _named_paths(values: list[str] | None) -> dict[str, Path]:
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not name or not path:
-            raise typer.BadParameter(f"{value!r} is not NAME=PATH (e.g. trained=runs/retrieval/heads).")
+            msg = f"{value!r} is not NAME=PATH (e.g. trained=runs/retrieval/heads)."
+            raise typer.BadParameter(msg)
         named[name] = Path(path)
     return named
 
@@ -371,7 +447,8 @@ def bench_retrieval(
     hybrid_weights: Annotated[
         str | None,
         typer.Option(
-            help="Also measure dense + w × BM25 (and RRF) on every store; comma-separated weights w to try on val, e.g. 0.5,1,2."
+            help="Also measure dense + w × BM25 (and RRF) on every store; comma-separated weights w to try on val, "  # noqa: RUF001 (the multiplication sign, as printed by --help)
+            "e.g. 0.5,1,2."
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,
@@ -453,65 +530,78 @@ def _parse_edit_counts(value: str) -> list[int | str]:
     return counts
 
 
+_EvalDataset = Annotated[
+    str,
+    typer.Option(
+        help="zsre, counterfact (their dev split), natural (the hand-written facts) or a JSONL file of edits "
+        "(see docs/evaluation.md)."
+    ),
+]
+_EditCounts = Annotated[
+    str, typer.Option(help="Comma-separated N of the sequential protocol (chunks of N; 1 = single edit; 'all').")
+]
+_Methods = Annotated[
+    str, typer.Option(help="Comma-separated methods: unedited, text_rag, recipe_no_sentinel, recipe, oracle.")
+]
+_PaperMode = Annotated[
+    bool,
+    typer.Option(
+        "--paper-mode",
+        help="Also run the retrieval methods with the reference code's leaky query (question + target minus its "
+        "last token), reported as <method>_paper_mode.",
+    ),
+]
+_FixedThreshold = Annotated[
+    float | None,
+    typer.Option(
+        help="Threshold of recipe_no_sentinel (default: the mean sentinel score over the evaluated questions)."
+    ),
+]
+_Chat = Annotated[
+    bool,
+    typer.Option(
+        "--chat",
+        help="Also measure what users see: greedy chat answers through RecipeChatModel with all edits stored "
+        "(answer accuracy, paraphrase accuracy, unrelated unchanged) for the bare LM, the continuous prompt and "
+        "the statement as text.",
+    ),
+]
+_ChatTemplate = Annotated[
+    bool,
+    typer.Option(
+        "--chat-template", help="Teacher-forced scoring inside the chat template (default: raw text, as the paper)."
+    ),
+]
+_TeacherForced = Annotated[
+    bool,
+    typer.Option(help="Run the paper's teacher-forced protocol (--no-teacher-forced with --chat: chat answers only)."),
+]
+_GeneralAbility = Annotated[
+    bool, typer.Option(help="Also measure perplexity and multiple-choice accuracy, bare vs edited.")
+]
+
+
 @app.command("eval")
 def eval_(
-    dataset: Annotated[
-        str,
-        typer.Option(
-            help="zsre, counterfact (their dev split), natural (the hand-written facts) or a JSONL file of edits (see docs/evaluation.md)."
-        ),
-    ] = "zsre",
-    edits: Annotated[
-        str, typer.Option(help="Comma-separated N of the sequential protocol (chunks of N; 1 = single edit; 'all').")
-    ] = "1,10,100,all",
+    dataset: _EvalDataset = "zsre",
+    edits: _EditCounts = "1,10,100,all",
     output: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the PNG plots.")] = Path(
         "eval_results"
     ),
-    methods: Annotated[
-        str, typer.Option(help="Comma-separated methods: unedited, text_rag, recipe_no_sentinel, recipe, oracle.")
-    ] = "unedited,text_rag,recipe_no_sentinel,recipe",
-    paper_mode: Annotated[
-        bool,
-        typer.Option(
-            "--paper-mode",
-            help="Also run the retrieval methods with the reference code's leaky query (question + target minus its last token), reported as <method>_paper_mode.",
-        ),
-    ] = False,
+    methods: _Methods = "unedited,text_rag,recipe_no_sentinel,recipe",
+    paper_mode: _PaperMode = False,
     seed: Annotated[int, typer.Option(help="Shuffles the edits.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first LIMIT edits after shuffling.")] = None,
     checkpoint: Annotated[
         Path | None, typer.Option(help="RecipeModel folder (default: the shipped checkpoint).")
     ] = None,
-    fixed_threshold: Annotated[
-        float | None,
-        typer.Option(
-            help="Threshold of recipe_no_sentinel (default: the mean sentinel score over the evaluated questions)."
-        ),
-    ] = None,
+    fixed_threshold: _FixedThreshold = None,
     exact_match: Annotated[bool, typer.Option(help="Also score greedy generation (exact match).")] = True,
-    general_ability: Annotated[
-        bool, typer.Option(help="Also measure perplexity and multiple-choice accuracy, bare vs edited.")
-    ] = True,
-    chat: Annotated[
-        bool,
-        typer.Option(
-            "--chat",
-            help="Also measure what users see: greedy chat answers through RecipeChatModel with all edits stored (answer accuracy, paraphrase accuracy, unrelated unchanged) for the bare LM, the continuous prompt and the statement as text.",
-        ),
-    ] = False,
-    chat_template: Annotated[
-        bool,
-        typer.Option(
-            "--chat-template", help="Teacher-forced scoring inside the chat template (default: raw text, as the paper)."
-        ),
-    ] = False,
+    general_ability: _GeneralAbility = True,
+    chat: _Chat = False,
+    chat_template: _ChatTemplate = False,
     max_tokens: Annotated[int, typer.Option(help="New tokens per chat answer (--chat).")] = 32,
-    teacher_forced: Annotated[
-        bool,
-        typer.Option(
-            help="Run the paper's teacher-forced protocol (--no-teacher-forced with --chat: chat answers only)."
-        ),
-    ] = True,
+    teacher_forced: _TeacherForced = True,
     batch_size: Annotated[int, typer.Option(help="Rows per LM forward pass.")] = 16,
     dtype: Annotated[str, typer.Option(help="Base LM dtype: auto, float32, bfloat16.")] = "auto",
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,
@@ -522,32 +612,14 @@ def eval_(
     import sys
     import time
 
-    from pydantic import ValidationError
-
     from langchain_recipe.base_models import default_recipe_model_path, load_base_model
-    from langchain_recipe.datasets import load_eval_edits
-    from langchain_recipe.errors import RecipeError
-    from langchain_recipe.evaluation import EvaluationConfig, LifelongEvaluation, write_report
+    from langchain_recipe.evaluation.lifelong import select_edits
     from langchain_recipe.nn import RecipeModel
 
     started = time.perf_counter()
-    try:
-        config = EvaluationConfig(
-            edit_counts=_parse_edit_counts(edits),
-            methods=[m.strip() for m in methods.split(",") if m.strip()],
-            paper_mode=paper_mode,
-            seed=seed,
-            limit=limit,
-            batch_size=batch_size,
-            exact_match=exact_match,
-            general_ability=general_ability,
-            fixed_threshold=fixed_threshold,
-            chat=chat_template,
-        )
-        name, records = load_eval_edits(dataset)
-    except (ValidationError, RecipeError) as error:
-        console.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from error
+    options = {"edit_counts": edits, "methods": methods, "paper_mode": paper_mode, "seed": seed, "limit": limit}
+    options |= {"batch_size": batch_size, "exact_match": exact_match, "general_ability": general_ability}
+    config, name, records = _evaluation_inputs(dataset, fixed_threshold=fixed_threshold, chat=chat_template, **options)
     with console.status("Loading the base LM and the RecipeModel..."):
         base_model = load_base_model(dtype=dtype)
         recipe_model = RecipeModel.from_pretrained(checkpoint or default_recipe_model_path(), device=base_model.device)
@@ -556,41 +628,70 @@ def eval_(
         raise typer.Exit(2)
     command = "recipe " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if teacher_forced:
-        try:
-            evaluation = LifelongEvaluation(recipe_model, base_model, records, config, dataset=name)
-        except RecipeError as error:
-            console.print(f"[red]{error}[/]")
-            raise typer.Exit(2) from error
-        report = evaluation.run()
-        report.timings["wall_including_loading"] = time.perf_counter() - started
-        written = write_report(report, output, command=command)
-        console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
-        console.print(
-            f"Wrote {written['json']}, {written['markdown']} and {len(written['plots'])} plots in {time.perf_counter() - started:.0f} s."
-        )
+        _teacher_forced(recipe_model, base_model, records, name, config, output, command, started)
     if chat:
-        _chat_answers(
-            recipe_model,
-            base_model,
-            records,
-            name,
-            seed=seed,
-            limit=limit,
-            max_tokens=max_tokens,
-            batch_size=batch_size,
-            output=output,
-            command=command,
+        chosen = select_edits(records, seed=seed, limit=limit)
+        _chat_answers(recipe_model, base_model, chosen, name, max_tokens, batch_size, output, command)
+
+
+def _evaluation_inputs(
+    dataset: str, *, edit_counts: str, methods: str, **options: object
+) -> tuple[EvaluationConfig, str, list[EditRecord]]:
+    """The evaluation's settings and its dataset's name and edits; a bad option or dataset exits with code 2."""
+    from pydantic import ValidationError
+
+    from langchain_recipe.datasets import load_eval_edits
+    from langchain_recipe.errors import RecipeError
+    from langchain_recipe.evaluation import EvaluationConfig
+
+    try:
+        config = EvaluationConfig(
+            edit_counts=_parse_edit_counts(edit_counts),
+            methods=[m.strip() for m in methods.split(",") if m.strip()],
+            **options,
         )
+        name, records = load_eval_edits(dataset)
+    except (ValidationError, RecipeError) as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    return config, name, records
+
+
+def _teacher_forced(
+    recipe_model: RecipeModel,
+    base_model: HuggingFaceBaseModel,
+    records: list[EditRecord],
+    name: str,
+    config: EvaluationConfig,
+    output: Path,
+    command: str,
+    started: float,
+) -> None:
+    """``recipe eval``'s paper protocol: run it, write results.json/.md and the plots, print the tables."""
+    import time
+
+    from langchain_recipe.errors import RecipeError
+    from langchain_recipe.evaluation import LifelongEvaluation, write_report
+
+    try:
+        evaluation = LifelongEvaluation(recipe_model, base_model, records, config, dataset=name)
+    except RecipeError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    report = evaluation.run()
+    report.timings["wall_including_loading"] = time.perf_counter() - started
+    written = write_report(report, output, command=command)
+    console.print(written["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
+    plots = len(written["plots"])
+    seconds = time.perf_counter() - started
+    console.print(f"Wrote {written['json']}, {written['markdown']} and {plots} plots in {seconds:.0f} s.")
 
 
 def _chat_answers(
-    recipe_model,
-    base_model,
-    records: list,
+    recipe_model: RecipeModel,
+    base_model: HuggingFaceBaseModel,
+    chosen: list[EditRecord],
     name: str,
-    *,
-    seed: int,
-    limit: int | None,
     max_tokens: int,
     batch_size: int,
     output: Path,
@@ -598,9 +699,7 @@ def _chat_answers(
 ) -> None:
     """``recipe eval --chat``: the chat-answer evaluation on the same (shuffled, limited) edits."""
     from langchain_recipe.evaluation.chat_answers import evaluate_chat_answers, render_chat_markdown, write_chat_report
-    from langchain_recipe.evaluation.lifelong import select_edits
 
-    chosen = select_edits(records, seed=seed, limit=limit)
     report = evaluate_chat_answers(
         recipe_model, base_model, chosen, dataset=name, max_tokens=max_tokens, batch_size=batch_size, progress=True
     )

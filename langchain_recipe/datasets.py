@@ -103,8 +103,10 @@ class EditRecord:
 
     @property
     def statement(self) -> str:
-        """The knowledge statement: ``declarative`` if the record has one, else
-        ``prompt + " " + target`` (RECIPE §3.2, as the paper builds it from ZsRE and CounterFact).
+        """The knowledge statement.
+
+        ``declarative`` if the record has one, else ``prompt + " " + target`` (RECIPE §3.2, as the
+        paper builds it from ZsRE and CounterFact).
         """
         if self.declarative.strip():
             return self.declarative.strip()
@@ -112,8 +114,9 @@ class EditRecord:
 
 
 def read_json_lines(path: str | Path) -> Iterator[tuple[str, object]]:
-    """The parsed records of a JSON Lines file, each with its ``"<path>:<line>"`` location; blank
-    lines are skipped.
+    """The parsed records of a JSON Lines file, each with its ``"<path>:<line>"`` location.
+
+    Blank lines are skipped.
 
     Raises:
         InvalidInputError: a line is not UTF-8 or not valid JSON (the message names the file and
@@ -187,9 +190,11 @@ def load_edits(
     path: str | Path | None = None,
     skip_invalid: bool = False,
 ) -> list[EditRecord]:
-    """Load ZsRE or CounterFact records from ``data/<dataset>/<split>.jsonl`` (or ``path``), or
-    the natural facts: ``train`` is ``data/natural/train.jsonl`` (synthetic, from
-    ``scripts/make_natural_train.py``), ``dev`` the 170 hand-written facts (:data:`NATURAL_FACTS`).
+    """Load ZsRE, CounterFact or natural-fact records.
+
+    ZsRE and CounterFact come from ``data/<dataset>/<split>.jsonl`` (or ``path``). For the natural
+    facts, ``train`` is ``data/natural/train.jsonl`` (synthetic, from
+    ``scripts/make_natural_train.py``) and ``dev`` the hand-written facts (:data:`NATURAL_FACTS`).
 
     See :func:`iter_edits` for ``skip_invalid``.
 
@@ -264,7 +269,10 @@ def load_eval_edits(dataset: str | Path, *, kind: EditFormat | None = None) -> t
         return name, load_edits(name, "dev")  # type: ignore[arg-type]
     file = Path(dataset)
     if not file.is_file():
-        msg = f"Unknown dataset {str(dataset)!r}: use 'zsre', 'counterfact', 'natural' or the path of a JSON Lines file of edits."
+        msg = (
+            f"Unknown dataset {str(dataset)!r}: use 'zsre', 'counterfact', 'natural' or the path of a JSON Lines "
+            "file of edits."
+        )
         raise InvalidInputError(msg)
     if kind is not None and kind not in _FIELDS:
         msg = f"Unknown dataset format {kind!r}; use one of {sorted(_FIELDS)}."

@@ -65,7 +65,7 @@ def main() -> None:
     for name, (evaluations, seconds) in runs.items():
         for record in evaluations:
             values = [record["eval"].get(d, {}).get(m) for d, m in COLUMNS]
-            cells = " | ".join("–" if v is None else f"{v:.2f}" for v in values)
+            cells = " | ".join("–" if v is None else f"{v:.2f}" for v in values)  # noqa: RUF001 (en dash: no figure)
             print(f"| {name} | {record['step']} | {seconds or 0:.1f} | {cells} |")
 
     import matplotlib
@@ -80,7 +80,7 @@ def main() -> None:
         ("counterfact/recipe", "locality"),
     ]
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), sharex=True)
-    for axis, (dataset, metric) in zip(axes, panels):
+    for axis, (dataset, metric) in zip(axes, panels, strict=True):
         for name, (evaluations, _) in runs.items():
             steps = [r["step"] for r in evaluations if dataset in r["eval"]]
             values = [r["eval"][dataset][metric] for r in evaluations if dataset in r["eval"]]

@@ -486,22 +486,22 @@ ORIGINS: dict[str, Origin] = {
             "Ebru",
             "Cem",
             "Defne",
-            "Barış",
+            "Barış",  # noqa: RUF001 (Turkish dotless i: the name's own spelling)
             "Gül",
             "Tuncay",
         ),
         (
-            "Yıldırım",
+            "Yıldırım",  # noqa: RUF001 (Turkish dotless i: the name's own spelling)
             "Karaosmanoğlu",
             "Çelik",
             "Kahraman",
             "Öztürk",
             "Şahin",
-            "Hacıalioğlu",
+            "Hacıalioğlu",  # noqa: RUF001 (Turkish dotless i: the name's own spelling)
             "Tekinalp",
             "Gündoğdu",
             "Uzunköprülü",
-            "Kocabıyık",
+            "Kocabıyık",  # noqa: RUF001 (Turkish dotless i: the name's own spelling)
             "Saraçoğlu",
             "Özdemir",
             "Erkan",
@@ -4010,7 +4010,7 @@ COUNTERFACTUAL_RELATIONS: tuple[Relation, ...] = (
             F("Schönbrunn Palace", "Vienna", ("Salzburg", "Munich", "Budapest")),
             FT("Reichstag building", "Berlin", ("Bonn", "Hamburg", "Vienna")),
             F("Wawel Castle", "Kraków", ("Warsaw", "Prague", "Gdańsk")),
-            F("Topkapı Palace", "Istanbul", ("Ankara", "Athens", "Cairo")),
+            F("Topkapı Palace", "Istanbul", ("Ankara", "Athens", "Cairo")),  # noqa: RUF001 (Turkish dotless i: the name's own spelling)
             FT("Parthenon", "Athens", ("Rome", "Sparta", "Thessaloniki")),
         ),
     ),
@@ -4762,7 +4762,7 @@ def build_counterfactual(
         queues.append(allowed)
     records: list[dict[str, str]] = []
     while len(records) < quota and any(queues):
-        for relation, queue in zip(COUNTERFACTUAL_RELATIONS, queues):
+        for relation, queue in zip(COUNTERFACTUAL_RELATIONS, queues, strict=True):
             if not queue or len(records) >= quota:
                 continue
             fact = queue.pop()

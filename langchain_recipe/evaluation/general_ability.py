@@ -12,19 +12,41 @@ whether the edits change what the base LM already does, not how good the base LM
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from langchain_recipe.datasets import read_json_lines
 from langchain_recipe.errors import InvalidInputError
 
-if TYPE_CHECKING:
-    from langchain_recipe.evaluation.lifelong import GeneralAbilityData
-
-__all__ = ["GENERAL_ABILITY_DIR", "load_bundled_general_ability", "load_general_ability"]
+__all__ = ["GENERAL_ABILITY_DIR", "GeneralAbilityData", "load_bundled_general_ability", "load_general_ability"]
 
 GENERAL_ABILITY_DIR = Path(__file__).resolve().parent.parent / "resources" / "general_ability"
 """Folder of the bundled ``text_sample.txt`` and ``multiple_choice.jsonl``."""
+
+
+@dataclass(frozen=True)
+class GeneralAbilityData:
+    """A held-fixed text sample (perplexity) and a multiple-choice set.
+
+    Attributes:
+        passages: plain-text passages; perplexity is over each passage's tokens after its first word.
+        questions: multiple-choice questions.
+        choices: per question, its answer options.
+        answers: per question, the index of the right option.
+        source: provenance for the report (file names, licence).
+    """
+
+    passages: tuple[str, ...]
+    questions: tuple[str, ...]
+    choices: tuple[tuple[str, ...], ...]
+    answers: tuple[int, ...]
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def bundled(cls) -> GeneralAbilityData:
+        """The set shipped in ``langchain_recipe/resources/general_ability`` (see data/PROVENANCE.md)."""
+        return load_bundled_general_ability()
 
 
 def _sha256(path: Path) -> str:
@@ -35,15 +57,13 @@ def load_general_ability(text_sample: str | Path, multiple_choice: str | Path) -
     """Load a text sample (passages separated by blank lines) and a multiple-choice JSONL file.
 
     Returns:
-        A :class:`~langchain_recipe.evaluation.lifelong.GeneralAbilityData`.
+        A :class:`GeneralAbilityData`.
 
     Raises:
         InvalidInputError: a file is missing, a passage has a single word, or a question lacks
             ``question``/``choices``/``answer`` or has an out-of-range answer (the message names
             the line).
     """
-    from langchain_recipe.evaluation.lifelong import GeneralAbilityData
-
     text_path, choice_path = Path(text_sample), Path(multiple_choice)
     for path in (text_path, choice_path):
         if not path.is_file():

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
 from langchain_recipe.errors import InvalidInputError
+from langchain_recipe.evaluation.general_ability import GeneralAbilityData
 from langchain_recipe.evaluation.metrics import (
     agreement,
     exact_match,
@@ -107,9 +108,10 @@ def text_rag_question(statement: str, question: str) -> str:
 def select_edits(
     records: Sequence[EditRecord], *, seed: int = 0, limit: int | None = None, shuffle: bool = True
 ) -> list[EditRecord]:
-    """The edits an evaluation uses: shuffled with ``seed`` (the reference protocol), then the
-    first ``limit``. ``recipe eval``'s teacher-forced and chat-answer runs both call it, so
-    ``--seed`` and ``--limit`` pick the same edits for both.
+    """The edits an evaluation uses: shuffled with ``seed`` (the reference protocol), then the first ``limit``.
+
+    ``recipe eval``'s teacher-forced and chat-answer runs both call it, so ``--seed`` and
+    ``--limit`` pick the same edits for both.
     """
     order = list(range(len(records)))
     if shuffle:
@@ -324,7 +326,9 @@ _DESCRIPTIONS = {
     "text_rag": "same retrieval and knowledge-sentinel gate; the accepted statement's text prepended to the question",
     "recipe_no_sentinel": "RECIPE with a fixed similarity threshold instead of the knowledge sentinel",
     "recipe": "RECIPE: the accepted edit's continuous prompt prefixed (knowledge-sentinel gate)",
-    "oracle": "each edit question gets its own edit's prompt, each locality question an unrelated edit's (no retrieval)",
+    "oracle": (
+        "each edit question gets its own edit's prompt, each locality question an unrelated edit's (no retrieval)"
+    ),
 }
 
 
@@ -332,7 +336,8 @@ def describe_method(name: str) -> str:
     """One line on what a method name means (paper-mode names included)."""
     if name.endswith(PAPER_MODE_SUFFIX):
         base = name[: -len(PAPER_MODE_SUFFIX)]
-        return f"{_DESCRIPTIONS[base]}; PAPER MODE: retrieval query = question + target minus its last token (leaks the answer)"
+        leak = "PAPER MODE: retrieval query = question + target minus its last token (leaks the answer)"
+        return f"{_DESCRIPTIONS[base]}; {leak}"
     return _DESCRIPTIONS[name]
 
 
@@ -396,33 +401,6 @@ class EditRepository:
         scores = self._similarity(query_keys, torch.stack(self._keys))
         best_score, best = scores.max(-1)
         return torch.tensor(self._ids, dtype=torch.long)[best.cpu()], best_score.cpu()
-
-
-# ---------------------------------------------------------------------- general-ability data
-@dataclass(frozen=True)
-class GeneralAbilityData:
-    """A held-fixed text sample (perplexity) and a multiple-choice set.
-
-    Attributes:
-        passages: plain-text passages; perplexity is over each passage's tokens after its first word.
-        questions: multiple-choice questions.
-        choices: per question, its answer options.
-        answers: per question, the index of the right option.
-        source: provenance for the report (file names, licence).
-    """
-
-    passages: tuple[str, ...]
-    questions: tuple[str, ...]
-    choices: tuple[tuple[str, ...], ...]
-    answers: tuple[int, ...]
-    source: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def bundled(cls) -> GeneralAbilityData:
-        """The set shipped in ``langchain_recipe/resources/general_ability`` (see data/PROVENANCE.md)."""
-        from langchain_recipe.evaluation.general_ability import load_bundled_general_ability
-
-        return load_bundled_general_ability()
 
 
 def multiple_choice_question(question: str) -> str:
@@ -713,7 +691,7 @@ class LifelongEvaluation:
         best, scores = repository.top1(query_keys)
         accepted = self._gate(base, scores, sentinel)
         kind = _TEXT if base == "text_rag" else _PROMPT
-        for q, j, ok in zip(questions, best.tolist(), accepted.tolist()):
+        for q, j, ok in zip(questions, best.tolist(), accepted.tolist(), strict=True):
             plan.injections[q] = (kind, j) if ok else None
         edit_rows = 2 * len(chunk)
         own = torch.tensor([q % self.size for q in questions[:edit_rows]])
@@ -736,7 +714,9 @@ class LifelongEvaluation:
         best, scores = repository.top1(query_keys)
         accepted = self._gate(base, scores, sentinel)
         kind = _TEXT if base == "text_rag" else _PROMPT
-        return {g: (kind, j) if ok else None for g, (j, ok) in enumerate(zip(best.tolist(), accepted.tolist()))}
+        return {
+            g: (kind, j) if ok else None for g, (j, ok) in enumerate(zip(best.tolist(), accepted.tolist(), strict=True))
+        }
 
     # ------------------------------------------------------------------ phase 3/4: the LM
     def _row_input(self, question: str, injection: Injection) -> tuple[str, torch.Tensor | None]:
@@ -771,7 +751,7 @@ class LifelongEvaluation:
             tick = time.perf_counter()
             outputs = fn([q for q, _, _ in rows], [t for _, t, _ in rows], [p for _, _, p in rows])
             spent = (time.perf_counter() - tick) / len(batch)
-            for request, output in zip(batch, outputs):
+            for request, output in zip(batch, outputs, strict=True):
                 results[request] = output
                 seconds[request] = spent
         return results, seconds
@@ -879,67 +859,65 @@ class LifelongEvaluation:
         }
 
     def _aggregate(self, plans: dict[tuple[str, int], _Plan]) -> list[MethodResult]:
-        rows: list[MethodResult] = []
-        size = self.size
-        decode = self.lm.tokenizer.decode
-        for (name, n), plan in plans.items():
-            base = name.removesuffix(PAPER_MODE_SUFFIX)
-            leaky = name.endswith(PAPER_MODE_SUFFIX)
-            rel, gen, loc, em_rel, em_gen, em_loc = [], [], [], [], [], []
-            lm_seconds = 0.0
-            added = []
-            for i in plan.evaluated:
-                r_q, g_q, l_q = i, size + i, 2 * size + i
-                requests = [(q, plan.injections[q]) for q in (r_q, g_q, l_q)]
-                rel.extend(token_accuracy([self.tf_results[requests[0]]]))
-                gen.extend(token_accuracy([self.tf_results[requests[1]]]))
-                loc.extend(agreement([self.tf_results[requests[2]]], [self.tf_results[(l_q, None)]]))
-                lm_seconds += sum(self.tf_seconds[r] for r in requests)
-                added.extend(self._added_tokens(self._question(q)[0], inj) for q, inj in requests)
-                if self.config.exact_match:
-                    target = self.records[i].target
-                    em_rel.append(
-                        float(exact_match(decode(self.gen_results[requests[0]], skip_special_tokens=True), target))
-                    )
-                    em_gen.append(
-                        float(exact_match(decode(self.gen_results[requests[1]], skip_special_tokens=True), target))
-                    )
-                    em_loc.append(float(self.gen_results[requests[2]] == self.gen_results[(l_q, None)]))
-                    lm_seconds += sum(self.gen_seconds[r] for r in requests)
-            count = len(plan.evaluated)
-            mean = lambda values: sum(values) / len(values) if values else float("nan")  # noqa: E731
-            diagnostics = {k: mean(v) for k, v in plan.diagnostics.items()} or None
-            result = MethodResult(
-                method=name,
-                edits=n,
-                chunks=count // n,
-                edits_evaluated=count,
-                leaky_retrieval_query=leaky,
-                reliability=mean(rel),
-                generality=mean(gen),
-                locality=mean(loc),
-                exact_match=(
-                    {"reliability": mean(em_rel), "generality": mean(em_gen), "locality": mean(em_loc)}
-                    if self.config.exact_match
-                    else None
-                ),
-                retrieval=diagnostics,
-                general_ability=(
-                    self._general_metrics(plan.general_injections)
-                    if self.general is not None and plan.general_injections is not None
-                    else None
-                ),
-                mean_added_input_tokens=mean(added),
-                timings={
-                    "retrieval": plan.retrieval_seconds,
-                    "lm": lm_seconds,
-                    "edit_per_edit": self.edit_seconds if base != "unedited" else 0.0,
-                },
-                per_edit={"reliability": rel, "generality": gen, "locality": loc}
-                | ({"exact_match_reliability": em_rel} if em_rel else {}),
-            )
-            rows.append(result)
-        return rows
+        return [self._method_result(name, n, plan) for (name, n), plan in plans.items()]
+
+    def _per_edit_scores(self, plan: _Plan) -> tuple[dict[str, list[float]], float, list[int]]:
+        """Per evaluated edit: each metric's value; the LM's seconds; the input positions added per question."""
+        size, decode = self.size, self.lm.tokenizer.decode
+        scores: dict[str, list[float]] = {k: [] for k in ("rel", "gen", "loc", "em_rel", "em_gen", "em_loc")}
+        lm_seconds, added = 0.0, []
+        for i in plan.evaluated:
+            r_q, g_q, l_q = i, size + i, 2 * size + i
+            requests = [(q, plan.injections[q]) for q in (r_q, g_q, l_q)]
+            scores["rel"].extend(token_accuracy([self.tf_results[requests[0]]]))
+            scores["gen"].extend(token_accuracy([self.tf_results[requests[1]]]))
+            scores["loc"].extend(agreement([self.tf_results[requests[2]]], [self.tf_results[(l_q, None)]]))
+            lm_seconds += sum(self.tf_seconds[r] for r in requests)
+            added.extend(self._added_tokens(self._question(q)[0], inj) for q, inj in requests)
+            if self.config.exact_match:
+                target = self.records[i].target
+                for key, request in (("em_rel", requests[0]), ("em_gen", requests[1])):
+                    said = decode(self.gen_results[request], skip_special_tokens=True)
+                    scores[key].append(float(exact_match(said, target)))
+                scores["em_loc"].append(float(self.gen_results[requests[2]] == self.gen_results[(l_q, None)]))
+                lm_seconds += sum(self.gen_seconds[r] for r in requests)
+        return scores, lm_seconds, added
+
+    def _method_result(self, name: str, n: int, plan: _Plan) -> MethodResult:
+        scores, lm_seconds, added = self._per_edit_scores(plan)
+        count = len(plan.evaluated)
+        exact = self.config.exact_match
+        return MethodResult(
+            method=name,
+            edits=n,
+            chunks=count // n,
+            edits_evaluated=count,
+            leaky_retrieval_query=name.endswith(PAPER_MODE_SUFFIX),
+            reliability=_mean(scores["rel"]),
+            generality=_mean(scores["gen"]),
+            locality=_mean(scores["loc"]),
+            exact_match=(
+                {k: _mean(scores[f"em_{k[:3]}"]) for k in ("reliability", "generality", "locality")} if exact else None
+            ),
+            retrieval={k: _mean(v) for k, v in plan.diagnostics.items()} or None,
+            general_ability=(
+                self._general_metrics(plan.general_injections)
+                if self.general is not None and plan.general_injections is not None
+                else None
+            ),
+            mean_added_input_tokens=_mean(added),
+            timings={
+                "retrieval": plan.retrieval_seconds,
+                "lm": lm_seconds,
+                "edit_per_edit": self.edit_seconds if name.removesuffix(PAPER_MODE_SUFFIX) != "unedited" else 0.0,
+            },
+            per_edit={"reliability": scores["rel"], "generality": scores["gen"], "locality": scores["loc"]}
+            | ({"exact_match_reliability": scores["em_rel"]} if scores["em_rel"] else {}),
+        )
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
 
 
 # ---------------------------------------------------------------------- one-call API

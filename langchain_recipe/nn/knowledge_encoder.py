@@ -91,5 +91,6 @@ class RepresentationHead(nn.Module):
             self.residual.bias.zero_()
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled features `(batch_size, 4 * encoder_hidden_size)` to representations `(batch_size, knowledge_dim)`."""
         hidden = self.input_projection(pooled)
         return torch.relu(self.residual(hidden)) + hidden

@@ -32,4 +32,5 @@ class KnowledgeSentinel(nn.Module):
         self.embeddings = nn.Parameter(torch.empty(1, num_sentinel_tokens, encoder_hidden_size).uniform_(-0.05, 0.05))
 
     def forward(self) -> torch.Tensor:
+        """The pseudo-token embeddings Θ, shape `(1, num_sentinel_tokens, encoder_hidden_size)`."""
         return self.embeddings

@@ -39,6 +39,7 @@ class MLPPromptEncoder(nn.Module):
         statement_embeds: torch.Tensor | None = None,
         statement_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """Keys `(batch_size, knowledge_dim)` to prompts `(batch_size, num_prompt_tokens, lm_hidden_size)`."""
         hidden = torch.relu(self.hidden(keys)) + keys
         return self.output(hidden).view(-1, self.num_prompt_tokens, self.lm_hidden_size)
 
@@ -130,6 +131,16 @@ class StatementAttentionPromptEncoder(nn.Module):
         statement_embeds: torch.Tensor | None = None,
         statement_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """Prompts `(batch_size, num_prompt_tokens, lm_hidden_size)` from keys and the statements' tokens.
+
+        Args:
+            keys: `(batch_size, knowledge_dim)`.
+            statement_embeds: the statements' LM input embeddings, `(batch_size, statement_len, lm_hidden_size)`.
+            statement_mask: `(batch_size, statement_len)`, 1 on real tokens (right padding).
+
+        Raises:
+            ValueError: ``statement_embeds`` or ``statement_mask`` is missing.
+        """
         if statement_embeds is None or statement_mask is None:
             msg = "StatementAttentionPromptEncoder needs the statement's token embeddings and mask."
             raise ValueError(msg)

@@ -177,8 +177,9 @@ class RecipeModel(nn.Module):
     def statement_embeddings(
         self, statements: Sequence[str], base_model: HuggingFaceBaseModel
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The base LM's input embeddings of the statements, right-padded and truncated to the
-        last ``max_statement_tokens`` tokens.
+        """The base LM's input embeddings of the statements.
+
+        Right-padded, and truncated to the last ``max_statement_tokens`` tokens.
 
         Returns:
             ``(embeds, mask)`` of shapes `(batch_size, statement_len, lm_hidden_size)` (float32,
@@ -207,8 +208,9 @@ class RecipeModel(nn.Module):
         statement_embeds: torch.Tensor | None = None,
         statement_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Continuous prompts from knowledge keys (and, for the statement-attention encoder,
-        the statements' LM token embeddings).
+        """Continuous prompts from knowledge keys.
+
+        The statement-attention encoder also reads the statements' LM token embeddings.
 
         Returns:
             Shape `(batch_size, num_prompt_tokens, lm_hidden_size)`.
@@ -216,9 +218,11 @@ class RecipeModel(nn.Module):
         return self.prompt_encoder(keys, statement_embeds, statement_mask)
 
     def check_base_model(self, base_model: HuggingFaceBaseModel) -> None:
-        """Make sure the continuous prompts fit ``base_model``: the same hidden size and, when the
-        config records one, input embeddings with a matching fingerprint
-        (:func:`~langchain_recipe.base_models.fingerprints_match`, which ignores the dtype).
+        """Make sure the continuous prompts fit ``base_model``.
+
+        It must have the same hidden size and, when the config records one, input embeddings with a
+        matching fingerprint (:func:`~langchain_recipe.base_models.fingerprints_match`, which
+        ignores the dtype).
 
         Raises:
             BaseModelMismatchError: ``base_model``'s hidden size differs from ``lm_hidden_size``, or
@@ -278,8 +282,9 @@ class RecipeModel(nn.Module):
                     raise InvalidInputError(msg)
 
     def truncated_queries(self, queries: Sequence[str]) -> list[int]:
-        """Indices of the queries longer than ``encoder_max_length`` encoder tokens (special
-        tokens included), which :meth:`encode_queries` truncates.
+        """Indices of the queries that :meth:`encode_queries` truncates.
+
+        They are longer than ``encoder_max_length`` encoder tokens (special tokens included).
         """
         limit = self.config.encoder_max_length
         return [
@@ -319,8 +324,9 @@ class RecipeModel(nn.Module):
     def _encode_edit_batch(
         self, statements: Sequence[str], base_model: HuggingFaceBaseModel, *, with_queries: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Keys, prompts and (``with_queries``) query representations of one batch, from one
-        encoder pass.
+        """Keys, prompts and (``with_queries``) query representations of one batch.
+
+        All from one encoder pass.
         """
         pooled = self._pooled(statements)
         keys = self.knowledge_head(pooled)
@@ -402,31 +408,8 @@ class RecipeModel(nn.Module):
             if not path.is_file():
                 msg = f"{path} is missing; a RecipeModel checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME}."
                 raise CheckpointError(msg)
-        try:
-            payload = json.loads(config_path.read_text(encoding="utf-8"))
-            if not isinstance(payload, dict):
-                msg = f"expected a JSON object, got {type(payload).__name__}"
-                raise TypeError(msg)
-            version = payload.pop("recipe_format_version", 1)
-            config = RecipeConfig.model_validate(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValidationError) as error:
-            msg = f"{config_path} is not a valid RecipeModel config: {error}"
-            raise CheckpointError(msg) from error
-        if isinstance(version, bool) or not isinstance(version, int):
-            msg = f"{config_path} is not a valid RecipeModel config: recipe_format_version {version!r} is not an int."
-            raise CheckpointError(msg)
-        if version > _FORMAT_VERSION:
-            msg = f"{directory} has checkpoint format {version}; this langchain-recipe reads up to {_FORMAT_VERSION}. Upgrade langchain-recipe."
-            raise CheckpointError(msg)
-        try:
-            state = load_file(weights_path)
-        except (SafetensorError, OSError) as error:
-            msg = f"{weights_path} cannot be read ({error}); the file is corrupted or incomplete, re-download or re-train it."
-            raise CheckpointError(msg) from error
-        broken = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
-        if broken:
-            msg = f"{weights_path} holds NaN or infinite weights in {broken[:5]}; the training diverged or the file is corrupted. Re-train it or use another checkpoint."
-            raise CheckpointError(msg)
+        config = _read_config(config_path)
+        state = _read_weights(weights_path)
         model = cls(config, encoder=encoder, encoder_tokenizer=encoder_tokenizer)
         expected = set(model.trained_state_dict())
         if set(state) != expected:
@@ -444,9 +427,10 @@ class RecipeModel(nn.Module):
 
 
 def _token_counts(tokenizer: Any, texts: Sequence[str], limit: int, *, special: bool) -> dict[int, int]:
-    """Token counts of the texts that might exceed ``limit`` tokens, by index. A token covers
-    at least one byte of UTF-8, so shorter texts are not tokenized; ``special`` counts the
-    encoder's special tokens and its text format (:func:`format_retrieval_text`).
+    """Token counts of the texts that might exceed ``limit`` tokens, by index.
+
+    A token covers at least one byte of UTF-8, so shorter texts are not tokenized; ``special``
+    counts the encoder's special tokens and its text format (:func:`format_retrieval_text`).
     """
     reserve = 2 if special else 1  # the encoder's [CLS]/[SEP]; a SentencePiece word-start piece
     candidates = [i for i, text in enumerate(texts) if len(text.encode("utf-8")) + reserve > limit]
@@ -455,4 +439,56 @@ def _token_counts(tokenizer: Any, texts: Sequence[str], limit: int, *, special: 
     inputs = [format_retrieval_text(texts[i]) if special else texts[i] for i in candidates]
     with tokenizer_lock(tokenizer):
         tokenized = tokenizer(inputs, add_special_tokens=special, verbose=False)["input_ids"]
-    return {i: len(ids) for i, ids in zip(candidates, tokenized)}
+    return {i: len(ids) for i, ids in zip(candidates, tokenized, strict=True)}
+
+
+def _read_config(config_path: Path) -> RecipeConfig:
+    """The :class:`RecipeConfig` of a checkpoint's ``config.json``.
+
+    Raises:
+        CheckpointError: the file is not a JSON object of valid fields, or its format version is
+            not an int or is newer than this library reads.
+    """
+    try:
+        payload = json.loads(config_path.read_text(encoding="utf-8"))
+        if not isinstance(payload, dict):
+            msg = f"expected a JSON object, got {type(payload).__name__}"
+            raise TypeError(msg)
+        version = payload.pop("recipe_format_version", 1)
+        config = RecipeConfig.model_validate(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValidationError) as error:
+        msg = f"{config_path} is not a valid RecipeModel config: {error}"
+        raise CheckpointError(msg) from error
+    if isinstance(version, bool) or not isinstance(version, int):
+        msg = f"{config_path} is not a valid RecipeModel config: recipe_format_version {version!r} is not an int."
+        raise CheckpointError(msg)
+    if version > _FORMAT_VERSION:
+        msg = (
+            f"{config_path.parent} has checkpoint format {version}; this langchain-recipe reads up to "
+            f"{_FORMAT_VERSION}. Upgrade langchain-recipe."
+        )
+        raise CheckpointError(msg)
+    return config
+
+
+def _read_weights(weights_path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint's safetensors file, all finite.
+
+    Raises:
+        CheckpointError: the file cannot be read, or a floating-point tensor holds NaN or inf.
+    """
+    try:
+        state = load_file(weights_path)
+    except (SafetensorError, OSError) as error:
+        msg = (
+            f"{weights_path} cannot be read ({error}); the file is corrupted or incomplete, re-download or re-train it."
+        )
+        raise CheckpointError(msg) from error
+    broken = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if broken:
+        msg = (
+            f"{weights_path} holds NaN or infinite weights in {broken[:5]}; the training diverged or the file "
+            "is corrupted. Re-train it or use another checkpoint."
+        )
+        raise CheckpointError(msg)
+    return state

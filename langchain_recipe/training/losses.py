@@ -27,9 +27,11 @@ __all__ = [
 def _hinge_nll(
     logits: torch.Tensor, target: torch.Tensor, hinge_scale: float, *, per_row: bool = False
 ) -> torch.Tensor:
-    """NLL of ``target`` over the rows whose target probability is still below ``hinge_scale``
-    times the best other probability, averaged over those kept rows (the paper), or over all rows
-    when ``per_row``; 0 when every row is done.
+    """NLL of ``target`` over the rows not yet done (a hinge).
+
+    A row is kept while its target probability is below ``hinge_scale`` times the best other
+    probability. The mean is over the kept rows (the paper), or over all rows when ``per_row``; 0
+    when every row is done.
     """
     log_probs = logits.float().log_softmax(-1)
     target_log_prob = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
@@ -174,8 +176,10 @@ def locality_sentinel_loss(
 
 
 def hinge_token_nll(logits: torch.Tensor, labels: torch.Tensor, hinge_scale: float) -> torch.Tensor:
-    """Reliability/generality loss: token NLL over positions whose label probability is below
-    ``e_h`` times the best other token's, averaged over the kept tokens of the batch.
+    """Reliability/generality loss: token NLL, hinged.
+
+    Over positions whose label probability is below ``e_h`` times the best other token's, averaged
+    over the kept tokens of the batch.
 
     Args:
         logits: shape `(num_tokens, vocab_size)`.
@@ -186,8 +190,9 @@ def hinge_token_nll(logits: torch.Tensor, labels: torch.Tensor, hinge_scale: flo
 
 
 def locality_kl(logits_before: torch.Tensor, logits_after: torch.Tensor) -> torch.Tensor:
-    """Mean over positions of ``KL(p_before || p_after)``: the unedited LM's distribution against
-    the one with an (unrelated) continuous prompt prefixed.
+    """Mean over positions of ``KL(p_before || p_after)``.
+
+    The unedited LM's distribution against the one with an (unrelated) continuous prompt prefixed.
 
     Args:
         logits_before: shape `(num_tokens, vocab_size)`, no gradient needed.

@@ -35,7 +35,13 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_recipe.benchmarks.retrieval import FeatureTable, RetrievalSet, SentinelScorer, evaluate_retrieval
+from langchain_recipe.benchmarks.retrieval import (
+    FeatureTable,
+    RetrievalEdit,
+    RetrievalSet,
+    SentinelScorer,
+    evaluate_retrieval,
+)
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.training import losses
 
@@ -58,9 +64,10 @@ class RetrievalTrainingConfig(BaseModel):
     negatives_per_step: int = Field(256, gt=0)
     """Unrelated questions per step, drawn equally from each kind of negative."""
     head_learning_rate: float = Field(2e-5, gt=0)
-    """Adam learning rate of the knowledge and query heads' weights. Higher rates lower own-edit
-    top-1 below the cosine start (measured on val: 1e-4 takes it from 0.968 to 0.905 in 50
-    steps with ``L_q1`` alone), as in the shipped heads."""
+    """Adam learning rate of the knowledge and query heads' weights.
+
+    Higher rates lower own-edit top-1 below the cosine start, as in the shipped heads (figures:
+    docs/evaluation.md, "What training on cached features found")."""
     head_bias_learning_rate: float = Field(3e-3, gt=0)
     """Adam learning rate of the heads' biases. The gate needs a threshold that is nearly the
     same for every query; with a linear sentinel score ``s(q, Θ) = r_q · r_Θ / sqrt(d_r)`` that
@@ -90,16 +97,16 @@ class RetrievalTrainingConfig(BaseModel):
     """Which pooled-feature blocks the heads' input projections learn from. ``"mean"``: only the
     L2-normalised mean (the block the cosine uses; the other columns stay as they are, zero from
     a fresh start). ``"all"`` also trains the first-token, max and min columns, whose features
-    are about 15 times larger, so Adam's equal-sized steps on their 1152 columns swamp the cosine
-    signal within tens of steps (measured: val top-1 0.95 -> 0.02 after 25 steps at 1e-4)."""
+    are much larger, so Adam's equal-sized steps on their columns swamp the cosine signal within
+    tens of steps (figures: docs/evaluation.md, "What training on cached features found")."""
     hinge_mean: Literal["kept", "rows"] = "rows"
     """How the hinge terms (L_q0, L_q2, L_q3) average: over the kept (still violated) rows, as the
     paper does, or over all rows (see :func:`~langchain_recipe.training.losses.locality_sentinel_loss`)."""
     gate_terms_update: Literal["all", "gate"] = "all"
     """What the gate terms (L_q0, L_q2, L_q3) train: ``"all"`` parameters, as in the paper, or
     only the ``"gate"``: the sentinel and the heads' biases, so that the heads' weights learn from
-    L_q1 alone. Measured on val after 200 steps: ``"all"`` keeps top-1 0.901 with the better gate
-    (selection 0.746), ``"gate"`` top-1 0.912 with a weaker one (0.661); the cosine start is 0.950."""
+    L_q1 alone. ``"all"`` gives the better gate, ``"gate"`` a slightly better top-1 (figures:
+    docs/evaluation.md, "What training on cached features found")."""
     spare_query_bias: bool = True
     """Train the query head's biases only in the key dimensions beyond
     ``encoder_hidden_size``, which the cosine start leaves empty for statements (a shared query
@@ -117,8 +124,9 @@ class RetrievalTrainingConfig(BaseModel):
 
 
 def selection_score(metrics: dict[str, Any]) -> float:
-    """The worst of own-edit top-1, gate acceptance of right top-1s and each kind's rejection
-    (the issue's bars are all on these), used to pick the checkpoint on the validation store.
+    """The worst of own-edit top-1, gate acceptance of right top-1s and each kind's rejection.
+
+    The retrieval goals are all on these; the checkpoint is picked on the validation store by it.
     """
     values = [metrics["own_top1"], metrics["gate_accept"], *metrics["reject"].values()]
     return min(v for v in values if v is not None)
@@ -180,6 +188,34 @@ def train_retrieval(
             unrelated question.
     """
     config = config or RetrievalTrainingConfig()
+    edits = _trainable_edits(model, train)
+    tick = time.perf_counter()
+    run = _RetrievalRun(model, edits, train, val, table, config, log)
+    run.evaluate(0)
+    step = 0
+    for step in range(1, config.max_steps + 1):
+        if (time.perf_counter() - tick) / 60 > config.max_minutes:
+            log(f"stopping at step {step - 1}: max_minutes={config.max_minutes} reached")
+            step -= 1
+            break
+        run.step(step)
+        if step % config.eval_every == 0 or step == config.max_steps:
+            run.evaluate(step)
+    if not run.history or run.history[-1]["step"] != step:
+        run.evaluate(step)
+    result = run.finish(time.perf_counter() - tick)
+    if output_dir is not None:
+        model.save_pretrained(Path(output_dir))
+        (Path(output_dir) / "retrieval_training.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _trainable_edits(model: Any, train: RetrievalSet) -> list[RetrievalEdit]:
+    """The training edits that have a question.
+
+    Raises:
+        InvalidInputError: the encoder is trained, or there is no such edit or no unrelated question.
+    """
     if model.config.train_encoder:
         msg = (
             "train_retrieval trains on cached features, which needs a frozen encoder "
@@ -192,13 +228,166 @@ def train_retrieval(
             f"The training set {train.name!r} needs edits with questions and unrelated questions; check the data files."
         )
         raise InvalidInputError(msg)
-    tick = time.perf_counter()
-    rng = random.Random(config.seed)
-    per_row = config.hinge_mean == "rows"
-    generator = torch.Generator().manual_seed(config.seed)
-    if config.init == "cosine":
-        _reset_retrieval_modules(model, config.seed)
-    model.train()
+    return edits
+
+
+class _RetrievalRun:
+    """The state of one :func:`train_retrieval` run: cached features, optimizer, history and best model."""
+
+    def __init__(
+        self,
+        model: Any,
+        edits: list[RetrievalEdit],
+        train: RetrievalSet,
+        val: RetrievalSet,
+        table: FeatureTable,
+        config: RetrievalTrainingConfig,
+        log: Callable[[str], None],
+    ) -> None:
+        self.model, self.config, self.table, self.log = model, config, table, log
+        self.train_name, self.val = train.name, val
+        self.rng = random.Random(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        if config.init == "cosine":
+            _reset_retrieval_modules(model, config.seed)
+        model.train()
+        self.hooks = _gradient_masks(model, config)
+        self.statements = table([e.statement for e in edits])  # (n, F)
+        self.first = table([e.questions[0] for e in edits])  # (n, F)
+        self.second = table([e.questions[-1] for e in edits])  # paraphrase (or the question again)
+        self.kinds: dict[str, list[int]] = {}
+        for i, negative in enumerate(train.negatives):
+            self.kinds.setdefault(negative.kind, []).append(i)
+        self.negative_features = table([n.text for n in train.negatives])
+        self.heads = [*model.knowledge_head.parameters(), *model.query_head.parameters()]
+        for parameter in self.heads:
+            parameter.requires_grad_(config.train_heads)
+        self.params, self.weights = _parameter_groups(model, config)
+        self.optimizer = torch.optim.Adam(self.params)
+        self.base_rates = [group["lr"] for group in self.optimizer.param_groups]
+        self.history: list[dict[str, Any]] = []
+        self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        self.bank = torch.empty(0)
+
+    def evaluate(self, step: int) -> None:
+        """Score the model on the validation store; keep its retrieval modules if it is the best so far."""
+        self.model.eval()
+        metrics = evaluate_retrieval(SentinelScorer(self.model, "training"), self.val, self.table)
+        self.model.train()
+        score = selection_score(metrics)
+        self.history.append({"step": step, "val": metrics, "selection": score})
+        self.log(
+            f"step {step}: val top-1 {metrics['own_top1']:.3f} accept {metrics['gate_accept']:.3f} "
+            + " ".join(f"{k} {v:.3f}" for k, v in metrics["reject"].items())
+            + f" (selection {score:.3f})"
+        )
+        if self.best is None or score > self.best[0]:
+            state = {
+                k: v.detach().clone()
+                for k, v in self.model.state_dict().items()
+                if not k.startswith(("encoder.", "prompt_encoder."))
+            }
+            self.best = (score, step, state)
+
+    def step(self, step: int) -> None:
+        """One optimizer step (1-based); the loss and its terms are logged every 10 steps."""
+        config, count = self.config, self.statements.shape[0]
+        if (step - 1) % config.bank_refresh_every == 0:
+            with torch.no_grad():
+                heads = self.model.knowledge_head
+                self.bank = torch.cat([heads(self.statements[i : i + 4096]) for i in range(0, count, 4096)])
+        factor = _learning_rate_factor(step - 1, config)
+        for group, rate in zip(self.optimizer.param_groups, self.base_rates, strict=True):
+            group["lr"] = rate * factor
+        batch = torch.tensor(self.rng.sample(range(count), min(config.batch_size, count)), dtype=torch.long)
+        terms = self._losses(batch)
+        gate = config.q0_weight * terms["q0"] + config.q2_weight * terms["q2"] + config.q3_weight * terms["q3"]
+        total = terms["q1"] + gate
+        self.optimizer.zero_grad(set_to_none=True)
+        self._backward(terms["q1"], gate, total)
+        torch.nn.utils.clip_grad_norm_([p for group in self.params for p in group["params"]], config.max_grad_norm)
+        self.optimizer.step()
+        if step % 10 == 0:
+            self.log(
+                f"step {step}: loss {float(total.detach()):.4f} "
+                + " ".join(f"{k} {float(t.detach()):.4f}" for k, t in terms.items())
+            )
+
+    def _losses(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """RECIPE's retrieval terms (paper §3.4) on a batch of edits and sampled negatives."""
+        config, model = self.config, self.model
+        outside = torch.ones(self.statements.shape[0], dtype=torch.bool)
+        outside[batch] = False
+        negatives_bank = self.bank[outside]
+        per_kind = max(1, config.negatives_per_step // len(self.kinds))
+        chosen = [i for rows in self.kinds.values() for i in self.rng.sample(rows, min(per_kind, len(rows)))]
+        r = model.knowledge_head(self.statements[batch])
+        queries = model.query_head(
+            torch.cat([self.first[batch], self.second[batch], self.negative_features[torch.tensor(chosen)]])
+        )
+        size = batch.shape[0]
+        u, v, w = queries[:size], queries[size : 2 * size], queries[2 * size :]
+        # A fair coin per edit picks which phrasing ranks its own knowledge (q1) and which makes
+        # the sentinel beat the other edits (q2), as in the paper.
+        flip = torch.rand(size, 1, generator=self.generator) < 0.5
+        u, v = torch.where(flip, u, v), torch.where(flip, v, u)
+        sentinel = model.sentinel_key()
+        scale, tau, per_row = config.hinge_scale, config.temperature, config.hinge_mean == "rows"
+        return {
+            "q1": losses.query_knowledge_loss(u, r, sentinel, tau, extra_negatives=negatives_bank),
+            "q2": losses.sentinel_over_irrelevant_loss(
+                v, r, sentinel, scale, tau, extra_negatives=negatives_bank, per_row=per_row
+            ),
+            "q3": losses.locality_sentinel_loss(
+                w, r, sentinel, scale, tau, extra_negatives=negatives_bank, per_row=per_row
+            ),
+            "q0": 0.5
+            * (
+                losses.own_over_sentinel_loss(u, r, sentinel, scale, tau, per_row=per_row)
+                + losses.own_over_sentinel_loss(v, r, sentinel, scale, tau, per_row=per_row)
+            ),
+        }
+
+    def _backward(self, retrieval_loss: torch.Tensor, gate: torch.Tensor, total: torch.Tensor) -> None:
+        """Gradients of ``total``; with ``gate_terms_update="gate"`` the gate terms reach only the gate."""
+        if self.config.gate_terms_update == "all":
+            total.backward()
+            return
+        # The gate terms move only the sentinel and the heads' biases; the weights learn
+        # retrieval (L_q1) alone.
+        trainable = [p for group in self.params for p in group["params"]]
+        gate_params = [p for p in trainable if all(p is not w for w in self.weights)]
+        retrieval = torch.autograd.grad(retrieval_loss, trainable, retain_graph=True, allow_unused=True)
+        gating = dict(zip(map(id, gate_params), torch.autograd.grad(gate, gate_params, allow_unused=True), strict=True))
+        for p, g in zip(trainable, retrieval, strict=True):
+            extra = gating.get(id(p))
+            p.grad = sum(x for x in (g, extra) if x is not None) if (g is not None or extra is not None) else None
+
+    def finish(self, seconds: float) -> dict[str, Any]:
+        """Remove the gradient masks and load the best retrieval modules; the run's summary (see train_retrieval)."""
+        for hook in self.hooks:
+            hook.remove()
+        for parameter in self.heads:
+            parameter.requires_grad_(True)
+        assert self.best is not None
+        best_selection, best_step, state = self.best
+        self.model.load_state_dict(state, strict=False)
+        self.model.eval()
+        self.log(f"best step {best_step} (selection {best_selection:.3f}) after {seconds:.0f} s")
+        return {
+            "config": self.config.model_dump(),
+            "train_set": self.train_name,
+            "val_set": self.val.name,
+            "history": self.history,
+            "best_step": best_step,
+            "best_selection": best_selection,
+            "seconds": seconds,
+        }
+
+
+def _gradient_masks(model: Any, config: RetrievalTrainingConfig) -> list[Any]:
+    """Gradient hooks for ``input_blocks="mean"`` and ``spare_query_bias`` (see the config)."""
+    hooks = []
     if config.input_blocks == "mean" and config.train_heads:
         hidden = model.config.encoder_hidden_size
         keep = torch.zeros(model.config.knowledge_dim, 4 * hidden, device=model.device)
@@ -207,8 +396,6 @@ def train_retrieval(
             head.input_projection.weight.register_hook(lambda grad: grad * keep)
             for head in (model.knowledge_head, model.query_head)
         ]
-    else:
-        hooks = []
     if config.train_heads and config.spare_query_bias:
         # A query-head bias along the statements' own key dimensions would add b · r_k to every
         # score, a key-dependent term that makes some edits win every query (hubs).
@@ -216,144 +403,17 @@ def train_retrieval(
         spare[model.config.encoder_hidden_size :] = 1
         hooks += [model.query_head.input_projection.bias.register_hook(lambda grad: grad * spare)]
         hooks += [model.query_head.residual.bias.register_hook(lambda grad: grad * spare)]
-    statements = table([e.statement for e in edits])  # (n, F)
-    first = table([e.questions[0] for e in edits])  # (n, F)
-    second = table([e.questions[-1] for e in edits])  # paraphrase (or the question again)
-    kinds: dict[str, list[int]] = {}
-    for i, negative in enumerate(train.negatives):
-        kinds.setdefault(negative.kind, []).append(i)
-    negative_features = table([n.text for n in train.negatives])
-    heads = [*model.knowledge_head.parameters(), *model.query_head.parameters()]
-    for parameter in heads:
-        parameter.requires_grad_(config.train_heads)
+    return hooks
+
+
+def _parameter_groups(model: Any, config: RetrievalTrainingConfig) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Adam's parameter groups (sentinel; heads' weights and biases when trained) and the heads' weights."""
     params = [{"params": list(model.sentinel.parameters()), "lr": config.sentinel_learning_rate}]
     weights: list[torch.nn.Parameter] = []
     if config.train_heads:
         head_modules = (model.knowledge_head, model.query_head)
         weights = [p for m in head_modules for n, p in m.named_parameters() if not n.endswith("bias")]
+        biases = [p for m in head_modules for n, p in m.named_parameters() if n.endswith("bias")]
         params.append({"params": weights, "lr": config.head_learning_rate})
-        params.append(
-            {
-                "params": [p for m in head_modules for n, p in m.named_parameters() if n.endswith("bias")],
-                "lr": config.head_bias_learning_rate,
-            }
-        )
-    optimizer = torch.optim.Adam(params)
-    base_rates = [group["lr"] for group in optimizer.param_groups]
-    history: list[dict[str, Any]] = []
-    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-    bank = torch.empty(0)
-    count = len(edits)
-
-    def evaluate(step: int) -> None:
-        nonlocal best
-        model.eval()
-        metrics = evaluate_retrieval(SentinelScorer(model, "training"), val, table)
-        model.train()
-        score = selection_score(metrics)
-        history.append({"step": step, "val": metrics, "selection": score})
-        log(
-            f"step {step}: val top-1 {metrics['own_top1']:.3f} accept {metrics['gate_accept']:.3f} "
-            + " ".join(f"{k} {v:.3f}" for k, v in metrics["reject"].items())
-            + f" (selection {score:.3f})"
-        )
-        if best is None or score > best[0]:
-            state = {
-                k: v.detach().clone()
-                for k, v in model.state_dict().items()
-                if not k.startswith(("encoder.", "prompt_encoder."))
-            }
-            best = (score, step, state)
-
-    evaluate(0)
-    step = 0
-    for step in range(1, config.max_steps + 1):
-        if (time.perf_counter() - tick) / 60 > config.max_minutes:
-            log(f"stopping at step {step - 1}: max_minutes={config.max_minutes} reached")
-            step -= 1
-            break
-        if (step - 1) % config.bank_refresh_every == 0:
-            with torch.no_grad():
-                bank = torch.cat([model.knowledge_head(statements[i : i + 4096]) for i in range(0, count, 4096)])
-        factor = _learning_rate_factor(step - 1, config)
-        for group, rate in zip(optimizer.param_groups, base_rates, strict=True):
-            group["lr"] = rate * factor
-        batch = torch.tensor(rng.sample(range(count), min(config.batch_size, count)), dtype=torch.long)
-        outside = torch.ones(count, dtype=torch.bool)
-        outside[batch] = False
-        negatives_bank = bank[outside]
-        per_kind = max(1, config.negatives_per_step // len(kinds))
-        chosen = [i for rows in kinds.values() for i in rng.sample(rows, min(per_kind, len(rows)))]
-        r = model.knowledge_head(statements[batch])
-        queries = model.query_head(torch.cat([first[batch], second[batch], negative_features[torch.tensor(chosen)]]))
-        size = batch.shape[0]
-        u, v, w = queries[:size], queries[size : 2 * size], queries[2 * size :]
-        # A fair coin per edit picks which phrasing ranks its own knowledge (q1) and which makes
-        # the sentinel beat the other edits (q2), as in the paper.
-        flip = torch.rand(size, 1, generator=generator) < 0.5
-        u, v = torch.where(flip, u, v), torch.where(flip, v, u)
-        sentinel = model.sentinel_key()
-        terms = {
-            "q1": losses.query_knowledge_loss(u, r, sentinel, config.temperature, extra_negatives=negatives_bank),
-            "q2": losses.sentinel_over_irrelevant_loss(
-                v, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank, per_row=per_row
-            ),
-            "q3": losses.locality_sentinel_loss(
-                w, r, sentinel, config.hinge_scale, config.temperature, extra_negatives=negatives_bank, per_row=per_row
-            ),
-            "q0": 0.5
-            * (
-                losses.own_over_sentinel_loss(u, r, sentinel, config.hinge_scale, config.temperature, per_row=per_row)
-                + losses.own_over_sentinel_loss(v, r, sentinel, config.hinge_scale, config.temperature, per_row=per_row)
-            ),
-        }
-        gate = config.q0_weight * terms["q0"] + config.q2_weight * terms["q2"] + config.q3_weight * terms["q3"]
-        total = terms["q1"] + gate
-        optimizer.zero_grad(set_to_none=True)
-        if config.gate_terms_update == "all":
-            total.backward()
-        else:
-            # The gate terms move only the sentinel and the heads' biases; the weights learn
-            # retrieval (L_q1) alone.
-            trainable = [p for group in params for p in group["params"]]
-            gate_params = [p for p in trainable if all(p is not w for w in weights)]
-            retrieval = torch.autograd.grad(terms["q1"], trainable, retain_graph=True, allow_unused=True)
-            gating = dict(
-                zip(map(id, gate_params), torch.autograd.grad(gate, gate_params, allow_unused=True), strict=True)
-            )
-            for p, g in zip(trainable, retrieval, strict=True):
-                extra = gating.get(id(p))
-                p.grad = sum(x for x in (g, extra) if x is not None) if (g is not None or extra is not None) else None
-        torch.nn.utils.clip_grad_norm_([p for group in params for p in group["params"]], config.max_grad_norm)
-        optimizer.step()
-        if step % 10 == 0:
-            log(
-                f"step {step}: loss {float(total.detach()):.4f} "
-                + " ".join(f"{k} {float(t.detach()):.4f}" for k, t in terms.items())
-            )
-        if step % config.eval_every == 0 or step == config.max_steps:
-            evaluate(step)
-    if not history or history[-1]["step"] != step:
-        evaluate(step)
-    for hook in hooks:
-        hook.remove()
-    for parameter in heads:
-        parameter.requires_grad_(True)
-    assert best is not None
-    model.load_state_dict(best[2], strict=False)
-    model.eval()
-    result = {
-        "config": config.model_dump(),
-        "train_set": train.name,
-        "val_set": val.name,
-        "history": history,
-        "best_step": best[1],
-        "best_selection": best[0],
-        "seconds": time.perf_counter() - tick,
-    }
-    log(f"best step {best[1]} (selection {best[0]:.3f}) after {result['seconds']:.0f} s")
-    if output_dir is not None:
-        out = Path(output_dir)
-        model.save_pretrained(out)
-        (out / "retrieval_training.json").write_text(json.dumps(result, indent=1) + "\n")
-    return result
+        params.append({"params": biases, "lr": config.head_bias_learning_rate})
+    return params, weights

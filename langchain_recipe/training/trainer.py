@@ -44,8 +44,10 @@ BEST_DIR = "best"
 
 
 def selection_score(metrics: dict[str, Any]) -> float:
-    """Mean of every reliability, generality and locality figure of the gated ("recipe")
-    evaluations in ``metrics``; the best checkpoint maximises it.
+    """The score that selects the best checkpoint.
+
+    The mean of every reliability, generality and locality figure of the gated ("recipe")
+    evaluations in ``metrics``.
     """
     values = [
         value
@@ -59,9 +61,11 @@ def selection_score(metrics: dict[str, Any]) -> float:
 
 @dataclass
 class StepResult:
-    """One training step: the weighted total loss, each loss term (before weighting), plain
-    token accuracies of the batch (``reliability_accuracy``, ``generality_accuracy``,
-    ``locality_agreement``; for the log only) and the step's duration in seconds.
+    """One training step: the losses, batch accuracies and duration.
+
+    The weighted total loss, each loss term (before weighting), plain token accuracies of the batch
+    (``reliability_accuracy``, ``generality_accuracy``, ``locality_agreement``; for the log only)
+    and the step's duration in seconds.
     """
 
     total: float
@@ -131,7 +135,10 @@ class RecipeTrainer:
             msg = f"Every training dataset needs at least 2 edits; too few in {empty or 'train_data'}."
             raise ValueError(msg)
         if config.answer_distillation_weight > 0 and not teacher_answers:
-            msg = "answer_distillation_weight > 0 needs teacher answers (langchain_recipe.training.distillation.teacher_answers)."
+            msg = (
+                "answer_distillation_weight > 0 needs teacher answers "
+                "(langchain_recipe.training.distillation.teacher_answers)."
+            )
             raise ValueError(msg)
         self.teacher_answers = list(teacher_answers or [])
         self.model = model
@@ -244,8 +251,8 @@ class RecipeTrainer:
         model, cfg, size = self.model, self.config, len(batch)
         # A fair coin per edit decides which phrasing is q1 (vs. own knowledge) and which q2.
         flips = [self.rng.random() < 0.5 for _ in batch]
-        first = [r.prompt if f else r.rephrase for r, f in zip(batch, flips)]
-        second = [r.rephrase if f else r.prompt for r, f in zip(batch, flips)]
+        first = [r.prompt if f else r.rephrase for r, f in zip(batch, flips, strict=True)]
+        second = [r.rephrase if f else r.prompt for r, f in zip(batch, flips, strict=True)]
         queries = model.encode_queries(first + second + [r.locality_prompt for r in batch])
         u, v, w = queries[:size], queries[size : 2 * size], queries[2 * size :]
         sentinel = model.sentinel_key()
@@ -272,8 +279,10 @@ class RecipeTrainer:
         return answer_distillation_loss(lm, batch, prompts)
 
     def weighted_total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``contrastive_weight·(q1+q2+q3) + Σ weight·term`` for the editing terms (and the
-        chat-answer distillation term when present).
+        """The weighted total loss.
+
+        ``contrastive_weight·(q1+q2+q3) + Σ weight·term`` for the editing terms (and the chat-answer
+        distillation term when present).
         """
         cfg = self.config
         total = (
@@ -291,7 +300,7 @@ class RecipeTrainer:
         started = time.perf_counter()
         self.model.train()
         factor = self.learning_rate_factor(self.step)
-        for group, base_lr in zip(self.optimizer.param_groups, self._base_lrs):
+        for group, base_lr in zip(self.optimizer.param_groups, self._base_lrs, strict=True):
             group["lr"] = base_lr * factor
         terms = self.compute_losses(batch if batch is not None else self.sample_batch())
         total = self.weighted_total(terms)
@@ -352,7 +361,9 @@ class RecipeTrainer:
 
     # ------------------------------------------------------------------ loop
     def train(self, *, progress: bool = True) -> Path:
-        """Run until ``max_steps`` (or ``stop_at_step``) or ``max_minutes``; log to ``log.jsonl``; return the checkpoint.
+        """Run until ``max_steps`` (or ``stop_at_step``) or ``max_minutes``; return the checkpoint.
+
+        Each step is logged to ``log.jsonl``.
 
         Resumes from ``<output_dir>/checkpoint`` when present. With an ``eval_fn``, the model with
         the best :func:`selection_score` (the initial one included) is kept in ``<output_dir>/best``.
@@ -394,15 +405,18 @@ class RecipeTrainer:
         return self.output_dir / CHECKPOINT_DIR
 
     def should_stop_early(self) -> bool:
-        """True once ``early_stopping_patience`` dev evaluations in a row did not improve the best
+        """Whether early stopping is due.
+
+        True once ``early_stopping_patience`` dev evaluations in a row did not improve the best
         selection score.
         """
         patience = self.config.early_stopping_patience
         return patience is not None and self.evaluations_without_improvement >= patience
 
     def _evaluate_and_checkpoint(self, log: Any) -> None:
-        """Evaluate on dev (keeping the best model), then write the resumable checkpoint, so a
-        resumed run carries the early-stopping count of the evaluations it has already done.
+        """Evaluate on dev (keeping the best model), then write the resumable checkpoint.
+
+        So a resumed run carries the early-stopping count of the evaluations it has already done.
         """
         if self.eval_fn is not None:
             self.model.eval()

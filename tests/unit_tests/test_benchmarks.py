@@ -103,7 +103,7 @@ def test_synthetic_fill_lands_in_the_store_schema(knowledge_store: RecipeKnowled
     # Tiny keys next to real ones: the real edit for the question still comes first.
     assert knowledge_store.search(QUERY)[0].edit_id == IDS[0]
     # The suite's direct request is the store's: same best edit, prompt in the payload.
-    query_keys, sentinel = knowledge_store.encode_queries([QUERY])
+    query_keys, _sentinel = knowledge_store.encode_queries([QUERY])
     point = knowledge_store.client.query_batch_points(
         knowledge_store.collection_name, [store_query_request(knowledge_store, query_keys[0], -1e9)]
     )[0].points[0]

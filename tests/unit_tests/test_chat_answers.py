@@ -47,10 +47,16 @@ def test_scores_are_recomputed_from_the_recorded_answers(
     assert report.score("bare").unrelated_unchanged == 1.0
     for scores in report.scores:
         said = [row[scores.method] for row in report.answers]
-        assert scores.answer_accuracy == sum(states_fact(a[0], r.target) for a, r in zip(said, edit_records)) / size
-        assert scores.paraphrase_accuracy == sum(states_fact(a[1], r.target) for a, r in zip(said, edit_records)) / size
+        assert (
+            scores.answer_accuracy
+            == sum(states_fact(a[0], r.target) for a, r in zip(said, edit_records, strict=True)) / size
+        )
+        assert (
+            scores.paraphrase_accuracy
+            == sum(states_fact(a[1], r.target) for a, r in zip(said, edit_records, strict=True)) / size
+        )
         bare = [row["bare"] for row in report.answers]
-        assert scores.unrelated_unchanged == sum(a[2] == b[2] for a, b in zip(said, bare)) / size
+        assert scores.unrelated_unchanged == sum(a[2] == b[2] for a, b in zip(said, bare, strict=True)) / size
     markdown = render_chat_markdown(report, command="recipe eval --chat")
     assert "| continuous_prompt |" in markdown
     assert "recipe eval --chat" in markdown

@@ -55,7 +55,7 @@ def test_zsre_dev_has_500_records_with_statements() -> None:
     records = load_edits("zsre", "dev")
     assert len(records) == 500
     raw = [json.loads(line) for line in (DATA_DIR / "zsre" / "dev.jsonl").read_text(encoding="utf-8").splitlines()]
-    for record, row in zip(records, raw):
+    for record, row in zip(records, raw, strict=True):
         assert isinstance(record, EditRecord)
         assert record.prompt == row["src"]
         assert record.target == row["alt"]

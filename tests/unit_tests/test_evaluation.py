@@ -152,7 +152,7 @@ def test_greedy_continuations_follow_the_teacher_forced_argmax(base_model: Huggi
     targets = [ABRIT_TARGET, "William Shakespeare the playwright"]
     generated = greedy_continuations(base_model, questions, targets, extra_new_tokens=1)
     predictions = teacher_forced_predictions(base_model, questions, targets)
-    for tokens, (predicted, labels) in zip(generated, predictions):
+    for tokens, (predicted, labels) in zip(generated, predictions, strict=True):
         assert 1 <= len(tokens) <= labels.numel() + 1
         assert tokens[0] == int(predicted[0])
     alone = greedy_continuations(base_model, questions[1:], targets[1:], extra_new_tokens=1)
@@ -273,7 +273,7 @@ def test_recipe_and_text_rag_inject_what_was_retrieved(
     _, report = _run(
         recipe_model, base_model, edit_records, methods=["text_rag", "recipe_no_sentinel"], fixed_threshold=-1e9
     )
-    rows = [(q, p) for questions, prompts in calls for q, p in zip(questions, prompts)]
+    rows = [(q, p) for questions, prompts in calls for q, p in zip(questions, prompts, strict=True)]
     statements = {r.statement for r in edit_records}
     with_text = [q for q, p in rows if "\n" in q]
     assert with_text, "text_rag prepended no statement"

@@ -368,7 +368,7 @@ def test_checkpoint_resumes_step_model_and_optimizer(
         assert values.keys() == state_b["state"][index].keys()
         for name, value in values.items():
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(state_b["state"][index][name])), (index, name)
-    for group_a, group_b in zip(state_a["param_groups"], state_b["param_groups"]):
+    for group_a, group_b in zip(state_a["param_groups"], state_b["param_groups"], strict=True):
         assert group_a["lr"] == group_b["lr"]
         assert group_a["name"] == group_b["name"]
         assert group_a["params"] == group_b["params"]
@@ -376,7 +376,7 @@ def test_checkpoint_resumes_step_model_and_optimizer(
     # The next step is the same in both.
     result_a, result_b = first.train_step(edit_records), second.train_step(edit_records)
     assert result_a.terms == pytest.approx(result_b.terms, abs=1e-6)
-    for (name, a), (_, b) in zip(first.model.named_parameters(), second.model.named_parameters()):
+    for (name, a), (_, b) in zip(first.model.named_parameters(), second.model.named_parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
 
 
