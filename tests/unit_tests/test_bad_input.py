@@ -133,7 +133,7 @@ def test_a_model_that_turned_to_nan_writes_nothing(filled: RecipeKnowledgeStore)
     before = store_snapshot(filled)
     with torch.no_grad():
         next(filled.recipe_model.prompt_encoder.parameters()).fill_(float("nan"))
-    with pytest.raises(CheckpointError, match="NaN or infinite keys or continuous prompts.*Nothing was written"):
+    with pytest.raises(CheckpointError, match=r"NaN or infinite keys or continuous prompts.*Nothing was written"):
         filled.add_knowledge(["The Moon orbits the Earth."], ids=["moon"])
     assert store_snapshot(filled) == before
 
@@ -144,7 +144,7 @@ def test_a_checkpoint_for_another_base_lm_of_the_same_size_is_refused(
     other = _other_base_model(base_model, seed=7)
     assert other.hidden_size == base_model.hidden_size
     recipe_model = make_recipe_model(base_model_fingerprint=other.fingerprint, base_model_name="other-llama")
-    with pytest.raises(BaseModelMismatchError, match="trained for the base LM 'other-llama'.*recipe train"):
+    with pytest.raises(BaseModelMismatchError, match=r"trained for the base LM 'other-llama'.*recipe train"):
         RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model)
     with pytest.raises(BaseModelMismatchError):
         recipe_model.encode_edits(["The Moon orbits the Earth."], base_model)
@@ -240,7 +240,7 @@ def test_unknown_ids_are_reported_not_guessed(filled: RecipeKnowledgeStore) -> N
     assert filled.delete(["nope", "never"]) == 0
     assert filled.get_by_ids(["nope"]) == []
     assert filled.get_edits(["nope", "acme"])[0].edit_id == "acme"
-    with pytest.raises(InvalidInputError, match="No edit with id 'nope'.*use add_knowledge"):
+    with pytest.raises(InvalidInputError, match=r"No edit with id 'nope'.*use add_knowledge"):
         filled.update_knowledge("nope", "The Moon orbits the Earth.")
     assert store_snapshot(filled) == before
 
@@ -255,7 +255,7 @@ def test_every_error_is_a_recipe_error() -> None:
 
 
 def test_unsupported_vectorstore_methods_say_what_to_use(filled: RecipeKnowledgeStore) -> None:
-    with pytest.raises(NotImplementedError, match="does not do maximal marginal relevance.*SentinelRetriever"):
+    with pytest.raises(NotImplementedError, match=r"does not do maximal marginal relevance.*SentinelRetriever"):
         filled.as_retriever(search_type="mmr").invoke(QUERY)
     with pytest.raises(NotImplementedError, match="not a fixed relevance scale"):
         filled.similarity_search_with_relevance_scores(QUERY)

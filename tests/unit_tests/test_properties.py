@@ -23,7 +23,7 @@ import itertools
 import json
 import uuid
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -77,7 +77,7 @@ def injection_batches(draw: st.DrawFn) -> dict[str, Any]:
     token_embeds = torch.randn(batch_size, seq_len, HIDDEN, generator=generator)
     labels = torch.randint(0, 10_000, (batch_size, seq_len), generator=generator)
     prompts: list[torch.Tensor | None] = []
-    for kind, n in zip(prompt_kinds, prompt_lengths):
+    for kind, n in zip(prompt_kinds, prompt_lengths, strict=True):
         prompts.append(None if kind == "none" else torch.randn(n, HIDDEN, generator=generator) + 100.0)
     return {
         "token_embeds": token_embeds,
@@ -99,7 +99,7 @@ def _check_layout(batch: dict[str, Any], out: Any) -> None:
     """Every property of one prefixed batch against what its inputs say it must be."""
     token_embeds, mask, side = batch["token_embeds"], batch["mask"], batch["output_side"]
     batch_size = token_embeds.shape[0]
-    totals = [n + p for n, p in zip(batch["lengths"], batch["prompt_lengths"])]
+    totals = [n + p for n, p in zip(batch["lengths"], batch["prompt_lengths"], strict=True)]
     length = max(totals)
     assert out.inputs_embeds.shape == (batch_size, length, HIDDEN)
     assert out.attention_mask.shape == out.position_ids.shape == (batch_size, length)
@@ -169,7 +169,7 @@ def test_a_rows_layout_does_not_depend_on_the_other_rows(batch: dict[str, Any], 
     subset = order[: data.draw(st.integers(1, batch_size))]
     whole = _prefix(batch)
     part = _prefix(batch, list(subset))
-    totals = [n + p for n, p in zip(batch["lengths"], batch["prompt_lengths"])]
+    totals = [n + p for n, p in zip(batch["lengths"], batch["prompt_lengths"], strict=True)]
     for position, i in enumerate(subset):
         alone = _prefix(batch, [i])
         assert alone.inputs_embeds.shape == (1, totals[i], HIDDEN)  # a lone row has no padding
@@ -518,8 +518,8 @@ class KeyIndexMachine(RuleBasedStateMachine):
     2 rows so that growth (copying the matrix) happens all the time.
     """
 
-    POINT_IDS = [f"p{n}" for n in range(10)]
-    TENANTS = ["a", "b", "c"]
+    POINT_IDS: ClassVar[list[str]] = [f"p{n}" for n in range(10)]
+    TENANTS: ClassVar[list[str]] = ["a", "b", "c"]
     DIM = 3
 
     def __init__(self) -> None:
@@ -565,9 +565,9 @@ class KeyIndexMachine(RuleBasedStateMachine):
         thresholds = None if threshold is None else torch.full((len(queries),), float(threshold))
         results = self.index.search(query_keys, k, tenant=tenant, score_thresholds=thresholds, exclude=exclude)
         assert len(results) == len(queries)
-        for query, hits in zip(queries, results):
+        for query, hits in zip(queries, results, strict=True):
             scores = {
-                point_id: float(sum(q * x for q, x in zip(query, key)))
+                point_id: float(sum(q * x for q, x in zip(query, key, strict=True)))
                 for point_id, (key, owner) in self.model.items()
                 if (tenant is None or owner == tenant) and point_id not in exclude
             }

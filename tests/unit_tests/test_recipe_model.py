@@ -74,12 +74,12 @@ def test_statement_embeddings_are_right_padded_and_keep_the_last_tokens(
 def test_statement_attention_prompts_start_as_the_statement_tail_embeddings(
     recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
 ) -> None:
-    """At initialisation prompt vector j copies the token at distance l-1-j from the end."""
+    """At initialisation prompt vector j copies the token at distance num_prompt_tokens-1-j from the end."""
     with torch.no_grad():
         _, prompts = recipe_model.encode_edits(STATEMENTS, base_model)
-    l = recipe_model.config.num_prompt_tokens
+    num_prompt_tokens = recipe_model.config.num_prompt_tokens
     for row, statement in enumerate(STATEMENTS):
-        ids = base_model.tokenizer(statement, add_special_tokens=False)["input_ids"][-l:]
+        ids = base_model.tokenizer(statement, add_special_tokens=False)["input_ids"][-num_prompt_tokens:]
         expected = base_model.embed(torch.tensor(ids)).float()
         # softmax over a +8 bias leaves a little weight on the other tokens
         assert torch.allclose(prompts[row, -len(ids) :], expected, atol=0.05 * expected.abs().max().item())

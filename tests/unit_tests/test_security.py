@@ -74,7 +74,7 @@ def test_pickled_weights_are_refused_unless_the_user_trusts_them(
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: unpickled.append("torch.load") or real_load(*a, **k))
 
-    with pytest.raises(CheckpointError, match="has no safetensors weights.*use_safetensors=False"):
+    with pytest.raises(CheckpointError, match=r"has no safetensors weights.*use_safetensors=False"):
         load_base_model(str(folder))
     assert unpickled == []
 
