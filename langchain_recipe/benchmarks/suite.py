@@ -130,13 +130,14 @@ def store_query_request(store: Any, query_key: torch.Tensor, sentinel_score: tor
     from qdrant_client import models
 
     from langchain_recipe.knowledge_store import KEY_VECTOR, MULTIVECTOR, PROMPT_FIELD
+    from langchain_recipe.knowledge_store._read import tenant_filter
 
     multivector = store.prompt_storage == MULTIVECTOR
     return models.QueryRequest(
         query=query_key.tolist(),
         using=KEY_VECTOR,
         limit=1,
-        filter=store._filter(),
+        filter=tenant_filter(store._shared, store.tenant),
         with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD]) if multivector else True,
         with_vector=[PROMPT_FIELD] if multivector else False,
         score_threshold=float(sentinel_score),
@@ -493,6 +494,8 @@ class _Suite:
         return questions[: self.settings.retrieval_queries]
 
     def retrieval_memory(self, size: int) -> None:
+        from langchain_recipe.knowledge_store._read import search_points
+
         store = self.store
         questions = self._queries()
         keys, sentinel = store.encode_queries(questions)
@@ -504,7 +507,7 @@ class _Suite:
 
         def store_search(i: int, batch: int = 1) -> Any:
             rows = [(i + j) % len(questions) for j in range(batch)]
-            return store._search_points(keys[rows], 1, score_thresholds=sentinel[rows])
+            return search_points(store._shared, store.tenant, keys[rows], sentinel[rows], 1, gated=True)
 
         samples = interleaved(
             {

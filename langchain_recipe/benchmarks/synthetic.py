@@ -4,12 +4,12 @@ Encoding 100k statements with the models would take hours on a CPU and measures 
 the suite stores *synthetic* edits: random knowledge representations with the norm of real ones,
 random continuous prompts of the real shape, and a short statement payload. They skip the
 encoders but not the store's schema: every point is built by
-:class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore` itself (``_point``: the key scaled
+:class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore`'s write module (``build_point``: the key scaled
 by ``1/sqrt(knowledge_dim)`` in the named vector ``key``, the continuous prompt as the float16
 payload field ``prompt`` or as the multivector ``prompt``, whichever the store's
 ``prompt_storage`` is, the schema-2 payload ``edit_id`` / ``statement`` / ``metadata`` /
 ``tenant`` / ``source`` / ``author`` / timestamps, the point id ``edit_point_id(edit_id,
-tenant)``) and written by its ``_upsert`` (request-size batching), in the store's tenant. So a
+tenant)``) and written by its ``upsert_points`` (request-size batching), in the store's tenant. So a
 synthetic point can never drift from what ``add_knowledge`` writes. Only the probed edits are
 encoded for real.
 
@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from langchain_recipe.knowledge_store import DEFAULT_TENANT, KEY_VECTOR, MULTIVECTOR, PAYLOAD_FP16, PROMPT_FIELD
+from langchain_recipe.knowledge_store import (
+    DEFAULT_TENANT,
+    KEY_VECTOR,
+    MULTIVECTOR,
+    PAYLOAD_FP16,
+    PROMPT_FIELD,
+    edit_point_id,
+)
+from langchain_recipe.knowledge_store._collection import register_tenant
+from langchain_recipe.knowledge_store._write import build_point, upsert_points
 
 if TYPE_CHECKING:
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
@@ -132,9 +141,9 @@ class SyntheticEdits:
             StoreError: a prompt value does not fit in float16 (payload storage).
         """
         self._check(store)
-        store._register_tenant()
-        for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
-            store._upsert(payloads, torch.from_numpy(keys), torch.from_numpy(prompts))
+        register_tenant(store._shared, store.tenant)
+        for points in self.points(store, start, stop):
+            upsert_points(store._shared, points, store.max_request_bytes)
 
     def points(self, store: RecipeKnowledgeStore, start: int, stop: int) -> Iterator[list[Any]]:
         """Edits ``start .. stop-1`` as the store would write them (qdrant-client ``PointStruct``
@@ -143,7 +152,13 @@ class SyntheticEdits:
         self._check(store)
         for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
             yield [
-                store._point(payload, torch.from_numpy(keys[i]), torch.from_numpy(prompts[i]))
+                build_point(
+                    store._shared,
+                    edit_point_id(payload["edit_id"], payload["tenant"]),
+                    payload,
+                    torch.from_numpy(keys[i]),
+                    torch.from_numpy(prompts[i]),
+                )
                 for i, payload in enumerate(payloads)
             ]
 
