@@ -318,14 +318,12 @@ class RecipeKnowledgeStore(SearchMethods, MaintenanceMethods, VectorStoreAdapter
         ``if_exists="refuse"`` such an id raises instead; the check and the write happen under
         one lock hold, so of two concurrent adds of one id exactly one succeeds.
 
-        Each new statement is also checked for conflicts with this tenant's other edits: edits
-        about the same subject and the same relation, among those the statement, run as a query,
-        passes the sentinel gate against (:func:`~._conflicts.is_conflict`; docs/qdrant.md,
-        "Conflicts"). Then ``on_conflict`` decides: ``"keep_both"`` keeps both, warns with
-        :class:`EditConflictWarning` and records the ids in ``conflicts_with``; ``"replace"``
-        deletes the existing edit(s) after writing the new one and records them in ``replaces``;
-        ``"refuse"`` raises :class:`EditConflictError` and writes nothing. Within one batch, two
-        matching statements are both kept (or, with ``"refuse"``, refused).
+        Each new statement is checked for conflicts (same subject, same relation) with this
+        tenant's edits (:func:`~._conflicts.is_conflict`; docs/qdrant.md, "Conflicts");
+        ``on_conflict`` decides: ``"keep_both"`` warns with :class:`EditConflictWarning` and
+        records ``conflicts_with``; ``"replace"`` deletes the old edit(s) after writing and
+        records ``replaces``; ``"refuse"`` raises :class:`EditConflictError`. Statements of one
+        batch never replace each other.
 
         Args:
             statements: e.g. ``["The CEO of Acme is Ada Lovelace."]``.
