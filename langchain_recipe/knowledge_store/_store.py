@@ -313,10 +313,8 @@ class RecipeKnowledgeStore(SearchMethods, MaintenanceMethods, VectorStoreAdapter
     ) -> WrittenEdits:
         """Turn knowledge statements into edits (one encoder pass each; no training).
 
-        An id that already exists in this tenant is updated in place (new key and prompt, same
-        id, ``created_at`` kept): re-adding ``"fact-1"`` never duplicates it. With
-        ``if_exists="refuse"`` such an id raises instead; the check and the write happen under
-        one lock hold, so of two concurrent adds of one id exactly one succeeds.
+        An existing id of this tenant is updated in place (``created_at`` kept), never duplicated;
+        with ``if_exists="refuse"`` it raises instead (checked and written under one lock hold).
 
         Each new statement is checked for conflicts (same subject, same relation) with this
         tenant's edits (:func:`~._conflicts.is_conflict`; docs/qdrant.md, "Conflicts");
