@@ -198,7 +198,7 @@ def text_rag_answers(store: Any, bare: Any, questions: Sequence[str], max_tokens
     edits = store.retrieve_prompts(list(questions))
     texts = [
         prepend_statement_text(edit.statement, question) if edit is not None else question
-        for question, edit in zip(questions, edits)
+        for question, edit in zip(questions, edits, strict=False)
     ]
     if len(texts) == 1:
         return [bare.invoke(texts[0], max_tokens=max_tokens)], edits

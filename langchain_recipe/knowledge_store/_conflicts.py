@@ -126,7 +126,7 @@ def _shared_subject(
     old_words: list[tuple[str, bool]],
     new_subject: str | None,
     old_subject: str | None,
-) -> set[str] | None | Literal[False]:
+) -> set[str] | Literal[False] | None:
     """Step 2 of :func:`is_conflict`: the subject's words, ``None`` when the statements share a
     name and no subject is given, ``False`` when the subjects differ.
     """

@@ -228,7 +228,6 @@ class EdgeClient:
             StoreError: the collection exists.
             InvalidInputError: a setting the edge engine does not take (sparse vectors, shards).
         """
-
         edge = _edge()
         given = sorted(k for k, v in unsupported.items() if v is not None)
         if given:

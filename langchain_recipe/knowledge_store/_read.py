@@ -55,7 +55,8 @@ __all__ = [
 @dataclass
 class Hit:
     """One search result: the point id, ``s(q, k)`` (dimensionless) and the point's record
-    (``payload``, ``vector``; ``None`` until loaded)."""
+    (``payload``, ``vector``; ``None`` until loaded).
+    """
 
     point_id: str
     score: float

@@ -248,7 +248,7 @@ def _outcome(batch: EditBatch, conflicts: list[list[KnowledgeEdit]], policy: str
     replacing = policy == "replace"
     kept = {
         edit_id: [e for e in found if e.edit_id in batch_ids or not replacing]
-        for edit_id, found in zip(batch.ids, conflicts)
+        for edit_id, found in zip(batch.ids, conflicts, strict=False)
     }
     replaced = {e.edit_id: e for found in conflicts for e in found if e.edit_id not in batch_ids} if replacing else {}
     return WrittenEdits(batch.ids, kept, [replaced[i] for i in sorted(replaced)])
@@ -263,7 +263,8 @@ def _payload(
     now: str,
 ) -> dict[str, Any]:
     """Edit ``i``'s payload: what the batch holds, provenance kept from its previous edit, and the
-    ids it conflicts with (``kept``) or replaces (the other ``matched``)."""
+    ids it conflicts with (``kept``) or replaces (the other ``matched``).
+    """
     edit_id = batch.ids[i]
     old = previous.get(edit_id)
     return {
@@ -315,7 +316,7 @@ def _previous_edits(state: StoreState, batch: EditBatch) -> dict[str, KnowledgeE
     """
     from qdrant_client import models
 
-    owners = dict(zip(batch.point_ids, batch.ids))
+    owners = dict(zip(batch.point_ids, batch.ids, strict=False))
     with state.reading():
         points = state.engine.retrieve(
             state.collection_name, batch.point_ids, with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
@@ -371,7 +372,7 @@ def find_conflicts(
                 None if key is None else float(unit_keys[i] @ torch.nn.functional.normalize(torch.tensor(key), dim=-1))
             )
             candidates.append((hit.score, KnowledgeEdit.from_payload(hit.record.payload), cosine))
-        for score, j in zip(best.values[i].tolist(), best.indices[i].tolist()):
+        for score, j in zip(best.values[i].tolist(), best.indices[i].tolist(), strict=False):
             if score != float("-inf"):
                 edit = KnowledgeEdit(batch.ids[j], batch.statements[j], batch.metadatas[j], tenant=batch.tenant)
                 candidates.append((score, edit, float(unit_keys[i] @ unit_keys[j])))
