@@ -169,8 +169,9 @@ class AddFactTool(_FactTool):
 
 
 def _conflict_note(written: Any, new_id: str) -> str:
-    """A note on the stored facts the new one conflicts with (same subject and relation; they
-    were kept), so the planner can forget the outdated one; empty when there are none.
+    """A note on the stored facts the new one conflicts with, so the planner can forget the outdated one.
+
+    The facts share the subject and relation and were kept; the note is empty when there are none.
 
     ``written`` is what ``add_knowledge`` returned: its ``conflicts`` (a
     :class:`~langchain_recipe.knowledge_store.WrittenEdits`) name the kept edits with their

@@ -98,8 +98,10 @@ class SuiteSettings:
 
     @classmethod
     def quick(cls) -> SuiteSettings:
-        """Fewer repeats, answers timed at 0, 10k and 100k edits (batch 8 at 10k only),
-        qdrant-edge up to 10k edits, ``path=`` at 1k: about 10 minutes of CPU time (one thread).
+        """Fewer repeats: about 10 minutes of CPU time (one thread).
+
+        Answers timed at 0, 10k and 100k edits (batch 8 at 10k only), qdrant-edge up to 10k edits,
+        ``path=`` at 1k.
         """
         return cls(
             answer_sizes=[0, 10_000, 100_000],
@@ -166,9 +168,10 @@ def stored_bytes_per_edit(store: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def exact_new_tokens(model: Any, count: int) -> Iterator[None]:
-    """Make ``model.generate`` produce exactly ``count`` new tokens (greedy answers of equal
-    length for every variant) by setting ``generation_config.min_new_tokens``, which suppresses
-    end-of-sequence tokens until then; restored on exit.
+    """Make ``model.generate`` produce exactly ``count`` new tokens; restored on exit.
+
+    Greedy answers of equal length for every variant, by setting ``generation_config.min_new_tokens``,
+    which suppresses end-of-sequence tokens until then.
     """
     config = model.generation_config
     before = config.min_new_tokens
@@ -180,11 +183,11 @@ def exact_new_tokens(model: Any, count: int) -> Iterator[None]:
 
 
 def text_rag_answers(store: Any, bare: Any, questions: Sequence[str], max_tokens: int) -> tuple[list[Any], list[Any]]:
-    """The text-RAG baseline: the same retrieval and knowledge-sentinel gate as RECIPE
-    (``store.retrieve_prompts``), then the accepted edit's statement *text* is put before the
+    """The text-RAG baseline: the same retrieval and knowledge-sentinel gate as RECIPE, the statement as text.
+
+    Retrieval is ``store.retrieve_prompts``; then the accepted edit's statement *text* is put before the
     question (:func:`~langchain_recipe.injection.prepend_statement_text`, the chat model's
-    ``injection="text"`` format) and the bare LM answers through the same chat-model
-    generation path.
+    ``injection="text"`` format) and the bare LM answers through the same chat-model generation path.
 
     Args:
         store: a :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore`.
@@ -670,8 +673,10 @@ class _Suite:
     def _measure_edge(
         self, collection: EdgeCollection, keys: torch.Tensor, sentinel: torch.Tensor, stored: int, index: str
     ) -> float:
-        """Interleaved qdrant-edge searches at ``stored`` edits, recorded as one retrieval row;
-        returns the median search time in milliseconds.
+        """Interleaved qdrant-edge searches at ``stored`` edits, recorded as one retrieval row.
+
+        Returns:
+            The median search time in milliseconds.
         """
         samples = interleaved(
             {

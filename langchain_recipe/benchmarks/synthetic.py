@@ -132,9 +132,10 @@ class SyntheticEdits:
             raise ValueError(msg)
 
     def fill_store(self, store: RecipeKnowledgeStore, start: int, stop: int) -> None:
-        """Write edits ``start .. stop-1`` into ``store``'s collection, in its tenant, exactly as
-        ``add_knowledge`` writes points (the store's point builder and batched upsert), without
-        encoding, conflict checks or sentinel work.
+        """Write edits ``start .. stop-1`` into ``store``'s collection, in its tenant.
+
+        Exactly as ``add_knowledge`` writes points (the store's point builder and batched upsert),
+        without encoding, conflict checks or sentinel work.
 
         Raises:
             ValueError: the edits' shapes do not match the store's RecipeModel.
@@ -146,8 +147,9 @@ class SyntheticEdits:
             upsert_points(store._shared, points, store.max_request_bytes)
 
     def points(self, store: RecipeKnowledgeStore, start: int, stop: int) -> Iterator[list[Any]]:
-        """Edits ``start .. stop-1`` as the store would write them (qdrant-client ``PointStruct``
-        from the store's point builder), in pieces of 1000; for writing to another engine.
+        """Edits ``start .. stop-1`` as the store would write them, in pieces of 1000.
+
+        Each is a qdrant-client ``PointStruct`` from the store's point builder, for writing to another engine.
         """
         self._check(store)
         for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
@@ -185,10 +187,11 @@ def qdrant_edge_available() -> bool:
 
 
 class EdgeCollection:
-    """A qdrant-edge shard with the knowledge store's schema, for side-by-side retrieval timing:
-    the named vector ``key`` (dot product) and the continuous prompt as the float16 payload field
-    ``prompt`` (:data:`~langchain_recipe.knowledge_store.PAYLOAD_FP16`) or as the float32
-    multivector ``prompt`` with no HNSW graph
+    """A qdrant-edge shard with the knowledge store's schema, for side-by-side retrieval timing.
+
+    The shard has the named vector ``key`` (dot product) and the continuous prompt as the float16
+    payload field ``prompt`` (:data:`~langchain_recipe.knowledge_store.PAYLOAD_FP16`) or as the
+    float32 multivector ``prompt`` with no HNSW graph
     (:data:`~langchain_recipe.knowledge_store.MULTIVECTOR`), as the store declares them.
 
     Points come from the store's own point builder (:meth:`SyntheticEdits.fill_edge`), so ids,
@@ -235,8 +238,9 @@ class EdgeCollection:
         self.shard = edge.EdgeShard.create(str(self.path), config)
 
     def upsert(self, points: list[Any]) -> None:
-        """Insert or replace points built by the store (qdrant-client ``PointStruct``: id, named
-        vectors, payload), unchanged.
+        """Insert or replace points built by the store, unchanged.
+
+        The points are qdrant-client ``PointStruct`` s: id, named vectors, payload.
         """
         edge = self._edge
         self.shard.update(
@@ -244,9 +248,11 @@ class EdgeCollection:
         )
 
     def search(self, query_key: list[float], score_threshold: float | None = None) -> list[Any]:
-        """The best point for a query representation r_q (unscaled, as the store sends it), with
-        payload and continuous prompt, requested as ``RecipeKnowledgeStore.search_batch`` does
-        (prompt in the payload, or the ``prompt`` multivector).
+        """The best point for a query representation r_q, with payload and continuous prompt.
+
+        r_q is unscaled, as the store sends it; the point is requested as
+        ``RecipeKnowledgeStore.search_batch`` does (prompt in the payload, or the ``prompt``
+        multivector).
         """
         edge = self._edge
         multivector = self.prompt_storage == MULTIVECTOR

@@ -118,9 +118,10 @@ class StoreState:
 
 
 def differing_settings(stored: dict[str, Any], ours: dict[str, Any]) -> list[str]:
-    """The model settings (:meth:`StoreState.describe`) a collection recorded otherwise than
-    ``ours``: base-LM fingerprints match up to a few bits (the same weights in another dtype),
-    the rest exactly; the base LM's name is informational.
+    """The model settings (:meth:`StoreState.describe`) a collection recorded otherwise than ``ours``.
+
+    Base-LM fingerprints match up to a few bits (the same weights in another dtype), the rest
+    exactly; the base LM's name is informational.
     """
 
     def same(name: str) -> bool:
@@ -150,8 +151,9 @@ def collection_exists(state: StoreState) -> bool:
 
 
 def check_collection(state: StoreState, on_mismatch: str) -> bool:
-    """Check an existing collection against this library and the store's models; finish a
-    creation that a crash cut short. Returns whether the collection must be re-encoded first.
+    """Check an existing collection against this library and the store's models.
+
+    Finish a creation that a crash cut short. Returns whether the collection must be re-encoded first.
 
     Raises:
         StoreError: the collection was not made by langchain-recipe, or by another schema version.
@@ -234,8 +236,9 @@ def register_tenant(state: StoreState, tenant: str) -> None:
 
 
 def create_collection(state: StoreState, name: str | None = None, metadata: dict[str, Any] | None = None) -> None:
-    """Create the collection (or ``name``) for the store's models, with ``metadata`` (default:
-    :func:`collection_metadata`).
+    """Create the collection (or ``name``) for the store's models.
+
+    It gets ``metadata`` (default: :func:`collection_metadata`).
     """
     from qdrant_client import models
 
@@ -266,8 +269,9 @@ def create_collection(state: StoreState, name: str | None = None, metadata: dict
 
 
 def create_payload_indexes(state: StoreState, name: str | None = None) -> None:
-    """The payload indexes on tenant (Qdrant's multitenancy layout), source and edit id, then
-    the collection's mark that they exist.
+    """Create the payload indexes on tenant (Qdrant's multitenancy layout), source and edit id.
+
+    Then set the collection's mark that they exist.
     """
     from qdrant_client import models
 

@@ -127,8 +127,9 @@ def _shared_subject(
     new_subject: str | None,
     old_subject: str | None,
 ) -> set[str] | Literal[False] | None:
-    """Step 2 of :func:`is_conflict`: the subject's words, ``None`` when the statements share a
-    name and no subject is given, ``False`` when the subjects differ.
+    """Step 2 of :func:`is_conflict`: the subject's words.
+
+    ``None`` when the statements share a name and no subject is given, ``False`` when the subjects differ.
     """
     new_text, old_text = [w for w, _ in new_words], [w for w, _ in old_words]
     if new_subject is not None and old_subject is not None:
@@ -145,8 +146,9 @@ def _shared_subject(
 def _one_differing_stretch(
     new_words: list[tuple[str, bool]], old_words: list[tuple[str, bool]], subject: set[str] | None
 ) -> bool:
-    """Step 3 of :func:`is_conflict` without keys: one differing stretch (the answer) and a shared
-    word besides the subject.
+    """Step 3 of :func:`is_conflict` without keys.
+
+    Whether there is one differing stretch (the answer) and a shared word besides the subject.
     """
     new_text, old_text = [w for w, _ in new_words], [w for w, _ in old_words]
     new_content = [i for i, w in enumerate(new_text) if w not in _FUNCTION_WORDS]

@@ -186,8 +186,9 @@ class EdgeClient:
             raise
 
     def get_collection(self, collection_name: str) -> Any:
-        """A ``models.CollectionInfo`` with ``config.metadata``, ``config.params`` (vectors) and
-        ``points_count``; the server-only fields (optimizer, WAL settings) are left out.
+        """A ``models.CollectionInfo`` with ``config.metadata``, ``config.params`` (vectors) and ``points_count``.
+
+        The server-only fields (optimizer, WAL settings) are left out.
         """
         from qdrant_client import models
 
@@ -257,8 +258,9 @@ class EdgeClient:
     def update_collection(
         self, collection_name: str, *, metadata: dict[str, Any] | None = None, **unsupported: Any
     ) -> bool:
-        """Merge ``metadata`` into the collection's (top-level keys replaced, others kept, as in
-        Qdrant); other settings are not supported.
+        """Merge ``metadata`` into the collection's (top-level keys replaced, others kept, as in Qdrant).
+
+        Other settings are not supported.
         """
         given = sorted(k for k, v in unsupported.items() if v is not None)
         if given:
@@ -332,9 +334,7 @@ class EdgeClient:
         with_vectors: Any = False,
         **_: Any,
     ) -> tuple[list[Any], Any]:
-        """A page of points in id order and the id to pass as ``offset`` for the next page
-        (``None`` after the last).
-        """
+        """A page of points in id order and the id to pass as ``offset`` for the next page (``None`` after the last)."""
         request = _edge().ScrollRequest(
             offset=None if offset is None else self._edge_id(offset),
             limit=limit,
@@ -357,8 +357,9 @@ class EdgeClient:
         return [self._record(p) for p in points]
 
     def query_batch_points(self, collection_name: str, requests: Sequence[Any], **_: Any) -> list[Any]:
-        """Nearest-neighbour queries (``models.QueryRequest`` with a dense vector and ``using``),
-        run as one planned batch; one ``QueryResponse`` per request.
+        """Nearest-neighbour queries (``models.QueryRequest`` with a dense vector and ``using``).
+
+        Run as one planned batch; one ``QueryResponse`` per request.
         """
         from qdrant_client import models
         from qdrant_client.http.models import QueryResponse
@@ -403,8 +404,9 @@ class EdgeClient:
 
     # ------------------------------------------------------------------ writes
     def upsert(self, collection_name: str, points: Iterable[Any], wait: bool = True, **_: Any) -> None:
-        """Insert or replace ``models.PointStruct`` s (or a ``models.Batch``). The update is in the
-        write-ahead log when this returns (``wait`` is always true here).
+        """Insert or replace ``models.PointStruct`` s (or a ``models.Batch``).
+
+        The update is in the write-ahead log when this returns (``wait`` is always true here).
         """
         from qdrant_client import models
 
@@ -455,13 +457,15 @@ class EdgeClient:
                 shard.flush()
 
     def optimize(self, collection_name: str) -> bool:
-        """Run the shard's optimizers now (merge segments, build the HNSW index when a segment
-        passes the indexing threshold); blocks until done. ``True`` if anything changed.
+        """Run the shard's optimizers now; blocks until done. ``True`` if anything changed.
+
+        They merge segments and build the HNSW index when a segment passes the indexing threshold.
         """
         return bool(self._shard(collection_name).optimize())
 
     def close(self, **_: Any) -> None:
         """Flush and close every shard, release the folder lock, and remove a temporary folder.
+
         Closing twice does nothing.
         """
         with self._guard:

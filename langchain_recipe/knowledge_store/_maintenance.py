@@ -143,12 +143,11 @@ def import_records(store: RecipeKnowledgeStore, records: list[dict[str, Any]], p
 
 
 def recover_staged_reencode(state: StoreState, exists: bool, max_request_bytes: int) -> bool:
-    """At open: deal with the staging collection of a re-encode to other sizes that a crash
-    interrupted. Returns whether the collection was replaced by it.
+    """At open: deal with the staging collection of a re-encode to other sizes that a crash interrupted.
 
-    An incomplete staging collection is dropped (the collection was not touched yet). A complete
-    one made for the store's models replaces the collection. One made for other models is left
-    for those models to finish.
+    Returns whether the collection was replaced by it. An incomplete staging collection is dropped
+    (the collection was not touched yet). A complete one made for the store's models replaces the
+    collection. One made for other models is left for those models to finish.
 
     Raises:
         FingerprintMismatchError: the collection is gone or half replaced, and only the staging
@@ -181,9 +180,10 @@ def recover_staged_reencode(state: StoreState, exists: bool, max_request_bytes: 
 
 
 def _finish_staged_reencode(state: StoreState, max_request_bytes: int) -> None:
-    """Replace the collection with its complete staging collection: recreate it, copy every
-    staged point, then drop the staging collection. Each step may be repeated, so a crash during
-    this is finished by the next open.
+    """Replace the collection with its complete staging collection.
+
+    Recreate it, copy every staged point, then drop the staging collection. Each step may be
+    repeated, so a crash during this is finished by the next open.
     """
     from qdrant_client import models
 
@@ -296,8 +296,9 @@ class MaintenanceMethods:
         keep_tenants: bool = False,
         on_conflict: ConflictPolicy | None = None,
     ) -> list[str]:
-        """Add the edits of a JSON Lines file written by :meth:`export_jsonl` (encoded again with
-        this store's models; provenance timestamps kept). Existing ids are updated.
+        """Add the edits of a JSON Lines file written by :meth:`export_jsonl`; existing ids are updated.
+
+        The edits are encoded again with this store's models; provenance timestamps are kept.
 
         Args:
             source: a file path or an open text file.
@@ -323,9 +324,9 @@ class MaintenanceMethods:
         *,
         batch_size: int = 256,
     ) -> int:
-        """Rebuild every edit's key and continuous prompt (all tenants) from its stored statement
-        with a retrained RecipeModel and/or a new base LM, and record their fingerprints.
+        """Rebuild every edit's key and continuous prompt (all tenants) from its stored statement.
 
+        The rebuild uses a retrained RecipeModel and/or a new base LM, and records their fingerprints.
         Payloads (statement, metadata, provenance, tenant, ids) are kept. When the dimensions
         (``knowledge_dim``, ``lm_hidden_size``) change, the collection is recreated with the new
         sizes: the new points are first written to a staging collection, and the old collection

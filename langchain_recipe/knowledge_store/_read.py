@@ -54,8 +54,9 @@ __all__ = [
 
 @dataclass
 class Hit:
-    """One search result: the point id, ``s(q, k)`` (dimensionless) and the point's record
-    (``payload``, ``vector``; ``None`` until loaded).
+    """One search result: the point id, ``s(q, k)`` (dimensionless) and the point's record.
+
+    The record (``payload``, ``vector``) is ``None`` until loaded.
     """
 
     point_id: str
@@ -64,9 +65,10 @@ class Hit:
 
 
 def tenant_filter(state: StoreState, tenant: str, metadata: Any = None, **provenance: str | None) -> Any:
-    """A ``models.Filter`` for ``tenant``'s points, plus equality on metadata keys (a list value
-    matches any of it) and provenance fields; a ``models.Filter`` given as ``metadata`` is
-    combined as is. ``None`` when nothing needs filtering.
+    """A ``models.Filter`` for ``tenant``'s points; ``None`` when nothing needs filtering.
+
+    It adds equality on metadata keys (a list value matches any of it) and provenance fields; a
+    ``models.Filter`` given as ``metadata`` is combined as is.
 
     Raises:
         InvalidInputError: ``metadata`` is neither a dict nor a ``models.Filter``, or holds a
@@ -110,8 +112,9 @@ def _metadata_conditions(metadata: Any) -> list[Any]:
 
 
 def _selectors(prompt_storage: str, *, with_prompt: bool, with_key: bool = False) -> tuple[Any, Any]:
-    """``with_payload`` and ``with_vectors`` for reading points with or without their
-    continuous prompt (a payload field or a multivector) and stored key.
+    """``with_payload`` and ``with_vectors`` for reading points.
+
+    Points are read with or without their continuous prompt (a payload field or a multivector) and stored key.
     """
     from qdrant_client import models
 
@@ -189,10 +192,13 @@ def search_points(
     with_prompt: bool = True,
     with_key: bool = False,
 ) -> list[list[Hit]]:
-    """The read chain (see the module docstring): ``tenant``'s ``k`` best points per query, best
-    first, gated when ``gated``.
+    """The read chain (see the module docstring): ``tenant``'s ``k`` best points per query, best first.
+
+    Gated when ``gated``.
 
     Args:
+        state: the store's shared state (engine, collection, key index, lock).
+        tenant: the tenant whose points are searched.
         query_keys: query representations r_q, shape `(num_queries, knowledge_dim)`.
         sentinel_scores: ``s(q, Θ)``, shape `(num_queries,)`.
         k: points per query, before the gate.
@@ -321,8 +327,9 @@ class SearchMethods:
 
     @torch.no_grad()
     def encode_queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Query representations `(num_queries, knowledge_dim)` and their sentinel scores
-        ``s(q, Θ)`` `(num_queries,)` (RECIPE §3.3).
+        """Query representations and their sentinel scores ``s(q, Θ)`` (RECIPE §3.3).
+
+        Shapes `(num_queries, knowledge_dim)` and `(num_queries,)`.
 
         Raises:
             InvalidInputError: a query is empty, not a string or not valid Unicode.
@@ -345,8 +352,9 @@ class SearchMethods:
         return self.recipe_model.similarity(query_keys, self._sentinel_key.unsqueeze(0)).squeeze(-1)
 
     def search(self, query: str, k: int = 1, *, gated: bool = False, filter: Any = None) -> list[RetrievedEdit]:
-        """The ``k`` edits of this tenant most similar to ``query``, best first, with their gate
-        verdicts and continuous prompts.
+        """The ``k`` edits of this tenant most similar to ``query``, best first.
+
+        The edits come with their gate verdicts and continuous prompts.
 
         Args:
             query: the user's question (only the question: never a candidate answer).

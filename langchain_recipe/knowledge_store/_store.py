@@ -370,7 +370,8 @@ class RecipeKnowledgeStore(SearchMethods, MaintenanceMethods, VectorStoreAdapter
         author: str | None = None,
         on_conflict: ConflictPolicy | None = None,
     ) -> None:
-        """Replace an existing edit's statement: new key and continuous prompt, same id,
+        """Replace an existing edit's statement: new key and continuous prompt, same id.
+
         ``created_at`` kept, ``updated_at`` now. Metadata, source and author are kept unless given.
 
         Raises:
@@ -414,8 +415,7 @@ class RecipeKnowledgeStore(SearchMethods, MaintenanceMethods, VectorStoreAdapter
         filter: dict[str, Any] | Any | None = None,
         **kwargs: Any,
     ) -> int:
-        """Delete edits of this tenant by id (undoing them) or by metadata filter; unknown ids are
-        ignored.
+        """Delete edits of this tenant by id (undoing them) or by metadata filter; unknown ids are ignored.
 
         Returns:
             How many edits were deleted (truthy when any was: the ``VectorStore`` contract's
@@ -446,8 +446,9 @@ class RecipeKnowledgeStore(SearchMethods, MaintenanceMethods, VectorStoreAdapter
         return _read.prompt_of(self.prompt_storage, point)
 
     def get_edits(self, ids: Sequence[str]) -> list[KnowledgeEdit]:
-        """Full records (statement, metadata, provenance, tenant) of these edits, in the given
-        order; unknown ids are skipped.
+        """Full records (statement, metadata, provenance, tenant) of these edits, in the given order.
+
+        Unknown ids are skipped.
         """
         return [KnowledgeEdit.from_payload(p.payload) for p in self._retrieve_points(ids)]
 

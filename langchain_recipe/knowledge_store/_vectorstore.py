@@ -38,8 +38,9 @@ class VectorStoreAdapter(VectorStore):
         return self.add_knowledge(list(texts), metadatas, ids, **kwargs)
 
     def add_documents(self, documents: list[Document], ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Add ``Document`` s: ``page_content`` is the statement, ``metadata`` kept as is, ``id``
-        (or ``ids``) used when set. The documents are not changed.
+        """Add ``Document`` s; the documents are not changed.
+
+        ``page_content`` is the statement, ``metadata`` kept as is, ``id`` (or ``ids``) used when set.
         """
         ids = list(ids) if ids is not None else [doc.id or str(uuid.uuid4()) for doc in documents]
         return self.add_knowledge(
@@ -74,8 +75,9 @@ class VectorStoreAdapter(VectorStore):
 
     # ------------------------------------------------------------------ reads
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """The edits with these ids as ``Document`` s (``id`` = edit id, ``metadata`` exactly as
-        given), in the given order; unknown ids are skipped.
+        """The edits with these ids as ``Document`` s, in the given order; unknown ids are skipped.
+
+        Each has ``id`` = edit id and ``metadata`` exactly as given.
         """
         return [edit.to_document() for edit in self.get_edits(ids)]
 
@@ -97,8 +99,10 @@ class VectorStoreAdapter(VectorStore):
         filter: Any = None,
         **kwargs: Any,
     ) -> list[tuple[Document, float]]:
-        """The ``k`` nearest edits, ungated (the ``VectorStore`` contract does not threshold),
-        with ``s(q, k)`` as score; use :class:`SentinelRetriever` or ``gated=True`` for the gate.
+        """The ``k`` nearest edits, ungated, with ``s(q, k)`` as score.
+
+        The ``VectorStore`` contract does not threshold; use :class:`SentinelRetriever` or
+        ``gated=True`` for the gate.
 
         Args:
             query: the question.

@@ -72,8 +72,9 @@ statements of its batch: the best-scoring ones that pass the sentinel gate."""
 
 
 class WrittenEdits(list[str]):
-    """The ids of the edits a write stored, in input order (a ``list``, as ``add_knowledge`` always
-    returned), and what the write found.
+    """The ids of the edits a write stored, in input order, and what the write found.
+
+    A ``list``, as ``add_knowledge`` always returned.
 
     Attributes:
         conflicts: for each new id, the live edits it conflicts with (same subject, same relation)
@@ -130,8 +131,10 @@ def checked_batch(
     author: str | None,
     sources: Sequence[str | None] | None = None,
 ) -> EditBatch:
-    """The one check of what a caller asks to write. ``sources`` (one per statement) overrides
-    ``source``, which otherwise falls back to each ``metadata["source"]`` string.
+    """The one check of what a caller asks to write.
+
+    ``sources`` (one per statement) overrides ``source``, which otherwise falls back to each
+    ``metadata["source"]`` string.
 
     Raises:
         InvalidInputError: an empty or non-string statement, lengths that differ, duplicate ids,
@@ -160,8 +163,9 @@ def _string(value: Any) -> str | None:
 
 @torch.no_grad()
 def encode_statements(state: StoreState, statements: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Keys `(n, knowledge_dim)`, continuous prompts `(n, num_prompt_tokens, lm_hidden_size)` and
-    query representations `(n, knowledge_dim)` of knowledge statements, one encoder pass, float32.
+    """Keys, continuous prompts and query representations of knowledge statements, one encoder pass, float32.
+
+    Shapes `(n, knowledge_dim)`, `(n, num_prompt_tokens, lm_hidden_size)` and `(n, knowledge_dim)`.
     """
     keys, prompts, query_keys = state.recipe_model.encode_edits_with_queries(
         statements, state.base_model, batch_size=ENCODE_BATCH
@@ -262,8 +266,10 @@ def _payload(
     kept: list[str],
     now: str,
 ) -> dict[str, Any]:
-    """Edit ``i``'s payload: what the batch holds, provenance kept from its previous edit, and the
-    ids it conflicts with (``kept``) or replaces (the other ``matched``).
+    """Edit ``i``'s payload.
+
+    What the batch holds, provenance kept from its previous edit, and the ids it conflicts with
+    (``kept``) or replaces (the other ``matched``).
     """
     edit_id = batch.ids[i]
     old = previous.get(edit_id)
@@ -302,9 +308,9 @@ def _report(tenant: str, conflicts: list[list[KnowledgeEdit]], written: WrittenE
 
 
 def _previous_edits(state: StoreState, batch: EditBatch) -> dict[str, KnowledgeEdit]:
-    """The stored edits of the batch's ids (call under the lock); refuses ids whose Qdrant point
-    holds another tenant's edit.
+    """The stored edits of the batch's ids (call under the lock).
 
+    Refuses ids whose Qdrant point holds another tenant's edit.
     :func:`edit_point_id` maps every ``(tenant, edit_id)`` pair to its own point, so this is
     an integrity guard: a point that holds another tenant's edit can only come from another
     writer (or an earlier build's mapping, where a default-tenant id spelled
@@ -336,12 +342,15 @@ def _previous_edits(state: StoreState, batch: EditBatch) -> dict[str, KnowledgeE
 def find_conflicts(
     state: StoreState, batch: EditBatch, keys: torch.Tensor, query_keys: torch.Tensor, sentinel_scores: torch.Tensor
 ) -> list[list[KnowledgeEdit]]:
-    """For each new statement, the live edits (stored, or earlier in this batch) it conflicts with,
-    best first: :func:`~._conflicts.is_conflict` (same subject, same relation) applied to the
+    """For each new statement, the live edits (stored, or earlier in this batch) it conflicts with, best first.
+
+    :func:`~._conflicts.is_conflict` (same subject, same relation) applied to the
     ``_CONFLICT_CANDIDATES`` stored edits and as many earlier statements of the batch that the
     statement, run as a query, scores best past the sentinel gate.
 
     Args:
+        state: the store's shared state (engine, collection, lock).
+        batch: the checked edits being written (their tenant, ids and statements).
         keys: the statements' keys r_k, shape `(n, knowledge_dim)`.
         query_keys: the statements' query representations r_q, shape `(n, knowledge_dim)`.
         sentinel_scores: their ``s(q, Θ)``, shape `(n,)`.
@@ -401,8 +410,10 @@ def _conflicting(
 def build_point(
     state: StoreState, point_id: str, payload: dict[str, Any], key: torch.Tensor, prompt: torch.Tensor
 ) -> Any:
-    """An edit's ``models.PointStruct``: the stored key r_k / sqrt(d_r), the continuous prompt
-    `(num_prompt_tokens, lm_hidden_size)` as the collection keeps it, and the payload.
+    """An edit's ``models.PointStruct``: the stored key, the continuous prompt and the payload.
+
+    The key is stored as r_k / sqrt(d_r), the prompt `(num_prompt_tokens, lm_hidden_size)` as the
+    collection keeps it.
 
     Raises:
         StoreError: a prompt value does not fit in float16 (payload storage).
