@@ -163,7 +163,8 @@ class AddFactTool(_FactTool):
                 if_exists="refuse",
             )
         except RecipeError as error:
-            raise ToolException(f"Error: {error}") from error
+            msg = f"Error: {error}"
+            raise ToolException(msg) from error
         (new_id,) = written
         return f"Added fact {new_id!r}: {statement.strip()}{_conflict_note(written, new_id)}"
 
@@ -209,7 +210,8 @@ class UpdateFactTool(_FactTool):
         try:
             self.store.update_knowledge(fact_id, statement)
         except RecipeError as error:
-            raise ToolException(f"Error: {error}") from error
+            msg = f"Error: {error}"
+            raise ToolException(msg) from error
         return f"Updated fact {fact_id!r}: was {old!r}, now {statement.strip()!r}"
 
 
@@ -246,7 +248,8 @@ class LookupFactsTool(_FactTool):
         try:
             found = self.store.search(subject, k=k, gated=False)
         except RecipeError as error:
-            raise ToolException(f"Error: {error}") from error
+            msg = f"Error: {error}"
+            raise ToolException(msg) from error
         if not found:
             return "No facts are stored yet."
         lines = [f"Stored facts closest to {subject!r} (id: statement):"]

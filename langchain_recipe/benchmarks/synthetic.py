@@ -171,7 +171,10 @@ class SyntheticEdits:
             ValueError: the shard's prompt storage differs from the store's.
         """
         if collection.prompt_storage != store.prompt_storage:
-            msg = f"The qdrant-edge shard keeps prompts as {collection.prompt_storage!r}, the store as {store.prompt_storage!r}; make them equal."
+            msg = (
+                f"The qdrant-edge shard keeps prompts as {collection.prompt_storage!r}, the store as "
+                f"{store.prompt_storage!r}; make them equal."
+            )
             raise ValueError(msg)
         for points in self.points(store, start, stop):
             collection.upsert(points)

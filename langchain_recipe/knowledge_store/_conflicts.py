@@ -34,13 +34,13 @@ one subject count as the same relation even when their wording differs. Calibrat
 shipped checkpoint: same-subject pairs of different relations reached 0.916 at most, same-relation
 paraphrases 0.74-0.99 (docs/qdrant.md)."""
 
-_WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
-_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")  # noqa: RUF001 - the typographic apostrophe (U+2019) users type
+_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)  # noqa: RUF001 - the typographic apostrophe (U+2019)
 _FUNCTION_WORDS = frozenset(
-    """a an the of in on at to for by with from into onto about as and or but not no is are was were be been being am do
-    does did has have had will would can could shall should may might must that this these those it its he she his her him
-    they their them we our you your i my me than then so such there here during after before since until while under over
-    between among through""".split()
+    """a an the of in on at to for by with from into onto about as and or but not no is are was were be been being am
+    do does did has have had will would can could shall should may might must that this these those it its he she his
+    her him they their them we our you your i my me than then so such there here during after before since until while
+    under over between among through""".split()
 )
 _QUESTION_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how"})
 

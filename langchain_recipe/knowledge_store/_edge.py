@@ -298,7 +298,10 @@ class EdgeClient:
         elif isinstance(field_schema, (models.PayloadSchemaType, str)):
             schema = getattr(edge.PayloadSchemaType, models.PayloadSchemaType(field_schema).value.capitalize())
         else:
-            msg = f"The edge engine takes a PayloadSchemaType or KeywordIndexParams here, got {type(field_schema).__name__}."
+            msg = (
+                "The edge engine takes a PayloadSchemaType or KeywordIndexParams here, "
+                f"got {type(field_schema).__name__}."
+            )
             raise InvalidInputError(msg)
         self._shard(collection_name).update(edge.UpdateOperation.create_field_index(field_name, schema))
 

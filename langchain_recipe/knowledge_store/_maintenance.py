@@ -84,7 +84,10 @@ def read_jsonl(source: str | Path | io.TextIOBase, tenant: str, *, keep_tenants:
     try:
         text = Path(source).read_text(encoding="utf-8") if isinstance(source, (str, Path)) else source.read()
     except UnicodeDecodeError as error:
-        msg = f"The JSONL is not UTF-8 text ({error}); export_jsonl writes UTF-8, so the file was changed or is another file."
+        msg = (
+            f"The JSONL is not UTF-8 text ({error}); export_jsonl writes UTF-8, so the file was changed or is "
+            "another file."
+        )
         raise InvalidInputError(msg) from None
     records = []
     for number, line in enumerate(text.splitlines(), start=1):

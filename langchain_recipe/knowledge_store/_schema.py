@@ -150,7 +150,10 @@ def decode_prompt_payload(value: dict[str, Any]) -> torch.Tensor:
 def scaled_key(key: torch.Tensor, knowledge_dim: int) -> list[float]:
     """r_k / sqrt(d_r) as a list, so Qdrant's dot product is the scaled dot product."""
     if key.shape[-1] != knowledge_dim:
-        msg = f"A knowledge key has {key.shape[-1]} dimensions; this store's RecipeModel uses knowledge_dim={knowledge_dim}."
+        msg = (
+            f"A knowledge key has {key.shape[-1]} dimensions; this store's RecipeModel uses "
+            f"knowledge_dim={knowledge_dim}."
+        )
         raise ValueError(msg)
     return stored_key(key).tolist()
 
