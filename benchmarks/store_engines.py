@@ -3,10 +3,11 @@
 ``engine="qdrant"`` (qdrant-client's embedded mode, ``:memory:``) against ``engine="edge"``
 (qdrant-edge-py, temporary folder), with the shipped RecipeModel's sizes (1024-d keys, 8 x 576
 continuous prompts stored as float16 payloads). Edits are synthetic random keys and prompts
-written through the store's own write path (``_upsert``: point layout, request batching) —
+written through the store's own write path (``build_point`` and ``upsert_points`` of
+``langchain_recipe.knowledge_store._write``: point layout, request batching) —
 encoding 10,000 statements would measure the encoder. Queries go through
-``store.retrieve_prompts`` (tenant filter where the engine applies it, sentinel score threshold,
-strict ``>`` check, prompt payload fetched and decoded) with ``encode_queries`` replaced by
+``store.retrieve_prompts`` (tenant filter where the engine applies it, top-1 ranking, the strict
+sentinel gate applied once, prompt payload fetched and decoded) with ``encode_queries`` replaced by
 precomputed random query keys, so the figures are the store and engine, not the query encoder
 (which costs the same on both engines).
 
@@ -48,7 +49,9 @@ def measure(engine: str, n: int, queries: int, repeats: int, batch: int, optimiz
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from langchain_recipe.base_models import HuggingFaceBaseModel, default_recipe_model_path
-    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+    from langchain_recipe.knowledge_store import RecipeKnowledgeStore, edit_point_id
+    from langchain_recipe.knowledge_store._collection import register_tenant
+    from langchain_recipe.knowledge_store._write import build_point, upsert_points
     from langchain_recipe.nn.recipe_model import RecipeModel
 
     recipe_model = RecipeModel.from_pretrained(default_recipe_model_path())
@@ -66,10 +69,14 @@ def measure(engine: str, n: int, queries: int, repeats: int, batch: int, optimiz
         )
     ).eval()
     base_model = HuggingFaceBaseModel(model=lm, tokenizer=None, name="smollm2-sized")
+    # Its input embeddings are not SmolLM2's, so the store's base-LM guard would refuse it: drop
+    # the fingerprint the checkpoint records (no continuous prompt is ever fed to this LM).
+    config.base_model_fingerprint = ""
     arguments: dict[str, Any] = {"engine": "edge"} if engine == "edge" else {"location": ":memory:"}
     generator = torch.Generator().manual_seed(0)
     rss_before = _rss_bytes()
     store = RecipeKnowledgeStore(recipe_model, base_model, **arguments)
+    register_tenant(store._shared, store.tenant)
     started = time.perf_counter()
     for start in range(0, n, 1000):
         count = min(1000, n - start)
@@ -90,7 +97,11 @@ def measure(engine: str, n: int, queries: int, repeats: int, batch: int, optimiz
             }
             for i in range(count)
         ]
-        store._upsert(payloads, keys, prompts)
+        points = [
+            build_point(store._shared, edit_point_id(p["edit_id"], p["tenant"]), p, keys[i], prompts[i])
+            for i, p in enumerate(payloads)
+        ]
+        upsert_points(store._shared, points, store.max_request_bytes)
     insert_seconds = time.perf_counter() - started
     optimize_seconds = None
     if optimize and engine == "edge":

@@ -8,7 +8,8 @@ already taken) come back as text starting with ``Error:`` instead of an exceptio
 loop goes on (``handle_tool_error=True``).
 
 The tools use only the store's public API (``add_knowledge``, ``update_knowledge``, ``delete``,
-``get_by_ids``, ``get_edits``, ``search``, ``len()``), so any object with that API works, e.g. a tenant-bound store.
+``get_by_ids``, ``search``, ``len()``), so any object with that API works, e.g. a tenant-bound store.
+``add_fact`` reports the conflicts that ``add_knowledge`` returns (its ``conflicts``).
 
 Example:
     .. code-block:: python
@@ -155,29 +156,37 @@ class AddFactTool(_FactTool):
                 msg = f"Error: a fact with id {fact_id!r} already exists ({existing!r}); use update_fact to change it."
                 raise ToolException(msg)
         try:
-            (new_id,) = self.store.add_knowledge(
+            written = self.store.add_knowledge(
                 [statement],
                 metadatas=[{"source": "agent"}],
                 ids=None if fact_id is None else [fact_id],
                 if_exists="refuse",
             )
         except RecipeError as error:
-            raise ToolException(f"Error: {error}") from error
-        return f"Added fact {new_id!r}: {statement.strip()}{self._conflict_note(new_id)}"
+            msg = f"Error: {error}"
+            raise ToolException(msg) from error
+        (new_id,) = written
+        return f"Added fact {new_id!r}: {statement.strip()}{_conflict_note(written, new_id)}"
 
-    def _conflict_note(self, new_id: str) -> str:
-        """A note on the stored facts the new one conflicts with (same subject and relation; they
-        were kept), so the planner can forget the outdated one; empty when there are none.
-        """
-        records = self.store.get_edits([new_id])
-        kept = records[0].conflicts_with[:3] if records else []
-        if not kept:
-            return ""
-        facts = ", ".join(f"{i!r} ({self._statement_of(i)!r})" for i in kept)
-        return (
-            f"\nNote: stored fact(s) {facts} state the same relation of the same subject and were kept. If the new fact replaces "
-            "one, call forget_fact with its id (or use update_fact instead of add_fact next time)."
-        )
+
+def _conflict_note(written: Any, new_id: str) -> str:
+    """A note on the stored facts the new one conflicts with, so the planner can forget the outdated one.
+
+    The facts share the subject and relation and were kept; the note is empty when there are none.
+
+    ``written`` is what ``add_knowledge`` returned: its ``conflicts`` (a
+    :class:`~langchain_recipe.knowledge_store.WrittenEdits`) name the kept edits with their
+    statements, so nothing is read back from the store. A store whose ``add_knowledge``
+    returns a plain list gives no note.
+    """
+    kept = getattr(written, "conflicts", {}).get(new_id, [])[:3]
+    if not kept:
+        return ""
+    facts = ", ".join(f"{edit.edit_id!r} ({edit.statement!r})" for edit in kept)
+    return (
+        f"\nNote: stored fact(s) {facts} state the same relation of the same subject and were kept. If the new "
+        "fact replaces one, call forget_fact with its id (or use update_fact instead of add_fact next time)."
+    )
 
 
 class UpdateFactTool(_FactTool):
@@ -201,7 +210,8 @@ class UpdateFactTool(_FactTool):
         try:
             self.store.update_knowledge(fact_id, statement)
         except RecipeError as error:
-            raise ToolException(f"Error: {error}") from error
+            msg = f"Error: {error}"
+            raise ToolException(msg) from error
         return f"Updated fact {fact_id!r}: was {old!r}, now {statement.strip()!r}"
 
 
@@ -238,7 +248,8 @@ class LookupFactsTool(_FactTool):
         try:
             found = self.store.search(subject, k=k, gated=False)
         except RecipeError as error:
-            raise ToolException(f"Error: {error}") from error
+            msg = f"Error: {error}"
+            raise ToolException(msg) from error
         if not found:
             return "No facts are stored yet."
         lines = [f"Stored facts closest to {subject!r} (id: statement):"]

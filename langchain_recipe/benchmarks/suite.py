@@ -35,11 +35,14 @@ import torch
 from langchain_recipe.benchmarks.measure import Samples, current_rss_bytes, interleaved, paired_ratio, peak_rss_bytes
 from langchain_recipe.benchmarks.synthetic import EdgeCollection, SyntheticEdits, folder_bytes, qdrant_edge_available
 from langchain_recipe.injection import prepend_statement_text
+from langchain_recipe.scoring import passes_gate
 
 __all__ = [
     "SuiteSettings",
     "exact_new_tokens",
+    "gated_points",
     "machine_info",
+    "qdrant_search",
     "run_cpu_suite",
     "store_query_request",
     "stored_bytes_per_edit",
@@ -98,8 +101,10 @@ class SuiteSettings:
 
     @classmethod
     def quick(cls) -> SuiteSettings:
-        """Fewer repeats, answers timed at 0, 10k and 100k edits (batch 8 at 10k only),
-        qdrant-edge up to 10k edits, ``path=`` at 1k: about 10 minutes of CPU time (one thread).
+        """Fewer repeats: about 10 minutes of CPU time (one thread).
+
+        Answers timed at 0, 10k and 100k edits (batch 8 at 10k only), qdrant-edge up to 10k edits,
+        ``path=`` at 1k.
         """
         return cls(
             answer_sizes=[0, 10_000, 100_000],
@@ -115,32 +120,67 @@ class SuiteSettings:
 
 
 # ---------------------------------------------------------------------------------- helpers
-def store_query_request(store: Any, query_key: torch.Tensor, sentinel_score: torch.Tensor | float) -> Any:
-    """The Qdrant request ``RecipeKnowledgeStore.search_batch`` sends for one question with
-    ``k=1, gated=True``: the query representation r_q as a list of floats against the ``key``
-    vector, the store's tenant filter, the sentinel score ``s(q, Θ)`` as threshold, and the
-    continuous prompt the way the store keeps it (the float16 payload field ``prompt``, or the
-    ``prompt`` multivector with the payload minus that field).
+def store_query_request(store: Any, query_key: torch.Tensor, sentinel_score: torch.Tensor | float | None = None) -> Any:
+    """The Qdrant request with which the store's read chain ranks one question's best edit (``k=1``).
+
+    It is what :func:`~langchain_recipe.knowledge_store._read.search_points` sends when the engine
+    ranks: the query representation r_q as a list of floats against the ``key`` vector, limit 1,
+    the store's tenant filter, and the continuous prompt the way the store keeps it (the float16
+    payload field ``prompt``, or the ``prompt`` multivector with the payload minus that field).
+    It carries no ``score_threshold``: the store gates after ranking, once, with the strict
+    :func:`~langchain_recipe.scoring.passes_gate`, and :func:`qdrant_search` does the same.
 
     Args:
         store: a :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore`.
         query_key: shape `(knowledge_dim,)`, from ``store.encode_queries``.
-        sentinel_score: the question's sentinel score (dimensionless).
+        sentinel_score: not part of the request (accepted so that existing callers keep working);
+            the gate belongs to :func:`qdrant_search`.
     """
     from qdrant_client import models
 
     from langchain_recipe.knowledge_store import KEY_VECTOR, MULTIVECTOR, PROMPT_FIELD
+    from langchain_recipe.knowledge_store._read import tenant_filter
 
     multivector = store.prompt_storage == MULTIVECTOR
     return models.QueryRequest(
         query=query_key.tolist(),
         using=KEY_VECTOR,
         limit=1,
-        filter=store._filter(),
+        filter=tenant_filter(store._shared, store.tenant),
         with_payload=models.PayloadSelectorExclude(exclude=[PROMPT_FIELD]) if multivector else True,
         with_vector=[PROMPT_FIELD] if multivector else False,
-        score_threshold=float(sentinel_score),
     )
+
+
+def gated_points(points: Sequence[Any], sentinel_score: torch.Tensor | float) -> list[Any]:
+    """The ranked points that pass the knowledge sentinel gate (:func:`~langchain_recipe.scoring.passes_gate`).
+
+    Args:
+        points: scored points of one query, best first (``.score`` is ``s(q, k)``).
+        sentinel_score: the query's sentinel score ``s(q, Θ)``.
+    """
+    return [p for p in points if passes_gate(float(p.score), float(sentinel_score))]
+
+
+def qdrant_search(store: Any, query_key: torch.Tensor, sentinel_score: torch.Tensor | float) -> list[Any]:
+    """The raw-Qdrant baseline of one gated top-1 search, doing the work the store does.
+
+    One :func:`store_query_request` (rank the best point, with its payload and continuous prompt),
+    then the gate applied once to the ranked point (:func:`gated_points`), as the store's read
+    chain does. Qdrant's ``score_threshold`` is not used: it is inclusive, the store's gate is
+    strict, and the store does not send it, so the two timings compare the same work.
+
+    Args:
+        store: a :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore`.
+        query_key: shape `(knowledge_dim,)`, from ``store.encode_queries``.
+        sentinel_score: the question's sentinel score ``s(q, Θ)`` (dimensionless).
+
+    Returns:
+        The best point if it passes the gate (a list of at most one ``ScoredPoint``).
+    """
+    request = store_query_request(store, query_key)
+    (response,) = store.client.query_batch_points(store.collection_name, [request])
+    return gated_points(response.points, sentinel_score)
 
 
 def stored_bytes_per_edit(store: Any) -> dict[str, Any]:
@@ -165,9 +205,10 @@ def stored_bytes_per_edit(store: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def exact_new_tokens(model: Any, count: int) -> Iterator[None]:
-    """Make ``model.generate`` produce exactly ``count`` new tokens (greedy answers of equal
-    length for every variant) by setting ``generation_config.min_new_tokens``, which suppresses
-    end-of-sequence tokens until then; restored on exit.
+    """Make ``model.generate`` produce exactly ``count`` new tokens; restored on exit.
+
+    Greedy answers of equal length for every variant, by setting ``generation_config.min_new_tokens``,
+    which suppresses end-of-sequence tokens until then.
     """
     config = model.generation_config
     before = config.min_new_tokens
@@ -179,11 +220,11 @@ def exact_new_tokens(model: Any, count: int) -> Iterator[None]:
 
 
 def text_rag_answers(store: Any, bare: Any, questions: Sequence[str], max_tokens: int) -> tuple[list[Any], list[Any]]:
-    """The text-RAG baseline: the same retrieval and knowledge-sentinel gate as RECIPE
-    (``store.retrieve_prompts``), then the accepted edit's statement *text* is put before the
+    """The text-RAG baseline: the same retrieval and knowledge-sentinel gate as RECIPE, the statement as text.
+
+    Retrieval is ``store.retrieve_prompts``; then the accepted edit's statement *text* is put before the
     question (:func:`~langchain_recipe.injection.prepend_statement_text`, the chat model's
-    ``injection="text"`` format) and the bare LM answers through the same chat-model
-    generation path.
+    ``injection="text"`` format) and the bare LM answers through the same chat-model generation path.
 
     Args:
         store: a :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore`.
@@ -197,7 +238,7 @@ def text_rag_answers(store: Any, bare: Any, questions: Sequence[str], max_tokens
     edits = store.retrieve_prompts(list(questions))
     texts = [
         prepend_statement_text(edit.statement, question) if edit is not None else question
-        for question, edit in zip(questions, edits)
+        for question, edit in zip(questions, edits, strict=False)
     ]
     if len(texts) == 1:
         return [bare.invoke(texts[0], max_tokens=max_tokens)], edits
@@ -208,6 +249,36 @@ def _answers(model: Any, questions: list[str], max_tokens: int) -> list[Any]:
     if len(questions) == 1:
         return [model.invoke(questions[0], max_tokens=max_tokens)]
     return model.generate_batch(questions, max_tokens=max_tokens)
+
+
+# Paired ratios of the answer-latency variants: name -> (numerator, denominator).
+_ANSWER_PAIRS = {
+    "recipe_hit/bare": ("recipe_hit", "bare_edit_questions"),
+    "recipe_rejected/bare": ("recipe_rejected", "bare_unrelated_questions"),
+    "text_rag/bare": ("text_rag_hit", "bare_edit_questions"),
+    "recipe_hit/text_rag": ("recipe_hit", "text_rag_hit"),
+}
+
+
+def _tally_answers(tally: dict[str, int], name: str, result: tuple[list[Any], Any], tokens: int) -> None:
+    """Count one run of variant ``name`` into ``tally``.
+
+    Answers, answers of exactly ``tokens`` new tokens, and (RECIPE and text-RAG variants) answers
+    with an edit applied and with the right edit.
+    """
+    messages, extra = result
+    for index, message in enumerate(messages):
+        tally["answers"] += 1
+        tally["exact_length"] += message.usage_metadata["output_tokens"] == tokens
+        if name.startswith("recipe"):
+            applied = message.response_metadata.get("edit")
+            tally["edit_applied"] += applied is not None
+            if name == "recipe_hit" and applied is not None:
+                tally["right_edit"] += applied["edit_id"] == extra[index]
+        elif name == "text_rag_hit":
+            edit = extra[index]
+            tally["edit_applied"] += edit is not None
+            tally["right_edit"] += edit is not None and edit.edit_id.startswith("probe-")
 
 
 def _cpu_flags() -> set[str]:
@@ -310,153 +381,164 @@ class _Suite:
     def edit_throughput(self) -> None:
         from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
-        settings = self.settings
         scratch = RecipeKnowledgeStore(
             self.store.recipe_model, self.store.base_model, location=":memory:", collection_name="bench_edits"
         )
         try:
             statements = [r.statement for r in self.records]
-            # Untimed warm-up, and the probe selection: questions that retrieve their own edit, and
-            # unrelated questions that the knowledge sentinel rejects.
-            scratch.add_knowledge(statements, ids=[f"demo-{i}" for i in range(len(statements))])
-            own = scratch.retrieve_prompts([r.prompt for r in self.records])
-            unrelated = scratch.retrieve_prompts([r.locality_prompt for r in self.records])
-            hits = [i for i, edit in enumerate(own) if edit is not None and edit.edit_id == f"demo-{i}"]
-            good = [i for i in hits if unrelated[i] is None]
-            if len(good) < settings.num_probes:
-                msg = f"Only {len(good)} demo edits both hit and have a rejected unrelated question; need {settings.num_probes}."
-                raise RuntimeError(msg)
-            self.probes = [self.records[i] for i in good[: settings.num_probes]]
-            self.spare = [self.records[i] for i in hits if i not in good[: settings.num_probes]]
-            self.results["probe_selection"] = {
-                "demo_edits": len(self.records),
-                "own_edit_retrieved": len(hits),
-                "unrelated_rejected": sum(e is None for e in unrelated),
-                "probes": [r.prompt for r in self.probes],
-            }
-            single_index = iter(range(10**9))
-
-            def batched(repeat: int) -> int:
-                scratch.add_knowledge(statements, ids=[f"batch-{repeat}-{i}" for i in range(len(statements))])
-                return len(statements)
-
-            single = Samples()
-
-            def singles(repeat: int) -> int:
-                for _ in range(settings.single_edits):
-                    i = next(single_index)
-                    tick, cpu_tick = time.perf_counter(), time.process_time()
-                    scratch.add_knowledge([statements[i % len(statements)]], ids=[f"single-{i}"])
-                    single.add(time.perf_counter() - tick, time.process_time() - cpu_tick)
-                return settings.single_edits
-
-            samples = interleaved({"batched": batched, "single": singles}, settings.edit_repeats)
-            batched_seconds = samples["batched"]
-            self.results["edit_throughput"] = {
-                "batch_size": len(statements),
-                "batched_call_ms": batched_seconds.summary(1000),
-                "batched_call_cpu_ms": batched_seconds.summary(1000, cpu=True),
-                "batched_edits_per_s": len(statements) / batched_seconds.median,
-                "batched_edits_per_cpu_s": len(statements) / batched_seconds.cpu_median,
-                "single_call_ms": single.summary(1000),
-                "single_call_cpu_ms": single.summary(1000, cpu=True),
-                "single_edits_per_s": 1 / single.median,
-                "single_edits_per_cpu_s": 1 / single.cpu_median,
-            }
+            self._select_probes(scratch, statements)
+            self.results["edit_throughput"] = throughput = self._time_edits(scratch, statements)
             self.log(
-                f"Edit throughput: {self.results['edit_throughput']['batched_edits_per_s']:.0f} edits/s batched "
-                f"({self.results['edit_throughput']['batched_edits_per_cpu_s']:.0f} per CPU second), "
-                f"{self.results['edit_throughput']['single_edits_per_s']:.1f} edits/s one at a time "
-                f"({self.results['edit_throughput']['single_edits_per_cpu_s']:.1f} per CPU second)."
+                f"Edit throughput: {throughput['batched_edits_per_s']:.0f} edits/s batched "
+                f"({throughput['batched_edits_per_cpu_s']:.0f} per CPU second), "
+                f"{throughput['single_edits_per_s']:.1f} edits/s one at a time "
+                f"({throughput['single_edits_per_cpu_s']:.1f} per CPU second)."
             )
         finally:
             scratch.close()
 
+    def _select_probes(self, scratch: Any, statements: list[str]) -> None:
+        """Untimed warm-up, and the probe selection.
+
+        The probes are questions that retrieve their own edit and whose unrelated question the
+        knowledge sentinel rejects; the other hits are kept as spares.
+        """
+        num_probes = self.settings.num_probes
+        scratch.add_knowledge(statements, ids=[f"demo-{i}" for i in range(len(statements))])
+        own = scratch.retrieve_prompts([r.prompt for r in self.records])
+        unrelated = scratch.retrieve_prompts([r.locality_prompt for r in self.records])
+        hits = [i for i, edit in enumerate(own) if edit is not None and edit.edit_id == f"demo-{i}"]
+        good = [i for i in hits if unrelated[i] is None]
+        if len(good) < num_probes:
+            msg = f"Only {len(good)} demo edits both hit and have a rejected unrelated question; need {num_probes}."
+            raise RuntimeError(msg)
+        self.probes = [self.records[i] for i in good[:num_probes]]
+        self.spare = [self.records[i] for i in hits if i not in good[:num_probes]]
+        self.results["probe_selection"] = {
+            "demo_edits": len(self.records),
+            "own_edit_retrieved": len(hits),
+            "unrelated_rejected": sum(e is None for e in unrelated),
+            "probes": [r.prompt for r in self.probes],
+        }
+
+    def _time_edits(self, scratch: Any, statements: list[str]) -> dict[str, Any]:
+        """Interleaved batched and one-statement ``add_knowledge`` calls; the edit-throughput row."""
+        settings = self.settings
+        single_index = iter(range(10**9))
+
+        def batched(repeat: int) -> int:
+            scratch.add_knowledge(statements, ids=[f"batch-{repeat}-{i}" for i in range(len(statements))])
+            return len(statements)
+
+        single = Samples()
+
+        def singles(repeat: int) -> int:
+            for _ in range(settings.single_edits):
+                i = next(single_index)
+                tick, cpu_tick = time.perf_counter(), time.process_time()
+                scratch.add_knowledge([statements[i % len(statements)]], ids=[f"single-{i}"])
+                single.add(time.perf_counter() - tick, time.process_time() - cpu_tick)
+            return settings.single_edits
+
+        samples = interleaved({"batched": batched, "single": singles}, settings.edit_repeats)
+        batched_seconds = samples["batched"]
+        return {
+            "batch_size": len(statements),
+            "batched_call_ms": batched_seconds.summary(1000),
+            "batched_call_cpu_ms": batched_seconds.summary(1000, cpu=True),
+            "batched_edits_per_s": len(statements) / batched_seconds.median,
+            "batched_edits_per_cpu_s": len(statements) / batched_seconds.cpu_median,
+            "single_call_ms": single.summary(1000),
+            "single_call_cpu_ms": single.summary(1000, cpu=True),
+            "single_edits_per_s": 1 / single.median,
+            "single_edits_per_cpu_s": 1 / single.cpu_median,
+        }
+
     # -------------------------------------------------------------- 1. answer latency
     def answer_latency(self, size: int) -> None:
         settings = self.settings
-        tokens = settings.max_new_tokens
-        probes = self.probes
         for batch_size in settings.batch_sizes:
             wanted = settings.answer_sizes if batch_size == 1 else settings.batched_answer_sizes
             if wanted is not None and size not in wanted:
                 continue
             warm_up = batch_size not in self._warm
             self._warm.add(batch_size)
+            self._answer_latency_batch(size, batch_size, warm_up=warm_up)
 
-            def pick(repeat: int, field_name: str, batch_size: int = batch_size) -> list[str]:
-                return [getattr(probes[(repeat * batch_size + i) % len(probes)], field_name) for i in range(batch_size)]
+    def _answer_latency_batch(self, size: int, batch_size: int, *, warm_up: bool) -> None:
+        """Time the answer variants interleaved at one batch size, checking every answer."""
+        tokens = self.settings.max_new_tokens
+        variants = self._answer_variants(batch_size)
+        checks = {name: {"answers": 0, "exact_length": 0, "edit_applied": 0, "right_edit": 0} for name in variants}
 
-            expected = {
-                "recipe_hit": lambda repeat, b=batch_size: [
-                    f"probe-{(repeat * b + i) % len(probes)}" for i in range(b)
-                ],
+        def check(name: str, result: tuple[list[Any], Any]) -> None:
+            _tally_answers(checks[name], name, result, tokens)
+
+        with exact_new_tokens(self.lm.model, tokens):
+            if warm_up:  # one prefixed and one token-id generation: kernels, caches, allocator
+                variants["recipe_hit"](0)
+                variants["text_rag_hit"](0)
+            samples = interleaved(variants, self.settings.repeats, check=check)
+        self._record_answers(size, batch_size, samples, checks)
+
+    def _answer_variants(self, batch_size: int) -> dict[str, Callable[[int], tuple[list[Any], Any]]]:
+        """The compared variants: repeat ``r`` -> ``(messages, what to check them against)``.
+
+        Repeat ``r`` asks the probes ``r * batch_size`` .. ``r * batch_size + batch_size - 1``
+        (modulo their number); ``recipe_hit`` is checked against the ids of their own edits.
+        """
+        tokens = self.settings.max_new_tokens
+        probes = self.probes
+
+        def pick(repeat: int, field_name: str) -> list[str]:
+            return [getattr(probes[(repeat * batch_size + i) % len(probes)], field_name) for i in range(batch_size)]
+
+        def expected(repeat: int) -> list[str]:
+            return [f"probe-{(repeat * batch_size + i) % len(probes)}" for i in range(batch_size)]
+
+        return {
+            "bare_edit_questions": lambda r: (_answers(self.bare, pick(r, "prompt"), tokens), None),
+            "recipe_hit": lambda r: (_answers(self.edited, pick(r, "prompt"), tokens), expected(r)),
+            "text_rag_hit": lambda r: text_rag_answers(self.store, self.bare, pick(r, "prompt"), tokens),
+            "bare_unrelated_questions": lambda r: (_answers(self.bare, pick(r, "locality_prompt"), tokens), None),
+            "recipe_rejected": lambda r: (_answers(self.edited, pick(r, "locality_prompt"), tokens), None),
+        }
+
+    def _record_answers(
+        self, size: int, batch_size: int, samples: dict[str, Samples], checks: dict[str, dict[str, int]]
+    ) -> None:
+        """One answer-latency row (medians, throughput, paired ratios, checks) and its log line."""
+        tokens = self.settings.max_new_tokens
+        summary = {name: s.summary(1000) for name, s in samples.items()}
+        cpu_summary = {name: s.summary(1000, cpu=True) for name, s in samples.items()}
+        ratios = {key: paired_ratio(samples[a], samples[b]) for key, (a, b) in _ANSWER_PAIRS.items()}
+        cpu_ratios = {key: paired_ratio(samples[a], samples[b], cpu=True) for key, (a, b) in _ANSWER_PAIRS.items()}
+        self.results["answer_latency"].append(
+            {
+                "background_edits": size,
+                "stored_edits": len(self.store),
+                "batch_size": batch_size,
+                "new_tokens": tokens,
+                "latency_ms": summary,
+                "cpu_ms": cpu_summary,
+                "tokens_per_s": {name: batch_size * tokens / s.median for name, s in samples.items()},
+                "tokens_per_cpu_s": {name: batch_size * tokens / s.cpu_median for name, s in samples.items()},
+                "ratios": ratios,
+                "cpu_ratios": cpu_ratios,
+                "checks": checks,
+                "load_average": list(os.getloadavg()),
             }
-            variants = {
-                "bare_edit_questions": lambda r: (_answers(self.bare, pick(r, "prompt"), tokens), None),
-                "recipe_hit": lambda r: (_answers(self.edited, pick(r, "prompt"), tokens), expected["recipe_hit"](r)),
-                "text_rag_hit": lambda r: text_rag_answers(self.store, self.bare, pick(r, "prompt"), tokens),
-                "bare_unrelated_questions": lambda r: (_answers(self.bare, pick(r, "locality_prompt"), tokens), None),
-                "recipe_rejected": lambda r: (_answers(self.edited, pick(r, "locality_prompt"), tokens), None),
-            }
-            checks = {name: {"answers": 0, "exact_length": 0, "edit_applied": 0, "right_edit": 0} for name in variants}
-
-            def check(name: str, result: tuple[list[Any], Any]) -> None:
-                messages, extra = result
-                tally = checks[name]
-                for index, message in enumerate(messages):
-                    tally["answers"] += 1
-                    tally["exact_length"] += message.usage_metadata["output_tokens"] == tokens
-                    if name.startswith("recipe"):
-                        applied = message.response_metadata.get("edit")
-                        tally["edit_applied"] += applied is not None
-                        if name == "recipe_hit" and applied is not None:
-                            tally["right_edit"] += applied["edit_id"] == extra[index]
-                    elif name == "text_rag_hit":
-                        edit = extra[index]
-                        tally["edit_applied"] += edit is not None
-                        tally["right_edit"] += edit is not None and edit.edit_id.startswith("probe-")
-
-            with exact_new_tokens(self.lm.model, tokens):
-                if warm_up:  # one prefixed and one token-id generation: kernels, caches, allocator
-                    variants["recipe_hit"](0)
-                    variants["text_rag_hit"](0)
-                samples = interleaved(variants, settings.repeats, check=check)
-            summary = {name: s.summary(1000) for name, s in samples.items()}
-            cpu_summary = {name: s.summary(1000, cpu=True) for name, s in samples.items()}
-            throughput = {name: batch_size * tokens / s.median for name, s in samples.items()}
-            cpu_throughput = {name: batch_size * tokens / s.cpu_median for name, s in samples.items()}
-            pairs = {
-                "recipe_hit/bare": ("recipe_hit", "bare_edit_questions"),
-                "recipe_rejected/bare": ("recipe_rejected", "bare_unrelated_questions"),
-                "text_rag/bare": ("text_rag_hit", "bare_edit_questions"),
-                "recipe_hit/text_rag": ("recipe_hit", "text_rag_hit"),
-            }
-            ratios = {key: paired_ratio(samples[a], samples[b]) for key, (a, b) in pairs.items()}
-            cpu_ratios = {key: paired_ratio(samples[a], samples[b], cpu=True) for key, (a, b) in pairs.items()}
-            self.results["answer_latency"].append(
-                {
-                    "background_edits": size,
-                    "stored_edits": len(self.store),
-                    "batch_size": batch_size,
-                    "new_tokens": tokens,
-                    "latency_ms": summary,
-                    "cpu_ms": cpu_summary,
-                    "tokens_per_s": throughput,
-                    "tokens_per_cpu_s": cpu_throughput,
-                    "ratios": ratios,
-                    "cpu_ratios": cpu_ratios,
-                    "checks": checks,
-                    "load_average": list(os.getloadavg()),
-                }
-            )
-            self.log(
-                f"  answers, {size} background edits, batch {batch_size}: bare {summary['bare_edit_questions']['median']:.0f} ms "
-                f"({cpu_summary['bare_edit_questions']['median']:.0f} ms CPU); CPU-time ratios RECIPE/bare "
-                f"x{cpu_ratios['recipe_hit/bare']['median']:.3f}, rejected/bare x{cpu_ratios['recipe_rejected/bare']['median']:.3f}, "
-                f"RECIPE/text-RAG x{cpu_ratios['recipe_hit/text_rag']['median']:.3f} (wall x{ratios['recipe_hit/bare']['median']:.3f}, "
-                f"x{ratios['recipe_rejected/bare']['median']:.3f}, x{ratios['recipe_hit/text_rag']['median']:.3f})"
-            )
+        )
+        cpu = {key: ratio["median"] for key, ratio in cpu_ratios.items()}
+        wall = {key: ratio["median"] for key, ratio in ratios.items()}
+        self.log(
+            f"  answers, {size} background edits, batch {batch_size}: "
+            f"bare {summary['bare_edit_questions']['median']:.0f} ms "
+            f"({cpu_summary['bare_edit_questions']['median']:.0f} ms CPU); CPU-time ratios RECIPE/bare "
+            f"x{cpu['recipe_hit/bare']:.3f}, rejected/bare x{cpu['recipe_rejected/bare']:.3f}, "
+            f"RECIPE/text-RAG x{cpu['recipe_hit/text_rag']:.3f} (wall x{wall['recipe_hit/bare']:.3f}, "
+            f"x{wall['recipe_rejected/bare']:.3f}, x{wall['recipe_hit/text_rag']:.3f})"
+        )
 
     # -------------------------------------------------------------- 2b. time to first retrievable edit
     def time_to_retrievable(self, size: int) -> None:
@@ -493,24 +575,21 @@ class _Suite:
         return questions[: self.settings.retrieval_queries]
 
     def retrieval_memory(self, size: int) -> None:
+        from langchain_recipe.knowledge_store._read import search_points
+
         store = self.store
         questions = self._queries()
         keys, sentinel = store.encode_queries(questions)
 
-        def request(i: int) -> Any:
-            return store.client.query_batch_points(
-                store.collection_name, [store_query_request(store, keys[i], sentinel[i])]
-            )[0].points
-
         def store_search(i: int, batch: int = 1) -> Any:
             rows = [(i + j) % len(questions) for j in range(batch)]
-            return store._search_points(keys[rows], 1, score_thresholds=sentinel[rows])
+            return search_points(store._shared, store.tenant, keys[rows], sentinel[rows], 1, gated=True)
 
         samples = interleaved(
             {
                 "end_to_end": lambda r: store.retrieve_prompts([questions[r % len(questions)]]),
                 "encode_query_and_gate": lambda r: store.encode_queries([questions[r % len(questions)]]),
-                "qdrant_search": lambda r: request(r % len(questions)),
+                "qdrant_search": lambda r: qdrant_search(store, keys[r % len(questions)], sentinel[r % len(questions)]),
                 "store_search": lambda r: store_search(r),
                 "store_search_batch8": lambda r: store_search(r, 8),
             },
@@ -528,7 +607,8 @@ class _Suite:
         ms, cpu = samples["qdrant_search"].summary(1000), samples["qdrant_search"].summary(1000, cpu=True)
         own = samples["store_search"].summary(1000, cpu=True)
         self.log(
-            f"  retrieval :memory: {len(store)} edits: qdrant search p50 {ms['median']:.1f} ms wall, {cpu['median']:.1f} ms CPU; "
+            f"  retrieval :memory: {len(store)} edits: qdrant search p50 {ms['median']:.1f} ms wall, "
+            f"{cpu['median']:.1f} ms CPU; "
             f"store search (key index) {own['median']:.1f} ms CPU"
         )
 
@@ -602,15 +682,12 @@ class _Suite:
                 )
                 filled = size
 
-                def request(i: int) -> Any:
-                    return store.client.query_batch_points(
-                        store.collection_name, [store_query_request(store, keys[i], sentinel[i])]
-                    )
-
                 samples = interleaved(
                     {
                         "end_to_end": lambda r: store.retrieve_prompts([questions[r % len(questions)]]),
-                        "qdrant_search": lambda r: request(r % len(questions)),
+                        "qdrant_search": lambda r: qdrant_search(
+                            store, keys[r % len(questions)], sentinel[r % len(questions)]
+                        ),
                     },
                     len(questions),
                 )
@@ -624,8 +701,9 @@ class _Suite:
                         "disk_bytes_per_edit": disk / size,
                     }
                 )
+                median = samples["qdrant_search"].summary(1000)["median"]
                 self.log(
-                    f"  retrieval path= {size} edits: search p50 {samples['qdrant_search'].summary(1000)['median']:.1f} ms, {disk / size:.0f} B/edit on disk"
+                    f"  retrieval path= {size} edits: search p50 {median:.1f} ms, {disk / size:.0f} B/edit on disk"
                 )
         finally:
             store.close()
@@ -659,7 +737,8 @@ class _Suite:
                     collection, keys, sentinel, filled, f"HNSW m=16 ef_construct=64, built in {seconds:.0f} s"
                 )
                 self.log(
-                    f"  retrieval qdrant-edge {filled} edits with HNSW (built in {seconds:.0f} s): search p50 {median:.2f} ms"
+                    f"  retrieval qdrant-edge {filled} edits with HNSW (built in {seconds:.0f} s): "
+                    f"search p50 {median:.2f} ms"
                 )
         finally:
             collection.close()
@@ -667,13 +746,15 @@ class _Suite:
     def _measure_edge(
         self, collection: EdgeCollection, keys: torch.Tensor, sentinel: torch.Tensor, stored: int, index: str
     ) -> float:
-        """Interleaved qdrant-edge searches at ``stored`` edits, recorded as one retrieval row;
-        returns the median search time in milliseconds.
+        """Interleaved qdrant-edge searches at ``stored`` edits, recorded as one retrieval row.
+
+        Returns:
+            The median search time in milliseconds.
         """
         samples = interleaved(
             {
-                "qdrant_search": lambda r: collection.search(
-                    keys[r % len(keys)].tolist(), float(sentinel[r % len(keys)])
+                "qdrant_search": lambda r: gated_points(
+                    collection.search(keys[r % len(keys)].tolist()), sentinel[r % len(keys)]
                 )
             },
             len(keys),
@@ -707,7 +788,6 @@ class _Suite:
         self.store.add_knowledge(
             [r.statement for r in self.probes], ids=[f"probe-{i}" for i in range(len(self.probes))]
         )
-        config = self.store.recipe_model.config
         self.results["memory"].update(stored_bytes_per_edit(self.store))
         filled = 0
         for size in sorted(settings.sizes):
@@ -775,7 +855,23 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     figure on a shared machine, and equal to wall time on an idle one with 1 torch thread);
     ``wall`` is the wall-clock figure. A target whose size was not measured has ``met=None``.
     """
-    targets: list[dict[str, Any]] = []
+    edits = results.get("edit_throughput", {})
+    return [
+        *_latency_targets(results),
+        _target(
+            "batched edit throughput (edits/s)",
+            ">= 200",
+            edits.get("batched_edits_per_cpu_s"),
+            edits.get("batched_edits_per_s"),
+            lambda v: v >= 200,
+        ),
+        *_retrieval_targets(results),
+        *_size_targets(results),
+    ]
+
+
+def _latency_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """RECIPE's answer latency against the bare LM and against text-RAG, at 10k edits, batch 1."""
     row = _row(results, 10_000)
 
     def ratio(key: str, cpu: bool) -> float | None:
@@ -784,34 +880,26 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         table = row.get("cpu_ratios") if cpu else row["ratios"]
         return table[key]["median"] if table else None
 
-    targets.append(
+    return [
         _target(
             "RECIPE/bare answer latency at 10k edits, batch 1",
             "<= 1.02",
             ratio("recipe_hit/bare", True),
             ratio("recipe_hit/bare", False),
             lambda v: v <= 1.02,
-        )
-    )
-    targets.append(
+        ),
         _target(
             "RECIPE/text-RAG answer latency at 10k edits, batch 1",
             "< 1",
             ratio("recipe_hit/text_rag", True),
             ratio("recipe_hit/text_rag", False),
             lambda v: v < 1,
-        )
-    )
-    edits = results.get("edit_throughput", {})
-    targets.append(
-        _target(
-            "batched edit throughput (edits/s)",
-            ">= 200",
-            edits.get("batched_edits_per_cpu_s"),
-            edits.get("batched_edits_per_s"),
-            lambda v: v >= 200,
-        )
-    )
+        ),
+    ]
+
+
+def _retrieval_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Retrieval p50 at 100k edits: qdrant-client ``:memory:``, and qdrant-edge where it was measured."""
     memory_rows = [
         r
         for r in results["retrieval"]
@@ -821,7 +909,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     # The store's search step: the float32 key index plus the winner's payload (results written
     # before the key index existed only have Qdrant's own search).
     step = "store_search" if search and "store_search" in search["ms"] else "qdrant_search"
-    targets.append(
+    targets = [
         _target(
             f"retrieval p50 at 100k edits, ms (qdrant-client :memory:, {step.replace('_', ' ')})",
             "<= 5",
@@ -829,7 +917,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             search["ms"][step]["median"] if search else None,
             lambda v: v <= 5,
         )
-    )
+    ]
     edge_rows = [
         r for r in results["retrieval"] if r.get("backend") == "qdrant-edge" and r.get("stored_edits", 0) >= 100_000
     ]
@@ -844,12 +932,17 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 lambda v: v <= 5,
             )
         )
+    return targets
+
+
+def _size_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Bytes per stored edit: on disk (``path=``), and as RSS growth (``:memory:``) where measured."""
     disk = [
         r["disk_bytes_per_edit"]
         for r in results["retrieval"]
         if r.get("backend") == "qdrant-client path=" and "disk_bytes_per_edit" in r
     ]
-    targets.append(
+    targets = [
         _target(
             "bytes per stored edit (qdrant-client path=, largest store, on disk)",
             "<= 8192",
@@ -857,7 +950,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             disk[-1] if disk else None,
             lambda v: v <= 8192,
         )
-    )
+    ]
     growth = results["memory"].get("rss_growth_bytes_per_edit") or []
     if growth:
         targets.append(

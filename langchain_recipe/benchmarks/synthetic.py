@@ -4,12 +4,12 @@ Encoding 100k statements with the models would take hours on a CPU and measures 
 the suite stores *synthetic* edits: random knowledge representations with the norm of real ones,
 random continuous prompts of the real shape, and a short statement payload. They skip the
 encoders but not the store's schema: every point is built by
-:class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore` itself (``_point``: the key scaled
+:class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore`'s write module (``build_point``: the key scaled
 by ``1/sqrt(knowledge_dim)`` in the named vector ``key``, the continuous prompt as the float16
 payload field ``prompt`` or as the multivector ``prompt``, whichever the store's
 ``prompt_storage`` is, the schema-2 payload ``edit_id`` / ``statement`` / ``metadata`` /
 ``tenant`` / ``source`` / ``author`` / timestamps, the point id ``edit_point_id(edit_id,
-tenant)``) and written by its ``_upsert`` (request-size batching), in the store's tenant. So a
+tenant)``) and written by its ``upsert_points`` (request-size batching), in the store's tenant. So a
 synthetic point can never drift from what ``add_knowledge`` writes. Only the probed edits are
 encoded for real.
 
@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from langchain_recipe.knowledge_store import DEFAULT_TENANT, KEY_VECTOR, MULTIVECTOR, PAYLOAD_FP16, PROMPT_FIELD
+from langchain_recipe.knowledge_store import (
+    DEFAULT_TENANT,
+    KEY_VECTOR,
+    MULTIVECTOR,
+    PAYLOAD_FP16,
+    PROMPT_FIELD,
+    edit_point_id,
+)
+from langchain_recipe.knowledge_store._collection import register_tenant
+from langchain_recipe.knowledge_store._write import build_point, upsert_points
 
 if TYPE_CHECKING:
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
@@ -123,27 +132,35 @@ class SyntheticEdits:
             raise ValueError(msg)
 
     def fill_store(self, store: RecipeKnowledgeStore, start: int, stop: int) -> None:
-        """Write edits ``start .. stop-1`` into ``store``'s collection, in its tenant, exactly as
-        ``add_knowledge`` writes points (the store's point builder and batched upsert), without
-        encoding, conflict checks or sentinel work.
+        """Write edits ``start .. stop-1`` into ``store``'s collection, in its tenant.
+
+        Exactly as ``add_knowledge`` writes points (the store's point builder and batched upsert),
+        without encoding, conflict checks or sentinel work.
 
         Raises:
             ValueError: the edits' shapes do not match the store's RecipeModel.
             StoreError: a prompt value does not fit in float16 (payload storage).
         """
         self._check(store)
-        store._register_tenant()
-        for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
-            store._upsert(payloads, torch.from_numpy(keys), torch.from_numpy(prompts))
+        register_tenant(store._shared, store.tenant)
+        for points in self.points(store, start, stop):
+            upsert_points(store._shared, points, store.max_request_bytes)
 
     def points(self, store: RecipeKnowledgeStore, start: int, stop: int) -> Iterator[list[Any]]:
-        """Edits ``start .. stop-1`` as the store would write them (qdrant-client ``PointStruct``
-        from the store's point builder), in pieces of 1000; for writing to another engine.
+        """Edits ``start .. stop-1`` as the store would write them, in pieces of 1000.
+
+        Each is a qdrant-client ``PointStruct`` from the store's point builder, for writing to another engine.
         """
         self._check(store)
         for _, keys, prompts, payloads in self.chunks(start, stop, store.tenant):
             yield [
-                store._point(payload, torch.from_numpy(keys[i]), torch.from_numpy(prompts[i]))
+                build_point(
+                    store._shared,
+                    edit_point_id(payload["edit_id"], payload["tenant"]),
+                    payload,
+                    torch.from_numpy(keys[i]),
+                    torch.from_numpy(prompts[i]),
+                )
                 for i, payload in enumerate(payloads)
             ]
 
@@ -154,7 +171,10 @@ class SyntheticEdits:
             ValueError: the shard's prompt storage differs from the store's.
         """
         if collection.prompt_storage != store.prompt_storage:
-            msg = f"The qdrant-edge shard keeps prompts as {collection.prompt_storage!r}, the store as {store.prompt_storage!r}; make them equal."
+            msg = (
+                f"The qdrant-edge shard keeps prompts as {collection.prompt_storage!r}, the store as "
+                f"{store.prompt_storage!r}; make them equal."
+            )
             raise ValueError(msg)
         for points in self.points(store, start, stop):
             collection.upsert(points)
@@ -170,10 +190,11 @@ def qdrant_edge_available() -> bool:
 
 
 class EdgeCollection:
-    """A qdrant-edge shard with the knowledge store's schema, for side-by-side retrieval timing:
-    the named vector ``key`` (dot product) and the continuous prompt as the float16 payload field
-    ``prompt`` (:data:`~langchain_recipe.knowledge_store.PAYLOAD_FP16`) or as the float32
-    multivector ``prompt`` with no HNSW graph
+    """A qdrant-edge shard with the knowledge store's schema, for side-by-side retrieval timing.
+
+    The shard has the named vector ``key`` (dot product) and the continuous prompt as the float16
+    payload field ``prompt`` (:data:`~langchain_recipe.knowledge_store.PAYLOAD_FP16`) or as the
+    float32 multivector ``prompt`` with no HNSW graph
     (:data:`~langchain_recipe.knowledge_store.MULTIVECTOR`), as the store declares them.
 
     Points come from the store's own point builder (:meth:`SyntheticEdits.fill_edge`), so ids,
@@ -220,8 +241,9 @@ class EdgeCollection:
         self.shard = edge.EdgeShard.create(str(self.path), config)
 
     def upsert(self, points: list[Any]) -> None:
-        """Insert or replace points built by the store (qdrant-client ``PointStruct``: id, named
-        vectors, payload), unchanged.
+        """Insert or replace points built by the store, unchanged.
+
+        The points are qdrant-client ``PointStruct`` s: id, named vectors, payload.
         """
         edge = self._edge
         self.shard.update(
@@ -229,9 +251,11 @@ class EdgeCollection:
         )
 
     def search(self, query_key: list[float], score_threshold: float | None = None) -> list[Any]:
-        """The best point for a query representation r_q (unscaled, as the store sends it), with
-        payload and continuous prompt, requested as ``RecipeKnowledgeStore.search_batch`` does
-        (prompt in the payload, or the ``prompt`` multivector).
+        """The best point for a query representation r_q, with payload and continuous prompt.
+
+        r_q is unscaled, as the store sends it; the point is requested as
+        ``RecipeKnowledgeStore.search_batch`` does (prompt in the payload, or the ``prompt``
+        multivector).
         """
         edge = self._edge
         multivector = self.prompt_storage == MULTIVECTOR

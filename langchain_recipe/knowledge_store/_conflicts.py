@@ -22,7 +22,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from langchain_recipe.scoring import passes_gate
 
@@ -34,13 +34,13 @@ one subject count as the same relation even when their wording differs. Calibrat
 shipped checkpoint: same-subject pairs of different relations reached 0.916 at most, same-relation
 paraphrases 0.74-0.99 (docs/qdrant.md)."""
 
-_WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
-_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")  # noqa: RUF001 - the typographic apostrophe (U+2019) users type
+_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)  # noqa: RUF001 - the typographic apostrophe (U+2019)
 _FUNCTION_WORDS = frozenset(
-    """a an the of in on at to for by with from into onto about as and or but not no is are was were be been being am do
-    does did has have had will would can could shall should may might must that this these those it its he she his her him
-    they their them we our you your i my me than then so such there here during after before since until while under over
-    between among through""".split()
+    """a an the of in on at to for by with from into onto about as and or but not no is are was were be been being am
+    do does did has have had will would can could shall should may might must that this these those it its he she his
+    her him they their them we our you your i my me than then so such there here during after before since until while
+    under over between among through""".split()
 )
 _QUESTION_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how"})
 
@@ -112,27 +112,45 @@ def is_conflict(
     if not passes_gate(score, sentinel_score):
         return False
     new_words, old_words = _words(new_statement), _words(old_statement)
-    new_text, old_text = [w for w, _ in new_words], [w for w, _ in old_words]
-
-    # 2. Same subject.
-    subject: set[str] | None = None
-    if new_subject is not None and old_subject is not None:
-        new_phrase, old_phrase = [w for w, _ in _words(new_subject)], [w for w, _ in _words(old_subject)]
-        if new_phrase != old_phrase:
-            return False
-        subject = set(new_phrase)
-    elif new_subject is not None or old_subject is not None:
-        phrase = [w for w, _ in _words(new_subject or old_subject or "")]
-        if not _contains(old_text if new_subject is not None else new_text, phrase):
-            return False
-        subject = set(phrase)
-    elif not {w for w, name in new_words if name} & {w for w, name in old_words if name}:
+    subject = _shared_subject(new_words, old_words, new_subject, old_subject)
+    if subject is False:
         return False
-
     # 3. Same relation: reworded (nearly parallel keys) ...
     if key_cosine is not None and key_cosine >= CONFLICT_KEY_COSINE:
         return True
-    # ... or one differing stretch (the answer) and a shared word besides the subject.
+    return _one_differing_stretch(new_words, old_words, subject)
+
+
+def _shared_subject(
+    new_words: list[tuple[str, bool]],
+    old_words: list[tuple[str, bool]],
+    new_subject: str | None,
+    old_subject: str | None,
+) -> set[str] | Literal[False] | None:
+    """Step 2 of :func:`is_conflict`: the subject's words.
+
+    ``None`` when the statements share a name and no subject is given, ``False`` when the subjects differ.
+    """
+    new_text, old_text = [w for w, _ in new_words], [w for w, _ in old_words]
+    if new_subject is not None and old_subject is not None:
+        new_phrase, old_phrase = [w for w, _ in _words(new_subject)], [w for w, _ in _words(old_subject)]
+        return set(new_phrase) if new_phrase == old_phrase else False
+    if new_subject is not None or old_subject is not None:
+        phrase = [w for w, _ in _words(new_subject or old_subject or "")]
+        return set(phrase) if _contains(old_text if new_subject is not None else new_text, phrase) else False
+    if not {w for w, name in new_words if name} & {w for w, name in old_words if name}:
+        return False
+    return None
+
+
+def _one_differing_stretch(
+    new_words: list[tuple[str, bool]], old_words: list[tuple[str, bool]], subject: set[str] | None
+) -> bool:
+    """Step 3 of :func:`is_conflict` without keys.
+
+    Whether there is one differing stretch (the answer) and a shared word besides the subject.
+    """
+    new_text, old_text = [w for w, _ in new_words], [w for w, _ in old_words]
     new_content = [i for i, w in enumerate(new_text) if w not in _FUNCTION_WORDS]
     old_content = [w for w in old_text if w not in _FUNCTION_WORDS]
     blocks = difflib.SequenceMatcher(

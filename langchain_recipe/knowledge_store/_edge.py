@@ -35,23 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from langchain_recipe.errors import InvalidInputError, StoreError, StoreLockedError
+from langchain_recipe.knowledge_store._edge_translate import edge as _edge
+from langchain_recipe.knowledge_store._edge_translate import (
+    edge_filter,
+    payload_selector,
+    vector_params,
+    vector_selector,
+)
 
 __all__ = ["LOCK_FILE", "EdgeClient"]
 
 LOCK_FILE = ".recipe-edge.lock"
 _METADATA_SUFFIX = ".metadata.json"
 _UNFINISHED = ".unfinished-"
-# Qdrant's defaults for the fields that HnswConfigDiff may leave unset (m = 0 turns the graph off).
-_HNSW_DEFAULTS = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10_000}
-
-
-def _edge() -> Any:
-    try:
-        import qdrant_edge
-    except ImportError:  # pragma: no cover - a runtime dependency; only a broken install lacks it
-        msg = "engine='edge' needs the qdrant-edge-py package: pip install 'qdrant-edge-py>=0.9,<0.10'."
-        raise StoreError(msg) from None
-    return qdrant_edge
 
 
 def _point_id(value: Any) -> int | str:
@@ -190,8 +186,9 @@ class EdgeClient:
             raise
 
     def get_collection(self, collection_name: str) -> Any:
-        """A ``models.CollectionInfo`` with ``config.metadata``, ``config.params`` (vectors) and
-        ``points_count``; the server-only fields (optimizer, WAL settings) are left out.
+        """A ``models.CollectionInfo`` with ``config.metadata``, ``config.params`` (vectors) and ``points_count``.
+
+        The server-only fields (optimizer, WAL settings) are left out.
         """
         from qdrant_client import models
 
@@ -232,34 +229,12 @@ class EdgeClient:
             StoreError: the collection exists.
             InvalidInputError: a setting the edge engine does not take (sparse vectors, shards).
         """
-        from qdrant_client import models
-
         edge = _edge()
         given = sorted(k for k, v in unsupported.items() if v is not None)
         if given:
             msg = f"The edge engine does not support these collection settings: {', '.join(given)}."
             raise InvalidInputError(msg)
-        named = vectors_config if isinstance(vectors_config, dict) else {"": vectors_config}
-        vectors = {}
-        for name, params in named.items():
-            if not isinstance(params, models.VectorParams):
-                msg = f"vectors_config[{name!r}] must be a qdrant_client.models.VectorParams, got {type(params).__name__}."
-                raise InvalidInputError(msg)
-            hnsw = None
-            if params.hnsw_config is not None:
-                diff = params.hnsw_config.model_dump(exclude_none=True)
-                hnsw = edge.HnswIndexConfig(
-                    **{**_HNSW_DEFAULTS, **{k: v for k, v in diff.items() if k in _HNSW_DEFAULTS}}
-                )
-            vectors[name] = edge.EdgeVectorParams(
-                size=params.size,
-                distance=getattr(edge.Distance, params.distance.value),
-                on_disk=params.on_disk,
-                multivector_config=(
-                    edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim) if params.multivector_config else None
-                ),
-                hnsw_config=hnsw,
-            )
+        vectors = vector_params(vectors_config)
         with self._guard:
             if self.collection_exists(collection_name):
                 msg = f"Collection {collection_name!r} already exists in {self.path}."
@@ -283,8 +258,9 @@ class EdgeClient:
     def update_collection(
         self, collection_name: str, *, metadata: dict[str, Any] | None = None, **unsupported: Any
     ) -> bool:
-        """Merge ``metadata`` into the collection's (top-level keys replaced, others kept, as in
-        Qdrant); other settings are not supported.
+        """Merge ``metadata`` into the collection's (top-level keys replaced, others kept, as in Qdrant).
+
+        Other settings are not supported.
         """
         given = sorted(k for k, v in unsupported.items() if v is not None)
         if given:
@@ -322,112 +298,12 @@ class EdgeClient:
         elif isinstance(field_schema, (models.PayloadSchemaType, str)):
             schema = getattr(edge.PayloadSchemaType, models.PayloadSchemaType(field_schema).value.capitalize())
         else:
-            msg = f"The edge engine takes a PayloadSchemaType or KeywordIndexParams here, got {type(field_schema).__name__}."
+            msg = (
+                "The edge engine takes a PayloadSchemaType or KeywordIndexParams here, "
+                f"got {type(field_schema).__name__}."
+            )
             raise InvalidInputError(msg)
         self._shard(collection_name).update(edge.UpdateOperation.create_field_index(field_name, schema))
-
-    # ------------------------------------------------------------------ translation
-    def _filter(self, query_filter: Any) -> Any:
-        from qdrant_client import models
-
-        if query_filter is None:
-            return None
-        if not isinstance(query_filter, models.Filter):
-            msg = f"Expected a qdrant_client.models.Filter, got {type(query_filter).__name__}."
-            raise InvalidInputError(msg)
-
-        def conditions(value: Any) -> list[Any] | None:
-            if value is None:
-                return None
-            return [self._condition(c) for c in (value if isinstance(value, list) else [value])]
-
-        min_should = None
-        if query_filter.min_should is not None:
-            min_should = _edge().MinShould(
-                conditions(query_filter.min_should.conditions), query_filter.min_should.min_count
-            )
-        return _edge().Filter(
-            must=conditions(query_filter.must),
-            should=conditions(query_filter.should),
-            must_not=conditions(query_filter.must_not),
-            min_should=min_should,
-        )
-
-    def _condition(self, condition: Any) -> Any:
-        from qdrant_client import models
-
-        edge = _edge()
-        if isinstance(condition, models.Filter):
-            return self._filter(condition)
-        if isinstance(condition, models.HasIdCondition):
-            return edge.HasIdCondition({uuid.UUID(i) if isinstance(i, str) else i for i in condition.has_id})
-        if isinstance(condition, models.IsEmptyCondition):
-            return edge.IsEmptyCondition(condition.is_empty.key)
-        if isinstance(condition, models.IsNullCondition):
-            return edge.IsNullCondition(condition.is_null.key)
-        if isinstance(condition, models.HasVectorCondition):
-            return edge.HasVectorCondition(condition.has_vector)
-        if isinstance(condition, models.NestedCondition):
-            return edge.NestedCondition(condition.nested.key, self._filter(condition.nested.filter))
-        if isinstance(condition, models.FieldCondition):
-            kwargs: dict[str, Any] = {}
-            match = condition.match
-            if isinstance(match, models.MatchValue) and isinstance(match.value, bool):
-                # qdrant-edge-py 0.9 turns a Python bool into the integer 0/1, which matches no
-                # boolean payload value: refuse rather than silently match nothing.
-                msg = (
-                    f"The edge engine (qdrant-edge-py 0.9) cannot filter on a boolean value ({condition.key} = "
-                    f"{match.value}); store that metadata as a string or an int (e.g. 'yes'/'no'), or use engine='qdrant'."
-                )
-                raise InvalidInputError(msg)
-            if isinstance(match, models.MatchValue):
-                kwargs["match"] = edge.MatchValue(match.value)
-            elif isinstance(match, models.MatchAny):
-                kwargs["match"] = edge.MatchAny(list(match.any))
-            elif isinstance(match, models.MatchExcept):
-                kwargs["match"] = edge.MatchExcept(list(match.except_))
-            elif isinstance(match, models.MatchText):
-                kwargs["match"] = edge.MatchText(match.text)
-            elif match is not None:
-                msg = f"The edge engine does not support the match {type(match).__name__} here."
-                raise InvalidInputError(msg)
-            if isinstance(condition.range, models.Range):
-                kwargs["range"] = edge.RangeFloat(**condition.range.model_dump())
-            elif isinstance(condition.range, models.DatetimeRange):
-                bounds = condition.range.model_dump()
-                kwargs["range"] = edge.RangeDateTime(
-                    **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in bounds.items()}
-                )
-            if condition.values_count is not None:
-                kwargs["values_count"] = edge.ValuesCount(**condition.values_count.model_dump())
-            if any(getattr(condition, geo) is not None for geo in ("geo_bounding_box", "geo_radius", "geo_polygon")):
-                msg = "The edge engine adapter does not translate geo conditions."
-                raise InvalidInputError(msg)
-            return edge.FieldCondition(
-                key=condition.key, is_empty=condition.is_empty, is_null=condition.is_null, **kwargs
-            )
-        msg = f"The edge engine does not support the filter condition {type(condition).__name__}."
-        raise InvalidInputError(msg)
-
-    @staticmethod
-    def _with_payload(with_payload: Any) -> Any:
-        from qdrant_client import models
-
-        if isinstance(with_payload, models.PayloadSelectorExclude):
-            return _edge().PayloadSelector.Exclude(list(with_payload.exclude))
-        if isinstance(with_payload, models.PayloadSelectorInclude):
-            return _edge().PayloadSelector.Include(list(with_payload.include))
-        if isinstance(with_payload, (bool, list)):
-            return with_payload
-        msg = f"with_payload must be a bool, a list of fields or a PayloadSelector, got {type(with_payload).__name__}."
-        raise InvalidInputError(msg)
-
-    @staticmethod
-    def _with_vector(with_vector: Any) -> Any:
-        if isinstance(with_vector, (bool, list)):
-            return with_vector
-        msg = f"with_vectors must be a bool or a list of vector names, got {type(with_vector).__name__}."
-        raise InvalidInputError(msg)
 
     @staticmethod
     def _edge_id(point_id: Any) -> Any:
@@ -448,7 +324,7 @@ class EdgeClient:
 
         shard = self._shard(collection_name)
         return models.CountResult(
-            count=shard.count(_edge().CountRequest(exact=exact, filter=self._filter(count_filter)))
+            count=shard.count(_edge().CountRequest(exact=exact, filter=edge_filter(count_filter)))
         )
 
     def scroll(
@@ -461,15 +337,13 @@ class EdgeClient:
         with_vectors: Any = False,
         **_: Any,
     ) -> tuple[list[Any], Any]:
-        """A page of points in id order and the id to pass as ``offset`` for the next page
-        (``None`` after the last).
-        """
+        """A page of points in id order and the id to pass as ``offset`` for the next page (``None`` after the last)."""
         request = _edge().ScrollRequest(
             offset=None if offset is None else self._edge_id(offset),
             limit=limit,
-            filter=self._filter(scroll_filter),
-            with_payload=self._with_payload(with_payload),
-            with_vector=self._with_vector(with_vectors),
+            filter=edge_filter(scroll_filter),
+            with_payload=payload_selector(with_payload),
+            with_vector=vector_selector(with_vectors),
         )
         points, next_offset = self._shard(collection_name).scroll(request)
         return [self._record(p) for p in points], None if next_offset is None else _point_id(next_offset)
@@ -480,14 +354,15 @@ class EdgeClient:
         """The points with these ids that exist (``models.Record``)."""
         points = self._shard(collection_name).retrieve(
             [self._edge_id(i) for i in ids],
-            with_payload=self._with_payload(with_payload),
-            with_vector=self._with_vector(with_vectors),
+            with_payload=payload_selector(with_payload),
+            with_vector=vector_selector(with_vectors),
         )
         return [self._record(p) for p in points]
 
     def query_batch_points(self, collection_name: str, requests: Sequence[Any], **_: Any) -> list[Any]:
-        """Nearest-neighbour queries (``models.QueryRequest`` with a dense vector and ``using``),
-        run as one planned batch; one ``QueryResponse`` per request.
+        """Nearest-neighbour queries (``models.QueryRequest`` with a dense vector and ``using``).
+
+        Run as one planned batch; one ``QueryResponse`` per request.
         """
         from qdrant_client import models
         from qdrant_client.http.models import QueryResponse
@@ -503,17 +378,15 @@ class EdgeClient:
                 msg = f"The edge engine adapter runs nearest-vector queries only, got {type(request.query).__name__}."
                 raise InvalidInputError(msg)
             if id(request.filter) not in filters:
-                filters[id(request.filter)] = self._filter(request.filter)
+                filters[id(request.filter)] = edge_filter(request.filter)
             translated.append(
                 edge.QueryRequest(
                     limit=request.limit if request.limit is not None else 10,
                     offset=request.offset,
                     query=edge.Query.Nearest(vector, using=request.using),
                     filter=filters[id(request.filter)],
-                    with_payload=self._with_payload(
-                        request.with_payload if request.with_payload is not None else False
-                    ),
-                    with_vector=self._with_vector(request.with_vector if request.with_vector is not None else False),
+                    with_payload=payload_selector(request.with_payload if request.with_payload is not None else False),
+                    with_vector=vector_selector(request.with_vector if request.with_vector is not None else False),
                     score_threshold=request.score_threshold,
                 )
             )
@@ -534,8 +407,9 @@ class EdgeClient:
 
     # ------------------------------------------------------------------ writes
     def upsert(self, collection_name: str, points: Iterable[Any], wait: bool = True, **_: Any) -> None:
-        """Insert or replace ``models.PointStruct`` s (or a ``models.Batch``). The update is in the
-        write-ahead log when this returns (``wait`` is always true here).
+        """Insert or replace ``models.PointStruct`` s (or a ``models.Batch``).
+
+        The update is in the write-ahead log when this returns (``wait`` is always true here).
         """
         from qdrant_client import models
 
@@ -573,7 +447,7 @@ class EdgeClient:
         edge = _edge()
         shard = self._shard(collection_name)
         if isinstance(points_selector, models.FilterSelector):
-            shard.update(edge.UpdateOperation.delete_points_by_filter(self._filter(points_selector.filter)))
+            shard.update(edge.UpdateOperation.delete_points_by_filter(edge_filter(points_selector.filter)))
             return
         ids = points_selector.points if isinstance(points_selector, models.PointIdsList) else list(points_selector)
         if ids:
@@ -586,13 +460,15 @@ class EdgeClient:
                 shard.flush()
 
     def optimize(self, collection_name: str) -> bool:
-        """Run the shard's optimizers now (merge segments, build the HNSW index when a segment
-        passes the indexing threshold); blocks until done. ``True`` if anything changed.
+        """Run the shard's optimizers now; blocks until done. ``True`` if anything changed.
+
+        They merge segments and build the HNSW index when a segment passes the indexing threshold.
         """
         return bool(self._shard(collection_name).optimize())
 
     def close(self, **_: Any) -> None:
         """Flush and close every shard, release the folder lock, and remove a temporary folder.
+
         Closing twice does nothing.
         """
         with self._guard:

@@ -76,7 +76,7 @@ class KeyIndex:
             msg = f"Expected keys of shape ({len(point_ids)}, {self.knowledge_dim}), got {tuple(keys.shape)}."
             raise ValueError(msg)
         self._reserve(len(self) + len(point_ids))
-        for point_id, key, tenant in zip(point_ids, keys, tenants):
+        for point_id, key, tenant in zip(point_ids, keys, tenants, strict=False):
             row = self._rows.get(point_id)
             if row is None:
                 row = len(self._point_ids)
@@ -143,7 +143,7 @@ class KeyIndex:
         results = []
         for i in range(query_keys.shape[0]):
             row_results = []
-            for score, row in zip(top_scores[i].tolist(), top_rows[i].tolist()):
+            for score, row in zip(top_scores[i].tolist(), top_rows[i].tolist(), strict=False):
                 if score == -math.inf or (score_thresholds is not None and score < float(score_thresholds[i])):
                     continue
                 row_results.append((self._point_ids[row], score))

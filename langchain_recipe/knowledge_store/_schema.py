@@ -81,8 +81,9 @@ def edit_point_id(edit_id: str, tenant: str = DEFAULT_TENANT) -> str:
 
 
 def _is_tenant_pair(edit_id: str) -> bool:
-    """Whether ``edit_id`` is exactly ``json.dumps([a, b])`` for two strings: the name that
-    :func:`edit_point_id` hashes for a non-default tenant.
+    """Whether ``edit_id`` is exactly ``json.dumps([a, b])`` for two strings.
+
+    That is the name that :func:`edit_point_id` hashes for a non-default tenant.
     """
     if not edit_id.startswith('["'):
         return False
@@ -149,7 +150,10 @@ def decode_prompt_payload(value: dict[str, Any]) -> torch.Tensor:
 def scaled_key(key: torch.Tensor, knowledge_dim: int) -> list[float]:
     """r_k / sqrt(d_r) as a list, so Qdrant's dot product is the scaled dot product."""
     if key.shape[-1] != knowledge_dim:
-        msg = f"A knowledge key has {key.shape[-1]} dimensions; this store's RecipeModel uses knowledge_dim={knowledge_dim}."
+        msg = (
+            f"A knowledge key has {key.shape[-1]} dimensions; this store's RecipeModel uses "
+            f"knowledge_dim={knowledge_dim}."
+        )
         raise ValueError(msg)
     return stored_key(key).tolist()
 
@@ -201,9 +205,11 @@ class KnowledgeEdit:
         )
 
     def to_document(self, *, with_provenance: bool = False) -> Document:
-        """A ``Document`` with ``id`` = the edit id and the user's metadata (exactly as stored,
-        as the ``VectorStore`` contract asks); ``with_provenance`` adds ``edit_id``, ``tenant``,
-        ``source``, ``author``, ``created_at`` and ``updated_at`` to a copy of it.
+        """A ``Document`` with ``id`` = the edit id and the user's metadata.
+
+        The metadata is exactly as stored, as the ``VectorStore`` contract asks; ``with_provenance``
+        adds ``edit_id``, ``tenant``, ``source``, ``author``, ``created_at`` and ``updated_at`` to a
+        copy of it.
         """
         metadata = dict(self.metadata)
         if with_provenance:
@@ -271,8 +277,9 @@ class RetrievedEdit:
 
 # ---------------------------------------------------------------------- input validation
 def check_statements(statements: Sequence[str]) -> list[str]:
-    """Non-empty strings of valid UTF-8, stripped; a bare string is refused (it would be split
-    into characters). See :func:`~langchain_recipe._validation.check_text`.
+    """Non-empty strings of valid UTF-8, stripped; a bare string is refused (it would be split into characters).
+
+    See :func:`~langchain_recipe._validation.check_text`.
     """
     if isinstance(statements, (str, bytes)):
         msg = "Pass a list of statements, not a single string (e.g. add_knowledge([statement]))."
@@ -281,8 +288,9 @@ def check_statements(statements: Sequence[str]) -> list[str]:
 
 
 def _non_string_keys(value: Any, path: str = "metadata") -> str | None:
-    """The path of the first dict key in ``value`` that is not a string (JSON would turn it
-    into one, so the metadata would not come back unchanged), or ``None``.
+    """The path of the first dict key in ``value`` that is not a string, or ``None``.
+
+    JSON would turn such a key into one, so the metadata would not come back unchanged.
     """
     if isinstance(value, dict):
         for key, item in value.items():

@@ -158,7 +158,7 @@ def run_trial(spec: dict[str, Any], recipe_model: Any, base_model: Any) -> None:
     import torch
 
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
-    from langchain_recipe.knowledge_store import _store as store_module
+    from langchain_recipe.knowledge_store import _write as store_module
 
     _emit("start", pid=os.getpid())
     kill_self = spec.get("kill_self") or {}

@@ -20,6 +20,7 @@ from langchain_recipe.benchmarks.report import render_markdown, write_report
 from langchain_recipe.benchmarks.suite import (
     evaluate_targets,
     exact_new_tokens,
+    qdrant_search,
     store_query_request,
     stored_bytes_per_edit,
     text_rag_answers,
@@ -114,6 +115,21 @@ def test_synthetic_fill_lands_in_the_store_schema(knowledge_store: RecipeKnowled
         == 4 * config.knowledge_dim + 2 * config.num_prompt_tokens * config.lm_hidden_size
     )
     assert sizes["request_bytes_per_edit"] > 0
+
+
+def test_qdrant_search_ranks_then_gates_strictly_like_the_store(knowledge_store: RecipeKnowledgeStore) -> None:
+    knowledge_store.add_knowledge(STATEMENTS, ids=IDS)
+    questions = [QUERY, "What is the capital of France?"]
+    query_keys, sentinel = knowledge_store.encode_queries(questions)
+    request = store_query_request(knowledge_store, query_keys[0])
+    assert request.limit == 1 and request.score_threshold is None  # ranking only: the gate comes after
+    for i, edit in enumerate(knowledge_store.retrieve_prompts(questions)):
+        found = qdrant_search(knowledge_store, query_keys[i], sentinel[i])
+        assert [p.payload["edit_id"] for p in found] == ([] if edit is None else [edit.edit_id])
+    # A tie with the sentinel is rejected (strict), where Qdrant's inclusive threshold would keep it.
+    (top,) = knowledge_store.client.query_batch_points(knowledge_store.collection_name, [request])[0].points
+    assert qdrant_search(knowledge_store, query_keys[0], float(np.nextafter(top.score, -np.inf))) != []
+    assert qdrant_search(knowledge_store, query_keys[0], top.score) == []
 
 
 def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(

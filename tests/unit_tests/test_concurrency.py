@@ -34,6 +34,8 @@ from langchain_recipe.chat_models import RecipeChatModel, _apply_chat_template, 
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import chat_prompt_offset
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+from langchain_recipe.knowledge_store import _read as read_module
+from langchain_recipe.knowledge_store import _write as write_module
 from langchain_recipe.nn import RecipeModel
 from langchain_recipe.retrievers import SentinelRetriever
 from langchain_recipe.tools import RecipeToolkit
@@ -472,12 +474,12 @@ def test_a_tenants_read_never_shows_another_tenants_first_write(
     store = RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, location=":memory:")
     acme, globex = store.for_tenant("acme"), store.for_tenant("globex")
     acme.add_knowledge(STATEMENTS[:2], metadatas=[{"kind": "fact"}] * 2, ids=IDS[:2])
-    original = RecipeKnowledgeStore._filter
+    original = read_module.tenant_filter
     writer: list[threading.Thread] = []
 
-    def filter_then_write(self: RecipeKnowledgeStore, *args: Any, **kwargs: Any) -> Any:
-        built = original(self, *args, **kwargs)
-        if self.tenant == "acme" and not writer:  # another tenant writes right after the filter is built
+    def filter_then_write(state: Any, tenant: str, *args: Any, **kwargs: Any) -> Any:
+        built = original(state, tenant, *args, **kwargs)
+        if tenant == "acme" and not writer:  # another tenant writes right after the filter is built
             kwargs = {"metadatas": [{"kind": "fact"}], "ids": ["lamps"]}
             writer.append(threading.Thread(target=globex.add_knowledge, args=(["Globex sells lamps."],), kwargs=kwargs))
             writer[0].start()
@@ -493,7 +495,7 @@ def test_a_tenants_read_never_shows_another_tenants_first_write(
     }
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(RecipeKnowledgeStore, "_filter", filter_then_write)
+            patch.setattr(read_module, "tenant_filter", filter_then_write)
             result = reads[read]()
         writer[0].join()
         assert result == (2 if read == "count" else sorted(IDS[:2]))
@@ -504,15 +506,15 @@ def test_a_tenants_read_never_shows_another_tenants_first_write(
 
 def _interleaved_write(monkeypatch: pytest.MonkeyPatch, other_write: Callable[[], Any]) -> None:
     """Run ``other_write`` once, between a write's checks outside the lock and its locked part."""
-    original = RecipeKnowledgeStore._write
+    original = write_module.write_edits
     pending = [other_write]
 
-    def write(self: RecipeKnowledgeStore, *args: Any, **kwargs: Any) -> Any:
+    def write(store: RecipeKnowledgeStore, *args: Any, **kwargs: Any) -> Any:
         if pending:
             pending.pop()()
-        return original(self, *args, **kwargs)
+        return original(store, *args, **kwargs)
 
-    monkeypatch.setattr(RecipeKnowledgeStore, "_write", write)
+    monkeypatch.setattr(write_module, "write_edits", write)
 
 
 def test_an_update_never_brings_back_an_edit_deleted_meanwhile(

@@ -20,7 +20,7 @@ from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import EditConflictError, EditConflictWarning
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
-from langchain_recipe.knowledge_store import _store as store_module
+from langchain_recipe.knowledge_store import _write as store_module
 from langchain_recipe.knowledge_store._conflicts import CONFLICT_KEY_COSINE, is_conflict, subject_of
 from langchain_recipe.nn import RecipeModel
 

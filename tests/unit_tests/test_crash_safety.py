@@ -42,7 +42,7 @@ from langchain_recipe.knowledge_store import (
     decode_prompt_payload,
     edit_point_id,
 )
-from langchain_recipe.knowledge_store import _store as store_module
+from langchain_recipe.knowledge_store import _write as store_module
 from langchain_recipe.knowledge_store._schema import scaled_key
 from langchain_recipe.nn import RecipeModel
 

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 import warnings
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -419,10 +420,10 @@ def test_upserts_are_split_under_the_request_size_limit(make_store: Callable[...
     probe = make_store("probe")
     point_bytes = probe.request_bytes_per_edit(STATEMENTS[0])
     store = make_store(max_request_bytes=int(point_bytes * 2.5))
-    in_process = store._shared.in_process
+    in_process = store._shared.capabilities.in_process
     # Only a request to a server has a size limit; an in-process engine is sized as if it were one
     # here, so that the splitting is tested in every mode (the server mode needs Docker).
-    store._shared.in_process = False
+    store._shared.capabilities = replace(store._shared.capabilities, in_process=False)
     calls: list[int] = []
     upsert = store.client.upsert
 
@@ -437,12 +438,12 @@ def test_upserts_are_split_under_the_request_size_limit(make_store: Callable[...
     assert len(store) == 7
     assert calls == [2, 2, 2, 1]
     tiny = make_store("tiny", max_request_bytes=1024)
-    tiny._shared.in_process = False
+    tiny._shared.capabilities = replace(tiny._shared.capabilities, in_process=False)
     with pytest.raises(StoreError, match="max_request_bytes"):
         tiny.add_knowledge(STATEMENTS[:1])
     assert len(tiny) == 0
     if in_process:  # no request, no limit: chunked by count only
-        tiny._shared.in_process = True
+        tiny._shared.capabilities = replace(tiny._shared.capabilities, in_process=True)
         tiny.add_knowledge(STATEMENTS[:1])
         assert len(tiny) == 1
 

@@ -1,0 +1,410 @@
+"""Reading a tenant's edits: filters, lookups by id, listing, and the one search chain.
+
+Search (RECIPE §3.3) runs as one chain for every caller (:meth:`RecipeKnowledgeStore.search_batch`,
+the conflict check, benchmarks):
+
+1. rank: the ``k`` points with the best ``s(q, k)`` for each query representation, from the
+   float32 :class:`~._key_index.KeyIndex` where the store is the collection's sole writer and no
+   user filter is given, otherwise from the engine (one batched query);
+2. gate (``gated=True``): keep a hit only if :func:`~langchain_recipe.scoring.passes_gate`
+   (``s(q, k) > s(q, Θ)``); this is the only place a read applies the gate;
+3. load: read the payloads (and stored vectors) of the hits the engine did not return with them;
+4. keep the tenant's own points.
+
+:func:`retrieved_edit` is the one conversion of a point into a :class:`RetrievedEdit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from langchain_recipe._validation import check_text, is_utf8
+from langchain_recipe._warnings import warn_at_caller
+from langchain_recipe.errors import InvalidInputError, QueryTruncatedWarning
+from langchain_recipe.knowledge_store._collection import SCROLL_PAGE, StoreState
+from langchain_recipe.knowledge_store._key_index import KeyIndex
+from langchain_recipe.knowledge_store._schema import (
+    DEFAULT_TENANT,
+    KEY_VECTOR,
+    MULTIVECTOR,
+    PROMPT_FIELD,
+    KnowledgeEdit,
+    RetrievedEdit,
+    check_provenance,
+    decode_prompt_payload,
+    edit_point_id,
+)
+from langchain_recipe.scoring import passes_gate
+
+__all__ = [
+    "Hit",
+    "SearchMethods",
+    "retrieve_points",
+    "retrieved_edit",
+    "scroll_edits",
+    "search_points",
+    "tenant_filter",
+    "tenants",
+]
+
+
+@dataclass
+class Hit:
+    """One search result: the point id, ``s(q, k)`` (dimensionless) and the point's record.
+
+    The record (``payload``, ``vector``) is ``None`` until loaded.
+    """
+
+    point_id: str
+    score: float
+    record: Any = None
+
+
+def tenant_filter(state: StoreState, tenant: str, metadata: Any = None, **provenance: str | None) -> Any:
+    """A ``models.Filter`` for ``tenant``'s points; ``None`` when nothing needs filtering.
+
+    It adds equality on metadata keys (a list value matches any of it) and provenance fields; a
+    ``models.Filter`` given as ``metadata`` is combined as is.
+
+    Raises:
+        InvalidInputError: ``metadata`` is neither a dict nor a ``models.Filter``, or holds a
+            value that is not a string, int, bool or a list of them.
+    """
+    from qdrant_client import models
+
+    must: list[Any] = []
+    if not (state.sole_writer and state.local_tenants <= {tenant}):
+        must.append(models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant)))
+    for name, value in provenance.items():
+        if value is not None:
+            must.append(models.FieldCondition(key=name, match=models.MatchValue(value=check_provenance(name, value))))
+    if isinstance(metadata, models.Filter):
+        must.append(metadata)
+    elif metadata is not None:
+        must.extend(_metadata_conditions(metadata))
+    return models.Filter(must=must) if must else None
+
+
+def _metadata_conditions(metadata: Any) -> list[Any]:
+    from qdrant_client import models
+
+    if not isinstance(metadata, dict):
+        msg = (
+            f"filter must be a dict of metadata values or a qdrant_client.models.Filter, got {type(metadata).__name__}."
+        )
+        raise InvalidInputError(msg)
+    conditions = []
+    for key, value in metadata.items():
+        match: Any
+        if isinstance(value, (list, tuple)):
+            match = models.MatchAny(any=list(value))
+        elif isinstance(value, (str, int, bool)):
+            match = models.MatchValue(value=value)
+        else:
+            msg = f"filter value for {key!r} must be a string, int, bool or a list of them, got {value!r}."
+            raise InvalidInputError(msg)
+        conditions.append(models.FieldCondition(key=f"metadata.{key}", match=match))
+    return conditions
+
+
+def _selectors(prompt_storage: str, *, with_prompt: bool, with_key: bool = False) -> tuple[Any, Any]:
+    """``with_payload`` and ``with_vectors`` for reading points.
+
+    Points are read with or without their continuous prompt (a payload field or a multivector) and stored key.
+    """
+    from qdrant_client import models
+
+    multivector = prompt_storage == MULTIVECTOR
+    payload: Any = True if with_prompt and not multivector else models.PayloadSelectorExclude(exclude=[PROMPT_FIELD])
+    vectors: Any = [PROMPT_FIELD] if with_prompt and multivector else False
+    if with_key:
+        vectors = [*(vectors or []), KEY_VECTOR]
+    return payload, vectors
+
+
+def retrieve_points(state: StoreState, tenant: str, ids: Sequence[str], *, with_prompt: bool = False) -> list[Any]:
+    """The records of ``tenant``'s edits with these ids, in the given order; unknown ids skipped."""
+    if isinstance(ids, str):
+        ids = [ids]
+    ids = [i for i in ids if isinstance(i, str) and is_utf8(i)]  # no other id can be stored
+    if not ids:
+        return []
+    payload, vectors = _selectors(state.prompt_storage, with_prompt=with_prompt, with_key=with_prompt)
+    with state.reading():
+        points = state.engine.retrieve(
+            state.collection_name, [edit_point_id(i, tenant) for i in ids], with_payload=payload, with_vectors=vectors
+        )
+    order = {edit_id: n for n, edit_id in enumerate(ids)}
+    mine = [p for p in points if p.payload.get("tenant") == tenant]
+    return sorted(mine, key=lambda p: order.get(p.payload["edit_id"], len(order)))
+
+
+def scroll_edits(
+    state: StoreState, tenant: str, *, filter: Any = None, limit: int | None = None, **provenance: Any
+) -> list[KnowledgeEdit]:
+    """``tenant``'s edits matching ``filter`` and provenance (see :func:`tenant_filter`), at most ``limit``."""
+    records: list[KnowledgeEdit] = []
+    offset = None
+    payload, _ = _selectors(state.prompt_storage, with_prompt=False)
+    with state.reading():  # the filter and every page under one hold (see StoreState.reading)
+        query_filter = tenant_filter(state, tenant, filter, **provenance)
+        while True:
+            points, offset = state.engine.scroll(
+                state.collection_name,
+                scroll_filter=query_filter,
+                limit=SCROLL_PAGE,
+                offset=offset,
+                with_payload=payload,
+            )
+            records.extend(KnowledgeEdit.from_payload(p.payload) for p in points)
+            if offset is None or (limit is not None and len(records) >= limit):
+                return records[:limit] if limit is not None else records
+
+
+def tenants(state: StoreState) -> list[str]:
+    """Every tenant that holds at least one edit in the collection, sorted."""
+    found: set[str] = set()
+    offset = None
+    while True:
+        with state.reading():
+            points, offset = state.engine.scroll(
+                state.collection_name, limit=SCROLL_PAGE, offset=offset, with_payload=["tenant"]
+            )
+        found.update(p.payload.get("tenant", DEFAULT_TENANT) for p in points)
+        if offset is None:
+            return sorted(found)
+
+
+def search_points(
+    state: StoreState,
+    tenant: str,
+    query_keys: torch.Tensor,
+    sentinel_scores: torch.Tensor,
+    k: int,
+    *,
+    gated: bool,
+    filter: Any = None,
+    exclude: Sequence[str] = (),
+    with_prompt: bool = True,
+    with_key: bool = False,
+) -> list[list[Hit]]:
+    """The read chain (see the module docstring): ``tenant``'s ``k`` best points per query, best first.
+
+    Gated when ``gated``.
+
+    Args:
+        state: the store's shared state (engine, collection, key index, lock).
+        tenant: the tenant whose points are searched.
+        query_keys: query representations r_q, shape `(num_queries, knowledge_dim)`.
+        sentinel_scores: ``s(q, Θ)``, shape `(num_queries,)`.
+        k: points per query, before the gate.
+        gated: keep only points that pass the knowledge sentinel gate.
+        filter: a user filter (see :func:`tenant_filter`).
+        exclude: point ids never returned.
+        with_prompt: read the continuous prompt with each point.
+        with_key: read the stored key (``record.vector[KEY_VECTOR]``) with each point.
+
+    Returns:
+        One list of :class:`Hit` (records loaded) per query.
+    """
+    payload, vectors = _selectors(state.prompt_storage, with_prompt=with_prompt, with_key=with_key)
+    use_index = state.sole_writer and filter is None
+    with state.lock if use_index else state.reading():
+        if use_index:
+            ranked = _rank_with_key_index(state, tenant, query_keys, k, exclude)
+        else:
+            ranked = _rank_with_engine(state, tenant, query_keys, k, filter, exclude, payload, vectors)
+        if gated:
+            ranked = [
+                [h for h in row if passes_gate(h.score, float(sentinel_scores[i]))] for i, row in enumerate(ranked)
+            ]
+        _load_records(state, ranked, payload, vectors)
+    return [[h for h in row if h.record is not None and h.record.payload.get("tenant") == tenant] for row in ranked]
+
+
+def _rank_with_key_index(
+    state: StoreState, tenant: str, query_keys: torch.Tensor, k: int, exclude: Sequence[str]
+) -> list[list[Hit]]:
+    """Step 1 from the float32 key index (call under the lock); filled from the collection on first use."""
+    if state.key_index is None:
+        index = KeyIndex(state.recipe_model.config.knowledge_dim)
+        offset = None
+        while True:
+            points, offset = state.engine.scroll(
+                state.collection_name,
+                limit=SCROLL_PAGE * 4,
+                offset=offset,
+                with_payload=["tenant"],
+                with_vectors=[KEY_VECTOR],
+            )
+            if points:
+                index.upsert(
+                    [str(p.id) for p in points],
+                    [p.vector[KEY_VECTOR] for p in points],
+                    [(p.payload or {}).get("tenant", DEFAULT_TENANT) for p in points],
+                )
+            if offset is None:
+                break
+        state.key_index = index
+    found = state.key_index.search(query_keys, k, tenant=tenant, exclude=exclude)
+    return [[Hit(point_id, score) for point_id, score in row] for row in found]
+
+
+def _rank_with_engine(
+    state: StoreState,
+    tenant: str,
+    query_keys: torch.Tensor,
+    k: int,
+    filter: Any,
+    exclude: Sequence[str],
+    payload: Any,
+    vectors: Any,
+) -> list[list[Hit]]:
+    """Step 1 (and 3) from the engine: one batched query, records included."""
+    from qdrant_client import models
+
+    query_filter = tenant_filter(state, tenant, filter)
+    if exclude:
+        query_filter = query_filter or models.Filter()
+        query_filter.must_not = [models.HasIdCondition(has_id=list(exclude))]
+    requests = [
+        models.QueryRequest(
+            query=query_keys[i].tolist(),
+            using=KEY_VECTOR,
+            limit=k,
+            filter=query_filter,
+            with_payload=payload,
+            with_vector=vectors,
+        )
+        for i in range(query_keys.shape[0])
+    ]
+    responses = state.engine.query_batch_points(state.collection_name, requests) if requests else []
+    return [[Hit(str(p.id), float(p.score), p) for p in response.points] for response in responses]
+
+
+def _load_records(state: StoreState, ranked: list[list[Hit]], payload: Any, vectors: Any) -> None:
+    """Step 3: read the records of hits that have none, by id, in one request."""
+    wanted = sorted({h.point_id for row in ranked for h in row if h.record is None})
+    if not wanted:
+        return
+    records = {
+        str(r.id): r
+        for r in state.engine.retrieve(state.collection_name, wanted, with_payload=payload, with_vectors=vectors)
+    }
+    for row in ranked:
+        for hit in row:
+            if hit.record is None:
+                hit.record = records.get(hit.point_id)
+
+
+def prompt_of(prompt_storage: str, record: Any) -> torch.Tensor:
+    """A record's continuous prompt, shape `(num_prompt_tokens, lm_hidden_size)`, float32."""
+    if prompt_storage == MULTIVECTOR:
+        return torch.tensor(record.vector[PROMPT_FIELD])
+    return decode_prompt_payload(record.payload[PROMPT_FIELD])
+
+
+def retrieved_edit(hit: Hit, sentinel_score: float, prompt_storage: str, *, with_prompt: bool) -> RetrievedEdit:
+    """The :class:`RetrievedEdit` of a search hit (``prompt`` empty without ``with_prompt``)."""
+    payload = hit.record.payload
+    return RetrievedEdit(
+        edit_id=payload["edit_id"],
+        statement=payload["statement"],
+        metadata=dict(payload.get("metadata") or {}),
+        score=hit.score,
+        sentinel_score=sentinel_score,
+        prompt=prompt_of(prompt_storage, hit.record) if with_prompt else torch.empty(0),
+        tenant=payload.get("tenant", DEFAULT_TENANT),
+    )
+
+
+class SearchMethods:
+    """The knowledge store's query-side methods: encoding questions and searching (RECIPE §3.3)."""
+
+    @torch.no_grad()
+    def encode_queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Query representations and their sentinel scores ``s(q, Θ)`` (RECIPE §3.3).
+
+        Shapes `(num_queries, knowledge_dim)` and `(num_queries,)`.
+
+        Raises:
+            InvalidInputError: a query is empty, not a string or not valid Unicode.
+        """
+        queries = [check_text(query, f"Query {index}") for index, query in enumerate(queries)]
+        truncated = self.recipe_model.truncated_queries(queries)
+        if truncated:
+            warn_at_caller(
+                f"{len(truncated)} quer{'y is' if len(truncated) == 1 else 'ies are'} longer than the "
+                f"{self.recipe_model.config.encoder_max_length} encoder tokens the query encoder reads (query "
+                f"{truncated[0]}: {queries[truncated[0]][:60]!r}...); retrieval sees only the beginning. Ask "
+                "shorter questions, or put the question first.",
+                QueryTruncatedWarning,
+            )
+        query_keys = self.recipe_model.encode_queries(queries).float().cpu()
+        return query_keys, self._sentinel_scores(query_keys)
+
+    def _sentinel_scores(self, query_keys: torch.Tensor) -> torch.Tensor:
+        """``s(q, Θ)`` of query representations `(num_queries, knowledge_dim)`: shape `(num_queries,)`."""
+        return self.recipe_model.similarity(query_keys, self._sentinel_key.unsqueeze(0)).squeeze(-1)
+
+    def search(self, query: str, k: int = 1, *, gated: bool = False, filter: Any = None) -> list[RetrievedEdit]:
+        """The ``k`` edits of this tenant most similar to ``query``, best first.
+
+        The edits come with their gate verdicts and continuous prompts.
+
+        Args:
+            query: the user's question (only the question: never a candidate answer).
+            k: how many edits.
+            gated: keep only edits that pass the sentinel gate (``s > s_Θ``).
+            filter: see :meth:`list_edits`.
+        """
+        return self.search_batch([check_text(query, "The query")], k=k, gated=gated, filter=filter)[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 1,
+        *,
+        gated: bool = False,
+        filter: Any = None,
+        with_prompt: bool = True,
+    ) -> list[list[RetrievedEdit]]:
+        """:meth:`search` for many queries with one encoder pass and one batched Qdrant request.
+
+        ``with_prompt=False`` skips reading continuous prompts (``prompt`` is then an empty
+        tensor), for callers that need only statements and scores.
+
+        Raises:
+            InvalidInputError: a single string instead of a list, or ``k`` not a positive int.
+        """
+        if isinstance(queries, (str, bytes)):
+            msg = "Pass a list of queries, not a single string (e.g. search_batch([query]))."
+            raise InvalidInputError(msg)
+        if not queries:
+            return []
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            msg = f"k must be a positive int, got {k!r}."
+            raise InvalidInputError(msg)
+        query_keys, sentinel_scores = self.encode_queries(queries)
+        hits = search_points(
+            self._shared,
+            self.tenant,
+            query_keys,
+            sentinel_scores,
+            k,
+            gated=gated,
+            filter=filter,
+            with_prompt=with_prompt,
+        )
+        return [
+            [retrieved_edit(h, float(sentinel_scores[i]), self.prompt_storage, with_prompt=with_prompt) for h in row]
+            for i, row in enumerate(hits)
+        ]
+
+    def retrieve_prompts(self, queries: Sequence[str]) -> list[RetrievedEdit | None]:
+        """For each query, the best edit if it passes the sentinel gate, else ``None``."""
+        return [found[0] if found else None for found in self.search_batch(queries, k=1, gated=True)]
