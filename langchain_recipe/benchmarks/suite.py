@@ -120,7 +120,7 @@ class SuiteSettings:
 
 
 # ---------------------------------------------------------------------------------- helpers
-def store_query_request(store: Any, query_key: torch.Tensor, sentinel_score: torch.Tensor | float | None = None) -> Any:
+def store_query_request(store: Any, query_key: torch.Tensor) -> Any:
     """The Qdrant request with which the store's read chain ranks one question's best edit (``k=1``).
 
     It is what :func:`~langchain_recipe.knowledge_store._read.search_points` sends when the engine
@@ -133,8 +133,6 @@ def store_query_request(store: Any, query_key: torch.Tensor, sentinel_score: tor
     Args:
         store: a :class:`~langchain_recipe.knowledge_store.RecipeKnowledgeStore`.
         query_key: shape `(knowledge_dim,)`, from ``store.encode_queries``.
-        sentinel_score: not part of the request (accepted so that existing callers keep working);
-            the gate belongs to :func:`qdrant_search`.
     """
     from qdrant_client import models
 

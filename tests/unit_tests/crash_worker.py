@@ -15,7 +15,8 @@ writer ended (``exited``, with the signal number).
 
 Trial keys: ``models`` (folder written by ``save_tiny_models``), ``path``, ``engine``, ``size``,
 ``policy``, ``force_conflicts`` (every new statement passes the sentinel gate against every
-edit and conflicts with every edit it passes, whatever the subject, to exercise ``replace``), ``kill_self`` (``None``, ``{"at": "after_request", "request": n}``,
+edit and conflicts with every edit it passes, whatever the subject, to exercise ``replace``),
+``kill_self`` (``None``, ``{"at": "after_request", "request": n}``,
 ``{"at": "sqlite_insert", "point": n}``, ``{"at": "metadata_write"}`` (before
 qdrant-client renames its new meta.json into place), ``{"at": "before_delete"}``, or ``{"at":
 "shard_create"}``: while the edge engine creates the collection's shard, at open).

@@ -106,7 +106,7 @@ def test_synthetic_fill_lands_in_the_store_schema(knowledge_store: RecipeKnowled
     # The suite's direct request is the store's: same best edit, prompt in the payload.
     query_keys, _sentinel = knowledge_store.encode_queries([QUERY])
     point = knowledge_store.client.query_batch_points(
-        knowledge_store.collection_name, [store_query_request(knowledge_store, query_keys[0], -1e9)]
+        knowledge_store.collection_name, [store_query_request(knowledge_store, query_keys[0])]
     )[0].points[0]
     assert point.payload["edit_id"] == IDS[0] and PROMPT_FIELD in point.payload
     sizes = stored_bytes_per_edit(knowledge_store)
@@ -150,7 +150,7 @@ def test_synthetic_fill_follows_a_multivector_store_and_its_tenant(
         assert set(fake.vector) == set(real.vector) == {KEY_VECTOR, PROMPT_FIELD}
         assert fake.payload["tenant"] == "acme" and fake.id == edit_point_id("synthetic-3", "acme")
         query_keys, _ = acme.encode_queries([QUERY])
-        point = acme.client.query_batch_points(acme.collection_name, [store_query_request(acme, query_keys[0], -1e9)])[
+        point = acme.client.query_batch_points(acme.collection_name, [store_query_request(acme, query_keys[0])])[
             0
         ].points[0]
         assert point.payload["edit_id"] == IDS[0]

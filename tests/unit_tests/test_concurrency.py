@@ -129,7 +129,7 @@ def _injected_by_request(
             for row in call["ids"]:
                 found.setdefault(by_ids[tuple(row.tolist())], []).append(None)
             continue
-        for row, mask in zip(call["embeds"], call["mask"]):
+        for row, mask in zip(call["embeds"], call["mask"], strict=True):
             vectors = row[mask.bool()]
             n = by_embeds.get(vectors.numpy().tobytes())
             if n is not None:
@@ -143,9 +143,8 @@ def _injected_by_request(
                     break
             else:
                 tokens = torch.cdist(vectors, table).argmin(dim=-1)
-                pytest.fail(
-                    f"A prefill row matches no request: its tokens were changed or mixed up: {lm.tokenizer.decode(tokens)!r}"
-                )
+                text = lm.tokenizer.decode(tokens)
+                pytest.fail(f"A prefill row matches no request: its tokens were changed or mixed up: {text!r}")
     return found
 
 
@@ -163,7 +162,7 @@ def _safe_statements(view: RecipeKnowledgeStore, expected: dict[str, str], count
     ]
     with torch.no_grad():
         margin = (view.recipe_model.similarity(query_keys, keys) - best[:, None]).max(dim=0).values
-    safe = [s for s, m in zip(candidates, margin.tolist()) if m < -0.05]
+    safe = [s for s, m in zip(candidates, margin.tolist(), strict=True) if m < -0.05]
     assert len(safe) >= count, f"only {len(safe)} safe statements"
     return safe[:count]
 
@@ -225,7 +224,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
                     tally("requests")
                 elif kind == 2:
                     ns = [next(counter) for _ in range(3)]
-                    for n, reply in zip(ns, llm.batch([_request(n) for n in ns])):
+                    for n, reply in zip(ns, llm.batch([_request(n) for n in ns]), strict=True):
                         replies[n] = reply
                     tally("requests", 3)
                 else:
@@ -279,7 +278,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
                     tally("requests")
                 elif kind == 2:
                     ns = [next(counter) for _ in range(2)]
-                    for n, reply in zip(ns, await llm.abatch([_request(n) for n in ns])):
+                    for n, reply in zip(ns, await llm.abatch([_request(n) for n in ns]), strict=True):
                         replies[n] = reply
                     tally("requests", 2)
                 else:
@@ -351,7 +350,7 @@ def test_threads_and_tasks_never_receive_another_requests_continuous_prompt(
         if i % 3
     }
     held = {e.edit_id: e.statement for e in readers.list_edits()}
-    want_readers = {**dict(zip(IDS, STATEMENTS)), **survivors}
+    want_readers = {**dict(zip(IDS, STATEMENTS, strict=True)), **survivors}
     # The intruder threads update the shared ids in turn: each id ends with one of its updates.
     updates: dict[str, set[str]] = {edit_id: set() for edit_id in IDS}
     for w in range(INTRUDER_THREADS):
@@ -457,7 +456,7 @@ def test_every_serving_path_encodes_under_the_tokenizer_lock(
     }
     for name, call in calls.items():
         done = threading.Event()
-        worker = threading.Thread(target=lambda call=call: (call(), done.set()))
+        worker = threading.Thread(target=lambda call=call, done=done: (call(), done.set()))
         with tokenizer_lock(base_model.tokenizer):
             worker.start()
             assert not done.wait(0.3), f"{name} encoded while another thread held the tokenizer lock"

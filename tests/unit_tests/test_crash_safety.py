@@ -254,7 +254,7 @@ def _check_complete(
         queries = [p.payload["statement"] for p in points[:: max(1, len(points) // 12)]]
         by_index = store.search_batch(queries, k=5, with_prompt=False)  # the key index (embedded mode) or Qdrant
         by_qdrant = store.search_batch(queries, k=5, with_prompt=False, filter=models.Filter())  # always Qdrant
-        for mine, theirs in zip(by_index, by_qdrant):
+        for mine, theirs in zip(by_index, by_qdrant, strict=True):
             assert [e.edit_id for e in mine] == [e.edit_id for e in theirs]
             assert [e.score for e in mine] == pytest.approx([e.score for e in theirs], abs=1e-4)
     return points
@@ -301,9 +301,9 @@ def test_a_store_killed_in_the_middle_of_a_large_add_opens_whole_and_takes_the_r
             statements[: trial.size],
             metadatas[: trial.size],
         )
-        sent = {i: (s, m) for i, s, m in zip(batch_ids, batch_statements, batch_metadatas)}
+        sent = {i: (s, m) for i, s, m in zip(batch_ids, batch_statements, batch_metadatas, strict=True)}
         if trial.replace:
-            sent.update({i: (s, {}) for i, s in zip(OLD_IDS, OLD_STATEMENTS)})
+            sent.update({i: (s, {}) for i, s in zip(OLD_IDS, OLD_STATEMENTS, strict=True)})
             with RecipeKnowledgeStore(recipe_model, base_model, path=path, engine=engine) as store:
                 store.add_knowledge(OLD_STATEMENTS, ids=OLD_IDS)
         spec = {

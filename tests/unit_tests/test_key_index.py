@@ -104,7 +104,7 @@ def _assert_congruent(owner: RecipeKnowledgeStore, reader: RecipeKnowledgeStore)
         assert _results(owner, **kwargs) == _results(reader, **kwargs), kwargs
     mine = owner.search_batch(QUERIES, k=1)
     theirs = reader.search_batch(QUERIES, k=1)
-    for a, b in zip(mine, theirs):
+    for a, b in zip(mine, theirs, strict=True):
         if a:
             assert torch.equal(a[0].prompt, b[0].prompt)
 

@@ -72,7 +72,7 @@ def test_add_knowledge_returns_new_unique_ids(knowledge_store: RecipeKnowledgeSt
     assert len(set(ids)) == 2
     assert len(knowledge_store) == 2
     by_id = {d.id: d.page_content for d in knowledge_store.get_by_ids(ids)}
-    assert by_id == dict(zip(ids, STORE_STATEMENTS[:2]))
+    assert by_id == dict(zip(ids, STORE_STATEMENTS[:2], strict=True))
 
 
 def test_given_ids_are_kept_and_get_by_ids_returns_documents(knowledge_store: RecipeKnowledgeStore) -> None:
@@ -194,7 +194,7 @@ def test_len_and_list(knowledge_store: RecipeKnowledgeStore) -> None:
     assert len(knowledge_store) == 4
     documents = knowledge_store.list()
     assert sorted(d.id for d in documents) == sorted(STORE_IDS)
-    assert {d.id: d.page_content for d in documents} == dict(zip(STORE_IDS, STORE_STATEMENTS))
+    assert {d.id: d.page_content for d in documents} == dict(zip(STORE_IDS, STORE_STATEMENTS, strict=True))
     assert len(knowledge_store.list(limit=2)) == 2
     assert sorted(knowledge_store.statements()) == sorted(STORE_STATEMENTS)
     assert "edits=4" in repr(knowledge_store)
@@ -396,7 +396,7 @@ def test_on_disk_store_keeps_edits_after_reopening(
         assert {d.id: d for d in reopened.list()} == documents
         again = reopened.search(QUERY, k=4)
         assert [e.edit_id for e in again] == [e.edit_id for e in found]
-        for a, b in zip(again, found):
+        for a, b in zip(again, found, strict=True):
             assert a.score == pytest.approx(b.score, abs=1e-5)
             assert torch.allclose(a.prompt, b.prompt)
         reopened.add_knowledge(["A fifth statement."], ids=["fifth"])

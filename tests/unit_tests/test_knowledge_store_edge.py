@@ -125,7 +125,8 @@ def test_edits_survive_a_process_that_ends_without_close(tmp_path: Path) -> None
             from langchain_recipe.knowledge_store._edge import EdgeClient
             client = EdgeClient({str(path)!r})
             client.create_collection("c", {{"key": models.VectorParams(size=2, distance=models.Distance.DOT)}})
-            client.upsert("c", [models.PointStruct(id=i, vector={{"key": [1.0, float(i)]}}, payload={{"n": i}}) for i in range(5)])
+            points = [models.PointStruct(id=i, vector={{"key": [1.0, float(i)]}}, payload={{"n": i}}) for i in range(5)]
+            client.upsert("c", points)
             os._exit(0)  # no flush, no close: the write-ahead log has the points
         """),
         ],

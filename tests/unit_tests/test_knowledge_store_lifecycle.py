@@ -14,8 +14,8 @@ import sys
 import textwrap
 import threading
 import warnings
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -641,7 +641,9 @@ def test_a_reencode_to_other_sizes_cut_short_loses_no_edit(
 
     if crash == "while staging":  # the collection was not touched: the old models open it whole
         with RecipeKnowledgeStore(recipe_model=recipe_model, base_model=base_model, path=path, engine=engine) as old:
-            assert sorted((e.edit_id, e.metadata["n"]) for e in old.list_edits()) == sorted(zip(IDS, range(len(IDS))))
+            assert sorted((e.edit_id, e.metadata["n"]) for e in old.list_edits()) == sorted(
+                (edit_id, n) for n, edit_id in enumerate(IDS)
+            )
             assert not old.client.collection_exists(staging)
     else:  # the staged edits are the only whole copy: the old models are refused, the new ones finish
         with pytest.raises(FingerprintMismatchError, match="was being re-encoded for other models"):
@@ -649,7 +651,9 @@ def test_a_reencode_to_other_sizes_cut_short_loses_no_edit(
                 recipe_model=recipe_model, base_model=base_model, path=path, engine=engine, on_mismatch="reencode"
             )
         with RecipeKnowledgeStore(recipe_model=new_model, base_model=base_model, path=path, engine=engine) as new:
-            assert sorted((e.edit_id, e.metadata["n"]) for e in new.list_edits()) == sorted(zip(IDS, range(len(IDS))))
+            assert sorted((e.edit_id, e.metadata["n"]) for e in new.list_edits()) == sorted(
+                (edit_id, n) for n, edit_id in enumerate(IDS)
+            )
             assert new.client.get_collection(new.collection_name).config.params.vectors["key"].size == 48
             assert not new.client.collection_exists(staging)
             assert len(new) == len(new.search(STATEMENTS[0], k=10)) == len(IDS)

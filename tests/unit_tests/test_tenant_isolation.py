@@ -88,7 +88,7 @@ def _snapshot(view: RecipeKnowledgeStore) -> list[tuple[Any, ...]]:
     """Everything about a tenant's edits that a write could change, prompts included."""
     return sorted(
         (e.edit_id, e.statement, e.updated_at, tuple(e.metadata.items()), view._prompt_of(p).tolist())
-        for e, p in zip(view.get_edits(IDS), view._retrieve_points(IDS, with_vectors=True))
+        for e, p in zip(view.get_edits(IDS), view._retrieve_points(IDS, with_vectors=True), strict=True)
     )
 
 
@@ -115,7 +115,7 @@ def test_every_reader_sees_only_its_tenant_under_an_accept_all_gate(
 
     # The retriever, gated and ungated, sync and batched.
     gated, ungated = SentinelRetriever(store=view), SentinelRetriever(store=view, k=10, gated=False)
-    for query, edit, documents in zip(QUERIES, accepted, gated.batch(QUERIES)):
+    for edit, documents in zip(accepted, gated.batch(QUERIES), strict=True):
         assert [(d.id, d.page_content, d.metadata["owner"]) for d in documents] == [
             (edit.edit_id, edit.statement, tenant)
         ]
@@ -128,7 +128,7 @@ def test_every_reader_sees_only_its_tenant_under_an_accept_all_gate(
     llm = RecipeChatModel(knowledge_store=view, max_tokens=MAX_TOKENS)
     replies = [llm.invoke(query) for query in QUERIES] + llm.batch(QUERIES)
     assert len(injected) == 2 * len(QUERIES)
-    for reply, prompt, edit in zip(replies, injected, accepted * 2):
+    for reply, prompt, edit in zip(replies, injected, accepted * 2, strict=True):
         assert reply.response_metadata["edit"]["edit_id"] == edit.edit_id
         assert reply.response_metadata["edit"]["statement"] == mine[edit.edit_id][0]
         assert prompt is not None and torch.equal(prompt, mine[edit.edit_id][2])
