@@ -25,7 +25,8 @@ from torch.nn import functional as F
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
-from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, prepend_statement_text
+from langchain_recipe.generation import pad_id
+from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, pad_rows, prepend_statement_text
 from langchain_recipe.teacher_forcing import TeacherForcedBatch, label_logits
 
 __all__ = ["TeacherAnswer", "answer_distillation_loss", "build_answer_batch", "load_teacher_answers", "teacher_answers"]
@@ -152,17 +153,9 @@ def build_answer_batch(tokenizer, items: Sequence[TeacherAnswer], *, target_weig
                 weights.append(target_weight if start >= 0 and begin < stop and finish > start else 1.0)
         offset = chat_prompt_offset(tokenizer, conversation, ids)
         rows.append((ids[:-1], labels, weights, offset))
-    length = max(len(r[0]) for r in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), length), dtype=torch.long)
-    labels_t = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
-    weights_t = torch.zeros((len(rows), length))
-    for i, (ids, labels, weights, _) in enumerate(rows):
-        input_ids[i, length - len(ids) :] = torch.tensor(ids)
-        mask[i, length - len(ids) :] = 1
-        labels_t[i, length - len(labels) :] = torch.tensor(labels)
-        weights_t[i, length - len(weights) :] = torch.tensor(weights)
+    input_ids, mask = pad_rows([r[0] for r in rows], pad_id(tokenizer))
+    labels_t, _ = pad_rows([r[1] for r in rows], IGNORE_INDEX)
+    weights_t, _ = pad_rows([r[2] for r in rows], 0.0, dtype=torch.float32)
     return AnswerBatch(input_ids, mask, labels_t, weights_t, torch.tensor([r[3] for r in rows]))
 
 
