@@ -94,8 +94,10 @@ def _conversation(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
 
 
 def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str]]:
-    """A conversation that strict chat templates accept: system text folded into the first user
-    turn, tool results turned into user turns, consecutive turns of one role merged.
+    """A conversation that strict chat templates accept.
+
+    System text is folded into the first user turn, tool results become user turns, and
+    consecutive turns of one role are merged.
     """
     system = "\n\n".join(turn["content"] for turn in conversation if turn["role"] == "system")
     turns = [
@@ -118,17 +120,17 @@ def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str
 
 
 def _apply_chat_template(lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]) -> torch.Tensor:
-    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt
-    (see :func:`_templated`).
-    """
+    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt (:func:`_templated`)."""
     return _templated(lm, conversation)[0]
 
 
 def _templated(
     lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]
 ) -> tuple[torch.Tensor, list[dict[str, str]]]:
-    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt, and the
-    conversation the template accepted (``conversation`` itself, or its folded form).
+    """Token ids `(1, seq_len)` of the templated conversation, and the conversation the template accepted.
+
+    The ids end with the generation prompt; the accepted conversation is ``conversation`` itself,
+    or its folded form.
 
     A template that rejects the conversation (a system role, two user turns in a row) gets the
     folded conversation (:func:`_fold_conversation`) instead.
@@ -194,8 +196,10 @@ def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 
 
 def _held_back(text: str, stops: Sequence[str]) -> str:
-    """``text`` less what may still change: a partial UTF-8 character, the start of a stop
-    sequence, and trailing whitespace (the final answer is stripped).
+    """``text`` less what may still change.
+
+    That is a partial UTF-8 character, the start of a stop sequence, and trailing whitespace (the
+    final answer is stripped).
     """
     text = text.rstrip("\ufffd")
     for stop in stops:
@@ -218,7 +222,8 @@ class RecipeChatModel(BaseChatModel):
       chat-templated conversation right before the last user turn's text
       (:func:`~langchain_recipe.injection.chat_prompt_offset`), where training puts it;
     * ``injection="text"`` (gated text prefix): its knowledge statement is put before the text of
-      the last human turn, followed by a newline (:func:`~langchain_recipe.injection.prepend_statement_text`, also ``recipe eval``'s text-RAG), before the chat template is applied.
+      the last human turn, followed by a newline, before the chat template is applied
+      (:func:`~langchain_recipe.injection.prepend_statement_text`, also ``recipe eval``'s text-RAG).
 
     Otherwise the bare LM answers, with exactly the logits it has without RECIPE.
 
@@ -432,10 +437,10 @@ class RecipeChatModel(BaseChatModel):
             asked = [i for i, q in enumerate(queries) if q and q.strip()]
             if asked:
                 found = self.knowledge_store.retrieve_prompts([queries[i] for i in asked])
-                for i, edit in zip(asked, found):
+                for i, edit in zip(asked, found, strict=True):
                     edits[i] = edit
         rows = []
-        for conversation, edit in zip(turns, edits):
+        for conversation, edit in zip(turns, edits, strict=True):
             if edit is not None and injection == "text":
                 conversation = self._with_statement(conversation, edit.statement)
             input_ids, templated = _templated(lm, conversation)
@@ -448,9 +453,7 @@ class RecipeChatModel(BaseChatModel):
 
     @staticmethod
     def _with_statement(conversation: list[dict[str, str]], statement: str) -> list[dict[str, str]]:
-        """The conversation with ``statement`` before the last user turn's text
-        (:func:`~langchain_recipe.injection.prepend_statement_text`).
-        """
+        """The conversation with ``statement`` before the last user turn's text (``prepend_statement_text``)."""
         conversation = [dict(turn) for turn in conversation]
         for turn in reversed(conversation):
             if turn["role"] == "user":
@@ -476,7 +479,7 @@ class RecipeChatModel(BaseChatModel):
         steps = stream_rows(
             self.base_model,
             [row.input_ids[0] for row in rows],
-            prompts=[row.edit.prompt if use else None for row, use in zip(rows, prompted)],
+            prompts=[row.edit.prompt if use else None for row, use in zip(rows, prompted, strict=True)],
             prompt_offsets=[row.prompt_offset for row in rows],
             max_new_tokens=max_tokens,
             sampling=sampling,
@@ -485,7 +488,7 @@ class RecipeChatModel(BaseChatModel):
         )
         with contextlib.closing(steps):
             for step in steps:
-                for row, generated in zip(rows, step):
+                for row, generated in zip(rows, step, strict=True):
                     if generated is not None:
                         row.tokens.append(generated[0])
                         row.finish_reason = generated[1]
@@ -646,6 +649,11 @@ class RecipeChatModel(BaseChatModel):
             and not kwargs.get("stream")
         )
 
+    # LangChain has no underscore hook for a batch: BaseChatModel.batch runs one ``invoke`` per
+    # input in threads, so one generation of many rows (each with its own continuous prompt) needs
+    # the public ``batch``/``abatch``. They keep LangChain's contract (one callback run per input,
+    # ``return_exceptions``, ``config`` lists) and fall back to ``super()`` wherever a per-input
+    # feature (cache, rate limiter, streaming, v1 output) is in use.
     def batch(
         self,
         inputs: list[LanguageModelInput],
@@ -654,30 +662,59 @@ class RecipeChatModel(BaseChatModel):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[AIMessage]:
-        """Answer all ``inputs`` in one left-padded batched generation, each row with its own
-        continuous prompt (or none where the gate rejects); greedy answers equal one ``invoke``
-        per input. Each input gets its own callback run, like ``invoke``.
+        """Answer all ``inputs`` in one left-padded batched generation.
+
+        Each row has its own continuous prompt (or none where the gate rejects); greedy answers
+        equal one ``invoke`` per input. Each input gets its own callback run, like ``invoke``.
 
         Falls back to LangChain's default (one ``invoke`` per input, in threads) for a single
         input, with an LLM cache, a rate limiter, ``output_version="v1"`` or streaming.
+
+        Raises:
+            InvalidInputError: an input is malformed and ``return_exceptions`` is false.
         """
         if not inputs:
             return []
         if not self._can_batch(inputs, **kwargs):
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        configs = get_config_list(config, len(inputs))
         stop = kwargs.pop("stop", None)
         conversations = [self._convert_input(item).to_messages() for item in inputs]
+        run_managers = self._start_runs(conversations, get_config_list(config, len(inputs)), stop, kwargs)
+        results = self._check_templates(conversations, run_managers, return_exceptions=return_exceptions)
+        valid = [i for i, result in enumerate(results) if result is None]
+        try:
+            messages = self._answer([conversations[i] for i in valid], stop=stop, **kwargs) if valid else []
+        except BaseException as error:
+            for i in valid:
+                run_managers[i].on_llm_error(error)
+            if return_exceptions and isinstance(error, Exception):
+                return [error if result is None else result for result in results]
+            raise
+        for i, message in zip(valid, messages, strict=True):
+            message.id = f"{LC_ID_PREFIX}-{run_managers[i].run_id}-0"
+            run_managers[i].on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
+            results[i] = message
+        return results
+
+    def _start_runs(
+        self,
+        conversations: list[list[BaseMessage]],
+        configs: list[RunnableConfig],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> list[CallbackManagerForLLMRun]:
+        """One callback run per conversation, started as ``invoke`` starts it."""
         params = self._get_invocation_params(stop=stop, **kwargs)
+        ls_params = self._get_ls_params_with_defaults(stop=stop, **kwargs)
         run_managers: list[CallbackManagerForLLMRun] = []
-        for conversation, item_config in zip(conversations, configs):
+        for conversation, item_config in zip(conversations, configs, strict=True):
             manager = CallbackManager.configure(
                 item_config.get("callbacks"),
                 self.callbacks,
                 self.verbose,
                 item_config.get("tags"),
                 self.tags,
-                {**(item_config.get("metadata") or {}), **self._get_ls_params_with_defaults(stop=stop, **kwargs)},
+                {**(item_config.get("metadata") or {}), **ls_params},
                 self.metadata,
             )
             (run_manager,) = manager.on_chat_model_start(
@@ -687,10 +724,25 @@ class RecipeChatModel(BaseChatModel):
                 options={"stop": stop},
                 name=item_config.get("run_name"),
                 run_id=item_config.get("run_id"),
-                batch_size=len(inputs),
+                batch_size=len(conversations),
             )
             run_managers.append(run_manager)
-        results: list[Any] = [None] * len(inputs)
+        return run_managers
+
+    def _check_templates(
+        self,
+        conversations: list[list[BaseMessage]],
+        run_managers: list[CallbackManagerForLLMRun],
+        *,
+        return_exceptions: bool,
+    ) -> list[Any]:
+        """``None`` per conversation the chat template accepts, else its error (which ends its run).
+
+        Raises:
+            InvalidInputError: a conversation is malformed and ``return_exceptions`` is false
+                (every run then ends with the error).
+        """
+        results: list[Any] = [None] * len(conversations)
         for i, conversation in enumerate(conversations):  # a malformed row fails alone
             try:
                 _apply_chat_template(self.base_model, _conversation(conversation))
@@ -701,19 +753,6 @@ class RecipeChatModel(BaseChatModel):
                         other.on_llm_error(error)
                     raise
                 results[i] = error
-        valid = [i for i, result in enumerate(results) if result is None]
-        try:
-            messages = self._answer([conversations[i] for i in valid], stop=stop, **kwargs) if valid else []
-        except BaseException as error:
-            for i in valid:
-                run_managers[i].on_llm_error(error)
-            if return_exceptions and isinstance(error, Exception):
-                return [error if result is None else result for result in results]
-            raise
-        for i, message in zip(valid, messages):
-            message.id = f"{LC_ID_PREFIX}-{run_managers[i].run_id}-0"
-            run_managers[i].on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
-            results[i] = message
         return results
 
     async def abatch(

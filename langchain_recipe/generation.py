@@ -52,8 +52,10 @@ _SAMPLING_LOCK = threading.Lock()
 
 # ---------------------------------------------------------------------- end tokens and padding id
 def end_token_ids(base_model: HuggingFaceBaseModel) -> list[int]:
-    """The tokens that end a generated answer: the generation config's ``eos_token_id`` (one id or
-    a list) and the tokenizer's ``eos_token_id``, read at every call; sorted, possibly empty.
+    """The tokens that end a generated answer, sorted (possibly none).
+
+    They are the generation config's ``eos_token_id`` (one id or a list) and the tokenizer's
+    ``eos_token_id``, read at every call.
     """
     configured = base_model.model.generation_config.eos_token_id
     ids = configured if isinstance(configured, list | tuple) else [configured]
@@ -62,6 +64,7 @@ def end_token_ids(base_model: HuggingFaceBaseModel) -> list[int]:
 
 def pad_id(tokenizer: Any, end_ids: Sequence[int] = ()) -> int:
     """The id that pads token rows: the tokenizer's pad token, else the first end token, else 0.
+
     Padding is masked out, so the choice never changes a result.
     """
     if tokenizer.pad_token_id is not None:
@@ -116,29 +119,33 @@ class Sampling:
         return self.temperature == 0
 
     def generate_kwargs(self) -> dict[str, Any]:
-        """The ``generate`` arguments; explicit values, so the model's generation config cannot
-        switch sampling on or add a filter."""
+        """The ``generate`` arguments, explicit so the model's generation config cannot add a sampler."""
         if self.greedy:
             sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         else:
             sampling = {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
         return {**sampling, "repetition_penalty": self.repetition_penalty}
 
-    def rng(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-        """The RNG context of one generation: nothing for greedy decoding; for sampling,
-        :data:`_SAMPLING_LOCK` (sampling generations run one at a time, so no other generation
-        draws from torch's global RNG meanwhile), and with a seed a forked RNG seeded with it
-        (``torch.random.fork_rng`` + ``torch.manual_seed``; the global state is restored after).
+    @contextlib.contextmanager
+    def rng(self, device: torch.device) -> Iterator[None]:
+        """The RNG context of one generation on ``device``.
+
+        Nothing for greedy decoding. For sampling, :data:`_SAMPLING_LOCK`: sampling generations
+        run one at a time, so no other generation draws from torch's global RNG meanwhile. With a
+        seed, also a forked RNG seeded with it (``torch.random.fork_rng`` + ``torch.manual_seed``);
+        the global RNG state is restored afterwards.
         """
         if self.greedy:
-            return contextlib.nullcontext()
-        stack = contextlib.ExitStack()
-        stack.enter_context(_SAMPLING_LOCK)
-        if self.seed is not None:
-            devices = [device] if device.type != "cpu" else []
-            stack.enter_context(torch.random.fork_rng(devices=devices, device_type=device.type))
-            torch.manual_seed(self.seed)
-        return stack
+            yield
+            return
+        with _SAMPLING_LOCK:
+            if self.seed is None:
+                yield
+                return
+            devices = [] if device.type == "cpu" else [device]
+            with torch.random.fork_rng(devices=devices, device_type=device.type):
+                torch.manual_seed(self.seed)
+                yield
 
 
 GREEDY = Sampling()
@@ -148,17 +155,22 @@ GREEDY = Sampling()
 # ---------------------------------------------------------------------- generation
 @dataclass
 class RowState:
-    """One row's new tokens (an end-of-sequence token included) and why it ended: ``"stop"``
-    (end token or stop string), ``"length"`` (``max_new_tokens``) or ``"timeout"``."""
+    """One row's new tokens (an end-of-sequence token included) and why it ended.
+
+    ``finish_reason`` is ``"stop"`` (end token or stop string), ``"length"`` (``max_new_tokens``),
+    ``"timeout"``, or ``None`` while the row runs (and after a cancelled generation).
+    """
 
     tokens: list[int] = field(default_factory=list)
     finish_reason: str | None = None
 
 
 class _StepRecorder:
-    """A ``StoppingCriteria`` run once per generated token: appends each live row's token, ends
-    rows by end token, stop string (transformers' ``StopStringCriteria`` on the new tokens only),
-    ``max_new_tokens`` and timeout (``MaxTimeCriteria``), and reports the step to ``on_step``.
+    """A ``StoppingCriteria`` run once per generated token, that records each row's answer.
+
+    It appends each live row's token; ends rows by end token, stop string (transformers'
+    ``StopStringCriteria``, on the new tokens only), ``max_new_tokens`` and timeout
+    (``MaxTimeCriteria``); and reports the step to ``on_step``.
 
     Returns ``True`` for ended rows (and for all rows once ``cancel`` is set).
     """
@@ -190,7 +202,7 @@ class _StepRecorder:
         stopped = self.stop_strings(new, scores).tolist() if self.stop_strings is not None else [False] * len(new)
         timed_out = self.clock is not None and bool(self.clock(new, scores)[0])
         step: Step = []
-        for row, token, stop in zip(self.rows, new[:, -1].tolist(), stopped):
+        for row, token, stop in zip(self.rows, new[:, -1].tolist(), stopped, strict=True):
             if row.finish_reason is not None:
                 step.append(None)  # generate pads an ended row (or goes on with it); not its answer
                 continue
@@ -215,9 +227,12 @@ def _model_inputs(
     prompts: Sequence[torch.Tensor | None] | None,
     prompt_offsets: Sequence[int] | torch.Tensor | None,
 ) -> dict[str, torch.Tensor]:
-    """Left-padded ``generate`` inputs: token ids when no row has a prompt (the bare LM exactly);
-    else ``inputs_embeds`` with the prompts inserted, plus token ids aligned with them (a prompt
-    position holds a copy of the row's last token, which is in the context anyway)."""
+    """Left-padded ``generate`` inputs.
+
+    Token ids when no row has a prompt (the bare LM exactly); else ``inputs_embeds`` with the
+    prompts inserted, plus token ids aligned with them (a prompt position holds a copy of the
+    row's last token, which is in the context anyway).
+    """
     device = base_model.device
     input_ids, attention_mask = pad_rows(rows, pad_id(base_model.tokenizer, end_token_ids(base_model)))
     if prompts is None or all(p is None for p in prompts):

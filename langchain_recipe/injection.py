@@ -63,8 +63,9 @@ class PrefixedInputs:
 
 
 def prepend_statement_text(statement: str, question: str) -> str:
-    """The gated text prefix (text-RAG): an accepted edit's knowledge statement, a newline, then
-    the question. The one format of the chat model's ``injection="text"``, ``recipe eval``'s
+    """The gated text prefix (text-RAG): an accepted edit's knowledge statement, a newline, then the question.
+
+    The one format of the chat model's ``injection="text"``, ``recipe eval``'s
     text-RAG baseline and ``recipe bench``'s text-RAG variant, so the three measure the same
     thing.
 
@@ -94,8 +95,9 @@ def pad_rows(
     side: str = "left",
     dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad rows of different lengths into one batch (``torch.nn.utils.rnn.pad_sequence``): the one
-    padding rule of generation, teacher forcing, training and prompt insertion.
+    """Pad rows of different lengths into one batch (``torch.nn.utils.rnn.pad_sequence``).
+
+    The one padding rule of generation, teacher forcing, training and prompt insertion.
 
     Args:
         rows: tensors of shape `(length_i, *rest)`, or lists of numbers (read with ``dtype``).
@@ -132,8 +134,7 @@ def prepend_continuous_prompts(
     padding_side: str = "left",
     prompt_offsets: Sequence[int] | torch.Tensor | None = None,
 ) -> PrefixedInputs:
-    """Insert each row's continuous prompt among its real tokens (by default before all of them)
-    and re-pad the batch.
+    """Insert each row's continuous prompt among its real tokens (by default before all of them); re-pad.
 
     The real tokens of a row are the positions where ``attention_mask`` is 1 (in order), so the
     input may be padded on either side; the mask must come from the tokenizer, never from
@@ -162,23 +163,7 @@ def prepend_continuous_prompts(
             "right" (a ``ValueError`` too).
     """
     rows, offsets = _rows_and_offsets(token_embeds, attention_mask, prompts, prompt_offsets, padding_side)
-    mask = attention_mask.bool()
-    sequences: list[torch.Tensor] = []
-    row_labels: list[torch.Tensor] = []
-    lengths: list[int] = []
-    for i, prompt in enumerate(rows):
-        real = token_embeds[i][mask[i]]
-        prompt = _checked_prompt(prompt, i, token_embeds.shape[2], offsets[i], real.shape[0])
-        n = 0 if prompt is None else prompt.shape[0]
-        cut = offsets[i] if n else 0
-        lengths.append(n)
-        if prompt is not None:
-            real = torch.cat([real[:cut], prompt.to(device=real.device, dtype=real.dtype), real[cut:]], dim=0)
-        sequences.append(real)
-        if labels is not None:
-            kept = labels[i][mask[i]]
-            ignore = torch.full((n,), IGNORE_INDEX, dtype=labels.dtype, device=labels.device)
-            row_labels.append(torch.cat([kept[:cut], ignore, kept[cut:]]))
+    sequences, row_labels, lengths = _insert_prompts(token_embeds, attention_mask.bool(), rows, offsets, labels)
     embeds, new_mask = pad_rows(sequences, 0.0, side=padding_side)
     new_labels = None if labels is None else pad_rows(row_labels, IGNORE_INDEX, side=padding_side)[0]
     new_mask = new_mask.to(device=attention_mask.device, dtype=attention_mask.dtype)
@@ -204,7 +189,10 @@ def _rows_and_offsets(
         raise InvalidInputError(msg)
     batch_size = token_embeds.shape[0]
     if attention_mask.shape != token_embeds.shape[:2]:
-        msg = f"attention_mask shape {tuple(attention_mask.shape)} does not match token_embeds {tuple(token_embeds.shape[:2])}."
+        msg = (
+            f"attention_mask shape {tuple(attention_mask.shape)} does not match token_embeds "
+            f"{tuple(token_embeds.shape[:2])}."
+        )
         raise InvalidInputError(msg)
     rows: list[torch.Tensor | None] = [None] * batch_size if prompts is None else list(prompts)
     if len(rows) != batch_size:
@@ -215,6 +203,34 @@ def _rows_and_offsets(
         msg = f"Got {len(offsets)} prompt offsets for a batch of {batch_size} rows."
         raise InvalidInputError(msg)
     return rows, offsets
+
+
+def _insert_prompts(
+    token_embeds: torch.Tensor,
+    mask: torch.Tensor,
+    prompts: list[torch.Tensor | None],
+    offsets: list[int],
+    labels: torch.Tensor | None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[int]]:
+    """Per row, its real tokens' embeddings with its prompt inserted at its offset.
+
+    Also, per row, its labels with ``-100`` at the prompt's positions (when ``labels`` is given),
+    and its prompt's length.
+    """
+    sequences: list[torch.Tensor] = []
+    row_labels: list[torch.Tensor] = []
+    lengths: list[int] = []
+    for i, prompt in enumerate(prompts):
+        real = token_embeds[i][mask[i]]
+        prompt = _checked_prompt(prompt, i, token_embeds.shape[2], offsets[i], real.shape[0])
+        cut = 0 if prompt is None else offsets[i]
+        inserted = real[:0] if prompt is None else prompt.to(device=real.device, dtype=real.dtype)
+        sequences.append(torch.cat([real[:cut], inserted, real[cut:]], dim=0))
+        lengths.append(inserted.shape[0])
+        if labels is not None:
+            kept = labels[i][mask[i]]
+            row_labels.append(torch.cat([kept[:cut], kept.new_full((lengths[-1],), IGNORE_INDEX), kept[cut:]]))
+    return sequences, row_labels, lengths
 
 
 def _checked_prompt(
@@ -245,8 +261,9 @@ template (never tokenised)."""
 
 
 def chat_prompt_offset(tokenizer, conversation: Sequence[dict[str, str]], input_ids: Sequence[int]) -> int:  # noqa: ANN001
-    """Where a continuous prompt goes in a chat-templated conversation: the number of template
-    tokens before the last user turn's text.
+    """Where a continuous prompt goes in a chat-templated conversation.
+
+    That is the number of template tokens before the last user turn's text.
 
     RECIPE trains the prompt directly before the question (§3.2, §4). In a chat template the
     question follows a system header and the user header; a prompt put before all of them is
@@ -277,7 +294,7 @@ def chat_prompt_offset(tokenizer, conversation: Sequence[dict[str, str]], input_
     before = tokenizer(rendered.split(PROMPT_SLOT, 1)[0], add_special_tokens=False)["input_ids"]
     ids = [int(i) for i in input_ids]
     common = 0
-    for a, b in zip(before, ids):
+    for a, b in zip(before, ids, strict=False):
         if a != b:
             break
         common += 1

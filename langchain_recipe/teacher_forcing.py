@@ -92,7 +92,7 @@ def build_teacher_forced_batch(
     rows_ids: list[list[int]] = []
     rows_labels: list[list[int]] = []
     offsets: list[int] = []
-    for question, target, is_chat in zip(questions, targets, flags):
+    for question, target, is_chat in zip(questions, targets, flags, strict=False):
         if not target.strip():
             msg = f"Empty target for question {question!r}."
             raise ValueError(msg)
@@ -104,7 +104,7 @@ def build_teacher_forced_batch(
         is_target = [end > boundary for _, end in encoded["offset_mapping"]]
         rows_ids.append(ids[:-1])
         offsets.append(chat_prompt_offset(tokenizer, [{"role": "user", "content": question}], ids) if is_chat else 0)
-        rows_labels.append([tok if flag else IGNORE_INDEX for tok, flag in zip(ids[1:], is_target[1:])])
+        rows_labels.append([tok if flag else IGNORE_INDEX for tok, flag in zip(ids[1:], is_target[1:], strict=True)])
     input_ids, attention_mask = pad_rows(rows_ids, pad_id(tokenizer))
     labels, _ = pad_rows(rows_labels, IGNORE_INDEX)
     return TeacherForcedBatch(input_ids, attention_mask, labels, torch.tensor(offsets, dtype=torch.long))
@@ -168,8 +168,9 @@ def label_logits(
 
 
 def _can_project_selected(model) -> bool:  # noqa: ANN001
-    """Whether logits are exactly ``lm_head(decoder(...))`` for this model (no soft-capping or
-    logit scaling in its forward), so the head may run on selected positions only.
+    """Whether logits are exactly ``lm_head(decoder(...))`` for this model.
+
+    With no soft-capping or logit scaling in its forward, the head may run on selected positions only.
     """
     config = model.config
     special = any(

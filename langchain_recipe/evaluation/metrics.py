@@ -81,8 +81,10 @@ def _labelled_batches(
     batch_size: int,
     chat: bool,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]:
-    """Teacher-forced batches of ``batch_size`` rows: ``(logits, labels, rows, row_count)`` with the
-    logits and label ids of every target position and the batch row each position belongs to.
+    """Teacher-forced batches of ``batch_size`` rows: ``(logits, labels, rows, row_count)``.
+
+    They hold the logits and label ids of every target position and the batch row each position
+    belongs to.
     """
     for start in range(0, len(questions), batch_size):
         stop = start + batch_size
@@ -120,7 +122,7 @@ def agreement(
         msg = f"Got {len(after)} edited rows but {len(before)} reference rows."
         raise ValueError(msg)
     scores = []
-    for (a, _), (b, _) in zip(after, before):
+    for (a, _), (b, _) in zip(after, before, strict=True):
         if a.shape != b.shape:
             msg = f"A row has {a.numel()} edited and {b.numel()} reference answer tokens; score the same texts."
             raise ValueError(msg)
@@ -184,7 +186,7 @@ def greedy_continuations(
         stop = start + batch_size
         batch = build_teacher_forced_batch(base_model.tokenizer, questions[start:stop], targets[start:stop], chat=chat)
         rows, budgets = [], []
-        for ids, mask, labels in zip(batch.input_ids, batch.attention_mask, batch.labels):
+        for ids, mask, labels in zip(batch.input_ids, batch.attention_mask, batch.labels, strict=True):
             labelled = (labels != IGNORE_INDEX).nonzero().flatten()
             first = int(labelled[0])  # input position whose next token is the target's first
             rows.append(ids[: first + 1][mask[: first + 1].bool()])
@@ -196,7 +198,7 @@ def greedy_continuations(
             prompt_offsets=batch.prompt_offsets,
             max_new_tokens=max(budgets),
         )
-        results.extend(row.tokens[:budget] for row, budget in zip(generated, budgets))
+        results.extend(row.tokens[:budget] for row, budget in zip(generated, budgets, strict=True))
     return results
 
 

@@ -58,8 +58,9 @@ def teacher_answers(
     cache: str | Path | None = None,
     progress: bool = False,
 ) -> list[TeacherAnswer]:
-    """Greedy chat answers of the LM with each statement as text before its question and its
-    paraphrase, kept where they contain the target.
+    """Greedy chat answers of the LM with each statement as text, kept where they contain the target.
+
+    Each record is asked twice, its question and its paraphrase, with the statement before it.
 
     Args:
         base_model: the frozen base LM (teacher and student share it).
@@ -87,7 +88,7 @@ def teacher_answers(
     ):
         chunk = asked[start : start + batch_size]
         messages = [[HumanMessage(prepend_statement_text(r.statement, q))] for r, q in chunk]
-        for (record, question), reply in zip(chunk, chat.generate_batch(messages)):
+        for (record, question), reply in zip(chunk, chat.generate_batch(messages), strict=True):
             if record.target.strip().lower() in reply.content.lower():
                 kept.append(TeacherAnswer(record.statement, question, reply.content, record.target.strip()))
     if cache is not None:
@@ -144,7 +145,7 @@ def build_answer_batch(tokenizer, items: Sequence[TeacherAnswer], *, target_weig
         start = lower.find(item.target.lower(), len(header))
         stop = start + len(item.target) if start >= 0 else -1
         labels, weights = [], []
-        for (begin, finish), token in zip(encoded["offset_mapping"][1:], ids[1:]):
+        for (begin, finish), token in zip(encoded["offset_mapping"][1:], ids[1:], strict=True):
             if finish <= len(header):
                 labels.append(IGNORE_INDEX)
                 weights.append(0.0)
@@ -162,8 +163,9 @@ def build_answer_batch(tokenizer, items: Sequence[TeacherAnswer], *, target_weig
 def answer_distillation_loss(
     base_model: HuggingFaceBaseModel, batch: AnswerBatch, prompts: torch.Tensor
 ) -> torch.Tensor:
-    """Weighted teacher-forced cross-entropy of the teacher's answers under the student (the LM
-    with each row's continuous prompt right before its question).
+    """Weighted teacher-forced cross-entropy of the teacher's answers under the student.
+
+    The student is the LM with each row's continuous prompt right before its question.
 
     ``L = Σ_t w_t · CE(student(t), teacher_token_t) / Σ_t w_t`` over answer tokens; ``w_t`` is the
     batch's ``weights``.
