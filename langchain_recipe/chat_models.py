@@ -210,6 +210,13 @@ def _held_back(text: str, stops: Sequence[str]) -> str:
     return text.rstrip()
 
 
+def _chunk_usage(input_tokens: int, counted: int, total: int) -> dict[str, int]:
+    """Usage of a streamed chunk: its new output tokens, and the input tokens on the first chunk only."""
+    new_tokens = total - counted
+    inputs = input_tokens if counted == 0 else 0
+    return {"input_tokens": inputs, "output_tokens": new_tokens, "total_tokens": new_tokens + inputs}
+
+
 class RecipeChatModel(BaseChatModel):
     """Chat model that answers with a local Hugging Face LM and the edits in a knowledge store.
 
@@ -575,36 +582,26 @@ class RecipeChatModel(BaseChatModel):
         emitted = ""
         counted = 0
         input_tokens = int(row.input_ids.shape[1])
-        for _ in self._decode_steps([row], **options):
-            if row.done:
-                break
-            visible = _held_back(tokenizer.decode(row.tokens, skip_special_tokens=True), stops).lstrip()
-            delta = visible[len(emitted) :] if visible.startswith(emitted) else ""
-            emitted += delta
-            new_tokens, counted = len(row.tokens) - counted, len(row.tokens)
-            usage = {
-                "input_tokens": input_tokens if counted == new_tokens else 0,
-                "output_tokens": new_tokens,
-                "total_tokens": new_tokens + (input_tokens if counted == new_tokens else 0),
-            }
-            yield ChatGenerationChunk(message=AIMessageChunk(content=delta, usage_metadata=usage))
+        with contextlib.closing(self._decode_steps([row], **options)) as steps:
+            for _ in steps:
+                if row.done:
+                    break
+                visible = _held_back(tokenizer.decode(row.tokens, skip_special_tokens=True), stops).lstrip()
+                delta = visible[len(emitted) :] if visible.startswith(emitted) else ""
+                emitted += delta
+                usage = _chunk_usage(input_tokens, counted, len(row.tokens))
+                counted = len(row.tokens)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=delta, usage_metadata=usage))
         final = self._final_text(row, stops)
         if final.startswith(emitted):
             delta = final[len(emitted) :]
         else:  # a tokenizer whose decoded prefixes are not prefixes of the full text
             logger.warning("Streamed text %r is not a prefix of the answer %r.", emitted, final)
             delta = ""
-        new_tokens = len(row.tokens) - counted
-        first = counted == 0
-        usage = {
-            "input_tokens": input_tokens if first else 0,
-            "output_tokens": new_tokens,
-            "total_tokens": new_tokens + (input_tokens if first else 0),
-        }
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content=delta,
-                usage_metadata=usage,
+                usage_metadata=_chunk_usage(input_tokens, counted, len(row.tokens)),
                 response_metadata=self._metadata(row, time.perf_counter() - started),
                 chunk_position="last",
             )
@@ -775,7 +772,11 @@ class RecipeChatModel(BaseChatModel):
 
         Args:
             conversations: message lists, or plain strings (one human message each).
-            **kwargs: ``max_tokens``, ``temperature``, ``stop``, ``timeout``, ``injection``.
+            **kwargs: per-call options: ``max_tokens``, ``temperature``, ``top_p``, ``top_k``,
+                ``repetition_penalty``, ``seed``, ``stop``, ``timeout``, ``injection``.
+
+        Raises:
+            InvalidInputError: a conversation is malformed or an option is unknown or out of range.
         """
         lists = [[HumanMessage(c)] if isinstance(c, str) else list(c) for c in conversations]
         return self._answer(lists, **kwargs)
