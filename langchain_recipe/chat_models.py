@@ -477,7 +477,7 @@ class RecipeChatModel(BaseChatModel):
         Each step appends one token to every unfinished row and sets ``finish_reason`` where a
         row ends: ``"stop"`` at an end-of-sequence token or a stop sequence, ``"length"`` at
         ``max_tokens``, ``"timeout"`` once ``timeout`` seconds have passed. Each row's continuous
-        prompt (if any) is inserted at its offset; a batch without one runs the bare LM on its
+        prompt (if any) is inserted at its offset; a single row without one runs the bare LM on its
         token ids, so its logits are exactly the unedited model's
         (:func:`~langchain_recipe.generation.generate_rows`). Generation runs on a worker thread
         (:func:`~langchain_recipe.generation.stream_rows`); closing this iterator early stops it.

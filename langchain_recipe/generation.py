@@ -5,8 +5,8 @@ the generation metrics (:func:`~langchain_recipe.evaluation.metrics.greedy_conti
 two rules they share with training and teacher forcing: how token rows are padded
 (:func:`pad_rows`) and which tokens end a sequence (:func:`end_token_ids`).
 
-A batch whose rows carry no continuous prompt goes to ``generate`` as token ids, exactly as the bare
-LM runs; a batch with prompts goes as ``inputs_embeds`` built by
+A single row without a continuous prompt goes to ``generate`` as token ids, exactly as the bare LM
+runs; any other batch goes as ``inputs_embeds`` built by
 :func:`~langchain_recipe.injection.prepend_continuous_prompts` (RECIPE §3.2), together with token ids
 aligned with them, so logits processors that read the context (the repetition penalty) see every
 row's real tokens either way. transformers does the decoding: sampling (temperature, top-p, top-k),
@@ -229,13 +229,13 @@ def _model_inputs(
 ) -> dict[str, torch.Tensor]:
     """Left-padded ``generate`` inputs.
 
-    Token ids when no row has a prompt (the bare LM exactly); else ``inputs_embeds`` with the
-    prompts inserted, plus token ids aligned with them (a prompt position holds a copy of the
+    Token ids for a single row without a prompt (the bare LM exactly); else ``inputs_embeds`` with
+    the prompts (if any) inserted, plus token ids aligned with them (a prompt position holds a copy of the
     row's last token, which is in the context anyway).
     """
     device = base_model.device
     input_ids, attention_mask = pad_rows(rows, pad_id(base_model.tokenizer, end_token_ids(base_model)))
-    if prompts is None or all(p is None for p in prompts):
+    if len(rows) == 1 and (prompts is None or prompts[0] is None):
         return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
     input_ids = input_ids.to(device)
     prefixed = prepend_continuous_prompts(
