@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -29,7 +29,8 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from langchain_recipe._validation import check_unicode
 from langchain_recipe.base_models import DEFAULT_BASE_MODEL, HuggingFaceBaseModel, load_base_model, tokenizer_lock
 from langchain_recipe.errors import InvalidInputError
-from langchain_recipe.injection import chat_prompt_offset, prepend_continuous_prompts, prepend_statement_text
+from langchain_recipe.generation import Sampling, stream_rows
+from langchain_recipe.injection import chat_prompt_offset, prepend_statement_text
 from langchain_recipe.knowledge_store import RetrievedEdit
 
 __all__ = ["Injection", "RecipeChatModel", "retrieval_query", "system_and_last_human_query"]
@@ -41,6 +42,8 @@ Injection = Literal["continuous_prompt", "text"]
 (RECIPE), or its knowledge statement as text before the question (gated text prefix)."""
 
 _INJECTIONS = ("continuous_prompt", "text")
+_SAMPLING_OPTIONS = ("temperature", "top_p", "top_k", "repetition_penalty", "seed")
+_CALL_OPTIONS = ("max_tokens", *_SAMPLING_OPTIONS, "stop", "timeout", "injection")
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
@@ -91,8 +94,10 @@ def _conversation(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
 
 
 def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str]]:
-    """A conversation that strict chat templates accept: system text folded into the first user
-    turn, tool results turned into user turns, consecutive turns of one role merged.
+    """A conversation that strict chat templates accept.
+
+    System text is folded into the first user turn, tool results become user turns, and
+    consecutive turns of one role are merged.
     """
     system = "\n\n".join(turn["content"] for turn in conversation if turn["role"] == "system")
     turns = [
@@ -115,17 +120,17 @@ def _fold_conversation(conversation: list[dict[str, str]]) -> list[dict[str, str
 
 
 def _apply_chat_template(lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]) -> torch.Tensor:
-    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt
-    (see :func:`_templated`).
-    """
+    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt (:func:`_templated`)."""
     return _templated(lm, conversation)[0]
 
 
 def _templated(
     lm: HuggingFaceBaseModel, conversation: list[dict[str, str]]
 ) -> tuple[torch.Tensor, list[dict[str, str]]]:
-    """Token ids `(1, seq_len)` of the templated conversation with the generation prompt, and the
-    conversation the template accepted (``conversation`` itself, or its folded form).
+    """Token ids `(1, seq_len)` of the templated conversation, and the conversation the template accepted.
+
+    The ids end with the generation prompt; the accepted conversation is ``conversation`` itself,
+    or its folded form.
 
     A template that rejects the conversation (a system role, two user turns in a row) gets the
     folded conversation (:func:`_fold_conversation`) instead.
@@ -191,8 +196,10 @@ def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 
 
 def _held_back(text: str, stops: Sequence[str]) -> str:
-    """``text`` less what may still change: a partial UTF-8 character, the start of a stop
-    sequence, and trailing whitespace (the final answer is stripped).
+    """``text`` less what may still change.
+
+    That is a partial UTF-8 character, the start of a stop sequence, and trailing whitespace (the
+    final answer is stripped).
     """
     text = text.rstrip("\ufffd")
     for stop in stops:
@@ -201,6 +208,13 @@ def _held_back(text: str, stops: Sequence[str]) -> str:
                 text = text[:-size]
                 break
     return text.rstrip()
+
+
+def _chunk_usage(input_tokens: int, counted: int, total: int) -> dict[str, int]:
+    """Usage of a streamed chunk: its new output tokens, and the input tokens on the first chunk only."""
+    new_tokens = total - counted
+    inputs = input_tokens if counted == 0 else 0
+    return {"input_tokens": inputs, "output_tokens": new_tokens, "total_tokens": new_tokens + inputs}
 
 
 class RecipeChatModel(BaseChatModel):
@@ -215,16 +229,21 @@ class RecipeChatModel(BaseChatModel):
       chat-templated conversation right before the last user turn's text
       (:func:`~langchain_recipe.injection.chat_prompt_offset`), where training puts it;
     * ``injection="text"`` (gated text prefix): its knowledge statement is put before the text of
-      the last human turn, followed by a newline (:func:`~langchain_recipe.injection.prepend_statement_text`, also ``recipe eval``'s text-RAG), before the chat template is applied.
+      the last human turn, followed by a newline, before the chat template is applied
+      (:func:`~langchain_recipe.injection.prepend_statement_text`, also ``recipe eval``'s text-RAG).
 
     Otherwise the bare LM answers, with exactly the logits it has without RECIPE.
 
     Setup:
         ``pip install langchain-recipe``; the bundled SmolLM2-135M-Instruct is the default LM.
 
-    Key init args — completion params:
-        max_tokens: maximum number of new tokens.
-        temperature: 0 for greedy decoding.
+    Key init args — completion params (all also per call, e.g. ``invoke(..., top_p=0.9)``):
+        max_tokens: maximum number of new tokens (64).
+        temperature: 0 (default) for greedy decoding, above 0 to sample.
+        top_p: nucleus sampling threshold (1.0: off).
+        top_k: sample among the k most likely tokens (0: off).
+        repetition_penalty: penalty on repeated tokens (1.0: off; greedy too).
+        seed: makes a sampling call repeatable (``None``: torch's global RNG).
         stop: stop sequences.
         timeout: seconds of generation after which the answer is cut (``finish_reason="timeout"``).
         injection: ``"continuous_prompt"`` or ``"text"``; also per call (``invoke(..., injection="text")``).
@@ -245,6 +264,14 @@ class RecipeChatModel(BaseChatModel):
         ``invoke``'s); ``ainvoke``/``astream`` run the torch work in an executor thread, so the
         event loop never blocks; ``batch`` answers all inputs in one left-padded batched
         generation, each row with its own continuous prompt (or none).
+
+    Sampling:
+        Decoding is transformers' ``generate``. With ``temperature > 0`` it samples after its
+        temperature, top-k and top-p warpers. Sampling generations in one process
+        run one at a time (a lock), so none draws from torch's global RNG while another
+        runs; with a ``seed``, the generation runs on a forked RNG seeded with it
+        (``torch.random.fork_rng`` + ``torch.manual_seed``), which leaves the global RNG as it
+        was. Greedy generations never wait for the lock.
 
     Response metadata:
         ``model_name``, ``finish_reason`` (``"stop"``, ``"length"`` or ``"timeout"``), ``edit``
@@ -271,7 +298,19 @@ class RecipeChatModel(BaseChatModel):
     max_tokens: int = Field(default=64, ge=1)
     """Maximum number of new tokens (independent of the continuous prompt's length)."""
     temperature: float = Field(default=0.0, ge=0.0)
-    """0 for greedy decoding; otherwise the softmax temperature of plain sampling (no top-k/top-p)."""
+    """0 (default) for greedy decoding; otherwise the softmax temperature of sampling."""
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Nucleus sampling: sample among the most likely tokens whose probabilities sum to ``top_p``;
+    1.0 (default) keeps every token. Ignored when ``temperature`` is 0."""
+    top_k: int = Field(default=0, ge=0)
+    """Sample among the ``top_k`` most likely tokens; 0 (default) keeps every token. Ignored when
+    ``temperature`` is 0."""
+    repetition_penalty: float = Field(default=1.0, gt=0.0)
+    """Penalty on tokens already in the conversation or the answer (CTRL, Keskar et al., 2019):
+    1.0 (default) is none, above 1 discourages repeats. Applies to greedy decoding too."""
+    seed: int | None = Field(default=None, ge=0)
+    """Seed of a sampling generation: the same seed, input and settings give the same answer.
+    ``None`` (default) draws from torch's global RNG. See "Sampling" in the class docstring."""
     stop: list[str] | None = None
     """Stop sequences: generation ends once one appears and the answer is cut before it."""
     timeout: float | None = Field(default=None, gt=0)
@@ -316,6 +355,10 @@ class RecipeChatModel(BaseChatModel):
             "model_name": self._resolved_model_name,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "repetition_penalty": self.repetition_penalty,
+            "seed": self.seed,
             "injection": self.injection,
         }
 
@@ -356,12 +399,14 @@ class RecipeChatModel(BaseChatModel):
 
     # ------------------------------------------------------------------ preparing rows
     def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(kwargs) - {"max_tokens", "temperature", "stop", "timeout", "injection", "model"}
+        """The call's options (the fields, overridden by ``kwargs``), checked.
+
+        Raises:
+            InvalidInputError: an unknown option, another model, or a value out of range.
+        """
+        unknown = set(kwargs) - {*_CALL_OPTIONS, "model"}
         if unknown:
-            msg = (
-                f"RecipeChatModel got unknown call options {sorted(unknown)}; it accepts max_tokens, "
-                "temperature, stop, timeout and injection."
-            )
+            msg = f"RecipeChatModel got unknown call options {sorted(unknown)}; it accepts {', '.join(_CALL_OPTIONS)}."
             raise InvalidInputError(msg)
         model = kwargs.get("model")
         if model is not None and model != self._resolved_model_name:
@@ -370,23 +415,20 @@ class RecipeChatModel(BaseChatModel):
                 "call; create another RecipeChatModel (or knowledge store) for that model."
             )
             raise InvalidInputError(msg)
-        injection = kwargs.get("injection", self.injection)
-        if injection not in _INJECTIONS:
-            msg = f"injection must be one of {list(_INJECTIONS)}, not {injection!r}."
+        value = {name: kwargs.get(name, getattr(self, name)) for name in _CALL_OPTIONS}
+        if value["injection"] not in _INJECTIONS:
+            msg = f"injection must be one of {list(_INJECTIONS)}, not {value['injection']!r}."
             raise InvalidInputError(msg)
-        max_tokens = int(kwargs.get("max_tokens", self.max_tokens))
-        temperature = float(kwargs.get("temperature", self.temperature))
-        timeout = kwargs.get("timeout", self.timeout)
-        if max_tokens < 1 or temperature < 0 or (timeout is not None and timeout <= 0):
-            msg = (
-                f"Need max_tokens >= 1, temperature >= 0 and timeout > 0 (got {max_tokens}, {temperature}, {timeout})."
-            )
+        max_tokens, timeout = int(value["max_tokens"]), value["timeout"]
+        if max_tokens < 1 or (timeout is not None and timeout <= 0):
+            msg = f"Need max_tokens >= 1 and timeout > 0 or None (got {max_tokens} and {timeout})."
             raise InvalidInputError(msg)
+        sampling = Sampling(**{name: value[name] for name in _SAMPLING_OPTIONS})
         stops = [s for s in (stop or kwargs.get("stop") or self.stop or []) if s]
         return {
-            "injection": injection,
+            "injection": value["injection"],
             "max_tokens": max_tokens,
-            "temperature": temperature,
+            "sampling": sampling,
             "timeout": timeout,
             "stops": stops,
         }
@@ -402,10 +444,10 @@ class RecipeChatModel(BaseChatModel):
             asked = [i for i, q in enumerate(queries) if q and q.strip()]
             if asked:
                 found = self.knowledge_store.retrieve_prompts([queries[i] for i in asked])
-                for i, edit in zip(asked, found):
+                for i, edit in zip(asked, found, strict=True):
                     edits[i] = edit
         rows = []
-        for conversation, edit in zip(turns, edits):
+        for conversation, edit in zip(turns, edits, strict=True):
             if edit is not None and injection == "text":
                 conversation = self._with_statement(conversation, edit.statement)
             input_ids, templated = _templated(lm, conversation)
@@ -418,9 +460,7 @@ class RecipeChatModel(BaseChatModel):
 
     @staticmethod
     def _with_statement(conversation: list[dict[str, str]], statement: str) -> list[dict[str, str]]:
-        """The conversation with ``statement`` before the last user turn's text
-        (:func:`~langchain_recipe.injection.prepend_statement_text`).
-        """
+        """The conversation with ``statement`` before the last user turn's text (``prepend_statement_text``)."""
         conversation = [dict(turn) for turn in conversation]
         for turn in reversed(conversation):
             if turn["role"] == "user":
@@ -428,110 +468,38 @@ class RecipeChatModel(BaseChatModel):
                 return conversation
         return [{"role": "user", "content": statement}, *conversation]
 
-    # ------------------------------------------------------------------ the decoding loop
-    def _end_token_ids(self) -> set[int]:
-        lm = self.base_model
-        ends = lm.model.generation_config.eos_token_id
-        ends = set(ends if isinstance(ends, list) else [ends]) | {lm.tokenizer.eos_token_id}
-        return {int(e) for e in ends if e is not None}
-
+    # ------------------------------------------------------------------ generation
     def _decode_steps(
-        self, rows: list[_Row], *, max_tokens: int, temperature: float, stops: list[str], timeout: float | None
+        self, rows: list[_Row], *, max_tokens: int, sampling: Sampling, stops: list[str], timeout: float | None
     ) -> Iterator[None]:
-        """Generate token by token for all ``rows`` at once, yielding after every step.
+        """Generate for all ``rows`` at once with transformers' ``generate``, yielding after every token.
 
         Each step appends one token to every unfinished row and sets ``finish_reason`` where a
         row ends: ``"stop"`` at an end-of-sequence token or a stop sequence, ``"length"`` at
-        ``max_tokens``, ``"timeout"`` once ``timeout`` seconds have passed. The rows are left
-        padded; each row's continuous prompt (if any) is prefixed at prefill and lives in the KV
-        cache afterwards. A single row without a continuous prompt runs the bare LM on its token
-        ids, so its logits are exactly the unedited model's.
-
-        Torch's grad mode is thread-local and this generator may be resumed on other threads
-        (``astream``), so every forward pass sets ``no_grad`` itself.
+        ``max_tokens``, ``"timeout"`` once ``timeout`` seconds have passed. Each row's continuous
+        prompt (if any) is inserted at its offset; a single row without one runs the bare LM on its
+        token ids, so its logits are exactly the unedited model's
+        (:func:`~langchain_recipe.generation.generate_rows`). Generation runs on a worker thread
+        (:func:`~langchain_recipe.generation.stream_rows`); closing this iterator early stops it.
         """
-        lm = self.base_model
-        model = lm.model
-        tokenizer = lm.tokenizer
-        started = time.perf_counter()
-        ends = self._end_token_ids()
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(ends), 0)
-        length = max(row.input_ids.shape[1] for row in rows)
-        input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-        for i, row in enumerate(rows):  # left padding
-            size = row.input_ids.shape[1]
-            input_ids[i, length - size :] = row.input_ids[0]
-            attention_mask[i, length - size :] = 1
-        prompts = [
-            row.edit.prompt if row.edit is not None and row.injection == "continuous_prompt" else None for row in rows
-        ]
-        parameters = inspect.signature(model.forward).parameters
-        extra: dict[str, Any] = {"use_cache": True}
-        if "logits_to_keep" in parameters:
-            extra["logits_to_keep"] = 1
-        # transformers >= 5.24 names the KV cache argument and output `cache`, before `past_key_values`.
-        cache_name = "cache" if "cache" in parameters else "past_key_values"
-        with torch.no_grad():
-            if len(rows) == 1 and prompts[0] is None:
-                mask = attention_mask.to(lm.device)
-                positions = torch.arange(length, device=lm.device).unsqueeze(0)
-                output = model(input_ids=input_ids.to(lm.device), attention_mask=mask, position_ids=positions, **extra)
-            else:
-                prefixed = prepend_continuous_prompts(
-                    lm.embed(input_ids),
-                    attention_mask.to(lm.device),
-                    prompts,
-                    prompt_offsets=[row.prompt_offset for row in rows],
-                )
-                mask, positions = prefixed.attention_mask, prefixed.position_ids
-                output = model(
-                    inputs_embeds=prefixed.inputs_embeds, attention_mask=mask, position_ids=positions, **extra
-                )
-        cache = getattr(output, cache_name)
-        logits = output.logits[:, -1, :].float()
-        # generation_config.min_new_tokens, as transformers' generate() honours it: end-of-sequence
-        # tokens are suppressed until a row has that many new tokens. Every unfinished row gains one
-        # token per step, so the step number is each live row's count.
-        min_new_tokens = int(getattr(model.generation_config, "min_new_tokens", None) or 0)
-        end_ids = sorted(ends)
-        step = 0
-        while True:
-            if step < min_new_tokens and end_ids:
-                logits[:, end_ids] = float("-inf")
-            step += 1
-            if temperature > 0:
-                next_tokens = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1).squeeze(-1)
-            else:
-                next_tokens = logits.argmax(dim=-1)
-            timed_out = timeout is not None and time.perf_counter() - started >= timeout
-            for row, token in zip(rows, next_tokens.tolist()):
-                if row.done:
-                    continue
-                row.tokens.append(int(token))
-                if token in ends:
-                    row.finish_reason = "stop"
-                elif stops and _cut_at_stop(tokenizer.decode(row.tokens, skip_special_tokens=True), stops)[1]:
-                    row.finish_reason = "stop"
-                elif len(row.tokens) >= max_tokens:
-                    row.finish_reason = "length"
-                elif timed_out:
-                    row.finish_reason = "timeout"
-            yield
-            if all(row.done for row in rows):
-                return
-            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-            positions = positions[:, -1:] + 1
-            with torch.no_grad():
-                output = model(
-                    input_ids=next_tokens.unsqueeze(-1).to(lm.device),
-                    attention_mask=mask,
-                    position_ids=positions,
-                    **{cache_name: cache},
-                    **extra,
-                )
-            cache = getattr(output, cache_name)
-            logits = output.logits[:, -1, :].float()
+        prompted = [row.edit is not None and row.injection == "continuous_prompt" for row in rows]
+        steps = stream_rows(
+            self.base_model,
+            [row.input_ids[0] for row in rows],
+            prompts=[row.edit.prompt if use else None for row, use in zip(rows, prompted, strict=True)],
+            prompt_offsets=[row.prompt_offset for row in rows],
+            max_new_tokens=max_tokens,
+            sampling=sampling,
+            stops=stops,
+            timeout=timeout,
+        )
+        with contextlib.closing(steps):
+            for step in steps:
+                for row, generated in zip(rows, step, strict=True):
+                    if generated is not None:
+                        row.tokens.append(generated[0])
+                        row.finish_reason = generated[1]
+                yield
 
     def _final_text(self, row: _Row, stops: list[str]) -> str:
         text = self.base_model.tokenizer.decode(row.tokens, skip_special_tokens=True)
@@ -614,36 +582,26 @@ class RecipeChatModel(BaseChatModel):
         emitted = ""
         counted = 0
         input_tokens = int(row.input_ids.shape[1])
-        for _ in self._decode_steps([row], **options):
-            if row.done:
-                break
-            visible = _held_back(tokenizer.decode(row.tokens, skip_special_tokens=True), stops).lstrip()
-            delta = visible[len(emitted) :] if visible.startswith(emitted) else ""
-            emitted += delta
-            new_tokens, counted = len(row.tokens) - counted, len(row.tokens)
-            usage = {
-                "input_tokens": input_tokens if counted == new_tokens else 0,
-                "output_tokens": new_tokens,
-                "total_tokens": new_tokens + (input_tokens if counted == new_tokens else 0),
-            }
-            yield ChatGenerationChunk(message=AIMessageChunk(content=delta, usage_metadata=usage))
+        with contextlib.closing(self._decode_steps([row], **options)) as steps:
+            for _ in steps:
+                if row.done:
+                    break
+                visible = _held_back(tokenizer.decode(row.tokens, skip_special_tokens=True), stops).lstrip()
+                delta = visible[len(emitted) :] if visible.startswith(emitted) else ""
+                emitted += delta
+                usage = _chunk_usage(input_tokens, counted, len(row.tokens))
+                counted = len(row.tokens)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=delta, usage_metadata=usage))
         final = self._final_text(row, stops)
         if final.startswith(emitted):
             delta = final[len(emitted) :]
         else:  # a tokenizer whose decoded prefixes are not prefixes of the full text
             logger.warning("Streamed text %r is not a prefix of the answer %r.", emitted, final)
             delta = ""
-        new_tokens = len(row.tokens) - counted
-        first = counted == 0
-        usage = {
-            "input_tokens": input_tokens if first else 0,
-            "output_tokens": new_tokens,
-            "total_tokens": new_tokens + (input_tokens if first else 0),
-        }
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content=delta,
-                usage_metadata=usage,
+                usage_metadata=_chunk_usage(input_tokens, counted, len(row.tokens)),
                 response_metadata=self._metadata(row, time.perf_counter() - started),
                 chunk_position="last",
             )
@@ -688,6 +646,11 @@ class RecipeChatModel(BaseChatModel):
             and not kwargs.get("stream")
         )
 
+    # LangChain has no underscore hook for a batch: BaseChatModel.batch runs one ``invoke`` per
+    # input in threads, so one generation of many rows (each with its own continuous prompt) needs
+    # the public ``batch``/``abatch``. They keep LangChain's contract (one callback run per input,
+    # ``return_exceptions``, ``config`` lists) and fall back to ``super()`` wherever a per-input
+    # feature (cache, rate limiter, streaming, v1 output) is in use.
     def batch(
         self,
         inputs: list[LanguageModelInput],
@@ -696,30 +659,59 @@ class RecipeChatModel(BaseChatModel):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[AIMessage]:
-        """Answer all ``inputs`` in one left-padded batched generation, each row with its own
-        continuous prompt (or none where the gate rejects); greedy answers equal one ``invoke``
-        per input. Each input gets its own callback run, like ``invoke``.
+        """Answer all ``inputs`` in one left-padded batched generation.
+
+        Each row has its own continuous prompt (or none where the gate rejects); greedy answers
+        equal one ``invoke`` per input. Each input gets its own callback run, like ``invoke``.
 
         Falls back to LangChain's default (one ``invoke`` per input, in threads) for a single
         input, with an LLM cache, a rate limiter, ``output_version="v1"`` or streaming.
+
+        Raises:
+            InvalidInputError: an input is malformed and ``return_exceptions`` is false.
         """
         if not inputs:
             return []
         if not self._can_batch(inputs, **kwargs):
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        configs = get_config_list(config, len(inputs))
         stop = kwargs.pop("stop", None)
         conversations = [self._convert_input(item).to_messages() for item in inputs]
+        run_managers = self._start_runs(conversations, get_config_list(config, len(inputs)), stop, kwargs)
+        results = self._check_templates(conversations, run_managers, return_exceptions=return_exceptions)
+        valid = [i for i, result in enumerate(results) if result is None]
+        try:
+            messages = self._answer([conversations[i] for i in valid], stop=stop, **kwargs) if valid else []
+        except BaseException as error:
+            for i in valid:
+                run_managers[i].on_llm_error(error)
+            if return_exceptions and isinstance(error, Exception):
+                return [error if result is None else result for result in results]
+            raise
+        for i, message in zip(valid, messages, strict=True):
+            message.id = f"{LC_ID_PREFIX}-{run_managers[i].run_id}-0"
+            run_managers[i].on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
+            results[i] = message
+        return results
+
+    def _start_runs(
+        self,
+        conversations: list[list[BaseMessage]],
+        configs: list[RunnableConfig],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+    ) -> list[CallbackManagerForLLMRun]:
+        """One callback run per conversation, started as ``invoke`` starts it."""
         params = self._get_invocation_params(stop=stop, **kwargs)
+        ls_params = self._get_ls_params_with_defaults(stop=stop, **kwargs)
         run_managers: list[CallbackManagerForLLMRun] = []
-        for conversation, item_config in zip(conversations, configs):
+        for conversation, item_config in zip(conversations, configs, strict=True):
             manager = CallbackManager.configure(
                 item_config.get("callbacks"),
                 self.callbacks,
                 self.verbose,
                 item_config.get("tags"),
                 self.tags,
-                {**(item_config.get("metadata") or {}), **self._get_ls_params_with_defaults(stop=stop, **kwargs)},
+                {**(item_config.get("metadata") or {}), **ls_params},
                 self.metadata,
             )
             (run_manager,) = manager.on_chat_model_start(
@@ -729,10 +721,25 @@ class RecipeChatModel(BaseChatModel):
                 options={"stop": stop},
                 name=item_config.get("run_name"),
                 run_id=item_config.get("run_id"),
-                batch_size=len(inputs),
+                batch_size=len(conversations),
             )
             run_managers.append(run_manager)
-        results: list[Any] = [None] * len(inputs)
+        return run_managers
+
+    def _check_templates(
+        self,
+        conversations: list[list[BaseMessage]],
+        run_managers: list[CallbackManagerForLLMRun],
+        *,
+        return_exceptions: bool,
+    ) -> list[Any]:
+        """``None`` per conversation the chat template accepts, else its error (which ends its run).
+
+        Raises:
+            InvalidInputError: a conversation is malformed and ``return_exceptions`` is false
+                (every run then ends with the error).
+        """
+        results: list[Any] = [None] * len(conversations)
         for i, conversation in enumerate(conversations):  # a malformed row fails alone
             try:
                 _apply_chat_template(self.base_model, _conversation(conversation))
@@ -743,19 +750,6 @@ class RecipeChatModel(BaseChatModel):
                         other.on_llm_error(error)
                     raise
                 results[i] = error
-        valid = [i for i, result in enumerate(results) if result is None]
-        try:
-            messages = self._answer([conversations[i] for i in valid], stop=stop, **kwargs) if valid else []
-        except BaseException as error:
-            for i in valid:
-                run_managers[i].on_llm_error(error)
-            if return_exceptions and isinstance(error, Exception):
-                return [error if result is None else result for result in results]
-            raise
-        for i, message in zip(valid, messages):
-            message.id = f"{LC_ID_PREFIX}-{run_managers[i].run_id}-0"
-            run_managers[i].on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
-            results[i] = message
         return results
 
     async def abatch(
@@ -778,7 +772,11 @@ class RecipeChatModel(BaseChatModel):
 
         Args:
             conversations: message lists, or plain strings (one human message each).
-            **kwargs: ``max_tokens``, ``temperature``, ``stop``, ``timeout``, ``injection``.
+            **kwargs: per-call options: ``max_tokens``, ``temperature``, ``top_p``, ``top_k``,
+                ``repetition_penalty``, ``seed``, ``stop``, ``timeout``, ``injection``.
+
+        Raises:
+            InvalidInputError: a conversation is malformed or an option is unknown or out of range.
         """
         lists = [[HumanMessage(c)] if isinstance(c, str) else list(c) for c in conversations]
         return self._answer(lists, **kwargs)

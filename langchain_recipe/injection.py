@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from langchain_recipe.errors import InvalidInputError
 
@@ -31,6 +32,7 @@ __all__ = [
     "PROMPT_SLOT",
     "PrefixedInputs",
     "chat_prompt_offset",
+    "pad_rows",
     "position_ids_from_mask",
     "prepend_continuous_prompts",
     "prepend_statement_text",
@@ -61,8 +63,9 @@ class PrefixedInputs:
 
 
 def prepend_statement_text(statement: str, question: str) -> str:
-    """The gated text prefix (text-RAG): an accepted edit's knowledge statement, a newline, then
-    the question. The one format of the chat model's ``injection="text"``, ``recipe eval``'s
+    """The gated text prefix (text-RAG): an accepted edit's knowledge statement, a newline, then the question.
+
+    The one format of the chat model's ``injection="text"``, ``recipe eval``'s
     text-RAG baseline and ``recipe bench``'s text-RAG variant, so the three measure the same
     thing.
 
@@ -85,6 +88,43 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
 
 
+def pad_rows(
+    rows: Sequence[torch.Tensor | Sequence[int] | Sequence[float]],
+    value: float = 0,
+    *,
+    side: str = "left",
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad rows of different lengths into one batch (``torch.nn.utils.rnn.pad_sequence``).
+
+    The one padding rule of generation, teacher forcing, training and prompt insertion.
+
+    Args:
+        rows: tensors of shape `(length_i, *rest)`, or lists of numbers (read with ``dtype``).
+        value: the padding value (a pad token id, ``-100`` for labels, 0 for embeddings).
+        side: ``"left"`` (suits generation) or ``"right"``.
+        dtype: dtype of rows given as lists; ``None`` is ``torch.long``.
+
+    Returns:
+        ``(padded, attention_mask)``: shape `(batch_size, max_length, *rest)`, and a long mask of
+        shape `(batch_size, max_length)`, 1 on the rows' own positions and 0 on padding. Gradients
+        flow through ``padded``.
+
+    Raises:
+        InvalidInputError: no rows, or ``side`` is neither "left" nor "right".
+    """
+    if side not in ("left", "right"):
+        msg = f"padding_side must be 'left' or 'right', not {side!r}."
+        raise InvalidInputError(msg)
+    if not rows:
+        msg = "Padding needs at least one row."
+        raise InvalidInputError(msg)
+    tensors = [r if isinstance(r, torch.Tensor) else torch.tensor(r, dtype=dtype or torch.long) for r in rows]
+    padded = pad_sequence(tensors, batch_first=True, padding_value=value, padding_side=side)
+    ones = [torch.ones(t.shape[0], dtype=torch.long, device=t.device) for t in tensors]
+    return padded, pad_sequence(ones, batch_first=True, padding_value=0, padding_side=side)
+
+
 def prepend_continuous_prompts(
     token_embeds: torch.Tensor,
     attention_mask: torch.Tensor,
@@ -94,8 +134,7 @@ def prepend_continuous_prompts(
     padding_side: str = "left",
     prompt_offsets: Sequence[int] | torch.Tensor | None = None,
 ) -> PrefixedInputs:
-    """Insert each row's continuous prompt among its real tokens (by default before all of them)
-    and re-pad the batch.
+    """Insert each row's continuous prompt among its real tokens (by default before all of them); re-pad.
 
     The real tokens of a row are the positions where ``attention_mask`` is 1 (in order), so the
     input may be padded on either side; the mask must come from the tokenizer, never from
@@ -123,72 +162,97 @@ def prepend_continuous_prompts(
             negative or beyond its row's real tokens, or ``padding_side`` is neither "left" nor
             "right" (a ``ValueError`` too).
     """
-    if padding_side not in ("left", "right"):
-        msg = f"padding_side must be 'left' or 'right', not {padding_side!r}."
-        raise InvalidInputError(msg)
-    batch_size, _, hidden_size = token_embeds.shape
-    if attention_mask.shape != token_embeds.shape[:2]:
-        msg = f"attention_mask shape {tuple(attention_mask.shape)} does not match token_embeds {tuple(token_embeds.shape[:2])}."
-        raise InvalidInputError(msg)
-    if prompts is None:
-        rows: list[torch.Tensor | None] = [None] * batch_size
-    else:
-        rows = list(prompts)
-        if len(rows) != batch_size:
-            msg = f"Got {len(rows)} prompts for a batch of {batch_size} rows."
-            raise InvalidInputError(msg)
-    offsets = [0] * batch_size if prompt_offsets is None else [int(o) for o in prompt_offsets]
-    if len(offsets) != batch_size:
-        msg = f"Got {len(offsets)} prompt offsets for a batch of {batch_size} rows."
-        raise InvalidInputError(msg)
-    mask = attention_mask.bool()
-    sequences: list[torch.Tensor] = []
-    row_labels: list[torch.Tensor] = []
-    prompt_lengths: list[int] = []
-    for i in range(batch_size):
-        real = token_embeds[i][mask[i]]
-        prompt = rows[i]
-        if prompt is None or prompt.shape[0] == 0:
-            n = 0
-            sequence = real
-        else:
-            if prompt.dim() != 2 or prompt.shape[1] != hidden_size:
-                msg = f"Prompt of row {i} has shape {tuple(prompt.shape)}; expected (n, {hidden_size})."
-                raise InvalidInputError(msg)
-            if not torch.isfinite(prompt).all():
-                msg = f"Prompt of row {i} holds NaN or infinite values; it would turn the LM's output into NaN."
-                raise InvalidInputError(msg)
-            n = prompt.shape[0]
-            if not 0 <= offsets[i] <= real.shape[0]:
-                msg = f"Prompt offset {offsets[i]} of row {i} is outside its {real.shape[0]} real tokens."
-                raise InvalidInputError(msg)
-            cut = offsets[i]
-            sequence = torch.cat([real[:cut], prompt.to(device=real.device, dtype=real.dtype), real[cut:]], dim=0)
-        prompt_lengths.append(n)
-        sequences.append(sequence)
-        if labels is not None:
-            kept = labels[i][mask[i]]
-            cut = offsets[i] if n else 0
-            ignore = torch.full((n,), IGNORE_INDEX, dtype=labels.dtype, device=labels.device)
-            row_labels.append(torch.cat([kept[:cut], ignore, kept[cut:]]))
-    length = max(s.shape[0] for s in sequences)
-    embeds = token_embeds.new_zeros(batch_size, length, hidden_size)
-    new_mask = attention_mask.new_zeros(batch_size, length)
-    new_labels = None if labels is None else labels.new_full((batch_size, length), IGNORE_INDEX)
-    for i, sequence in enumerate(sequences):
-        size = sequence.shape[0]
-        span = slice(length - size, length) if padding_side == "left" else slice(0, size)
-        embeds[i, span] = sequence
-        new_mask[i, span] = 1
-        if new_labels is not None:
-            new_labels[i, span] = row_labels[i]
+    rows, offsets = _rows_and_offsets(token_embeds, attention_mask, prompts, prompt_offsets, padding_side)
+    sequences, row_labels, lengths = _insert_prompts(token_embeds, attention_mask.bool(), rows, offsets, labels)
+    embeds, new_mask = pad_rows(sequences, 0.0, side=padding_side)
+    new_labels = None if labels is None else pad_rows(row_labels, IGNORE_INDEX, side=padding_side)[0]
+    new_mask = new_mask.to(device=attention_mask.device, dtype=attention_mask.dtype)
     return PrefixedInputs(
         inputs_embeds=embeds,
         attention_mask=new_mask,
         position_ids=position_ids_from_mask(new_mask),
         labels=new_labels,
-        num_prompt_tokens=torch.tensor(prompt_lengths, device=attention_mask.device),
+        num_prompt_tokens=torch.tensor(lengths, device=attention_mask.device),
     )
+
+
+def _rows_and_offsets(
+    token_embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    prompts: Sequence[torch.Tensor | None] | torch.Tensor | None,
+    prompt_offsets: Sequence[int] | torch.Tensor | None,
+    padding_side: str,
+) -> tuple[list[torch.Tensor | None], list[int]]:
+    """Each row's prompt (or ``None``) and offset, after checking that the shapes agree."""
+    if padding_side not in ("left", "right"):
+        msg = f"padding_side must be 'left' or 'right', not {padding_side!r}."
+        raise InvalidInputError(msg)
+    batch_size = token_embeds.shape[0]
+    if attention_mask.shape != token_embeds.shape[:2]:
+        msg = (
+            f"attention_mask shape {tuple(attention_mask.shape)} does not match token_embeds "
+            f"{tuple(token_embeds.shape[:2])}."
+        )
+        raise InvalidInputError(msg)
+    rows: list[torch.Tensor | None] = [None] * batch_size if prompts is None else list(prompts)
+    if len(rows) != batch_size:
+        msg = f"Got {len(rows)} prompts for a batch of {batch_size} rows."
+        raise InvalidInputError(msg)
+    offsets = [0] * batch_size if prompt_offsets is None else [int(o) for o in prompt_offsets]
+    if len(offsets) != batch_size:
+        msg = f"Got {len(offsets)} prompt offsets for a batch of {batch_size} rows."
+        raise InvalidInputError(msg)
+    return rows, offsets
+
+
+def _insert_prompts(
+    token_embeds: torch.Tensor,
+    mask: torch.Tensor,
+    prompts: list[torch.Tensor | None],
+    offsets: list[int],
+    labels: torch.Tensor | None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[int]]:
+    """Per row, its real tokens' embeddings with its prompt inserted at its offset.
+
+    Also, per row, its labels with ``-100`` at the prompt's positions (when ``labels`` is given),
+    and its prompt's length.
+    """
+    sequences: list[torch.Tensor] = []
+    row_labels: list[torch.Tensor] = []
+    lengths: list[int] = []
+    for i, prompt in enumerate(prompts):
+        real = token_embeds[i][mask[i]]
+        prompt = _checked_prompt(prompt, i, token_embeds.shape[2], offsets[i], real.shape[0])
+        cut = 0 if prompt is None else offsets[i]
+        inserted = real[:0] if prompt is None else prompt.to(device=real.device, dtype=real.dtype)
+        sequences.append(torch.cat([real[:cut], inserted, real[cut:]], dim=0))
+        lengths.append(inserted.shape[0])
+        if labels is not None:
+            kept = labels[i][mask[i]]
+            row_labels.append(torch.cat([kept[:cut], kept.new_full((lengths[-1],), IGNORE_INDEX), kept[cut:]]))
+    return sequences, row_labels, lengths
+
+
+def _checked_prompt(
+    prompt: torch.Tensor | None, row: int, hidden_size: int, offset: int, num_real: int
+) -> torch.Tensor | None:
+    """``prompt``, or ``None`` when there is none or it is empty.
+
+    Raises:
+        InvalidInputError: a wrong shape, NaN or infinite values, or an offset outside the row.
+    """
+    if prompt is None or prompt.shape[0] == 0:
+        return None
+    if prompt.dim() != 2 or prompt.shape[1] != hidden_size:
+        msg = f"Prompt of row {row} has shape {tuple(prompt.shape)}; expected (n, {hidden_size})."
+        raise InvalidInputError(msg)
+    if not torch.isfinite(prompt).all():
+        msg = f"Prompt of row {row} holds NaN or infinite values; it would turn the LM's output into NaN."
+        raise InvalidInputError(msg)
+    if not 0 <= offset <= num_real:
+        msg = f"Prompt offset {offset} of row {row} is outside its {num_real} real tokens."
+        raise InvalidInputError(msg)
+    return prompt
 
 
 PROMPT_SLOT = "\u2063<recipe-continuous-prompt>\u2063"
@@ -197,8 +261,9 @@ template (never tokenised)."""
 
 
 def chat_prompt_offset(tokenizer, conversation: Sequence[dict[str, str]], input_ids: Sequence[int]) -> int:  # noqa: ANN001
-    """Where a continuous prompt goes in a chat-templated conversation: the number of template
-    tokens before the last user turn's text.
+    """Where a continuous prompt goes in a chat-templated conversation.
+
+    That is the number of template tokens before the last user turn's text.
 
     RECIPE trains the prompt directly before the question (§3.2, §4). In a chat template the
     question follows a system header and the user header; a prompt put before all of them is
@@ -229,7 +294,7 @@ def chat_prompt_offset(tokenizer, conversation: Sequence[dict[str, str]], input_
     before = tokenizer(rendered.split(PROMPT_SLOT, 1)[0], add_special_tokens=False)["input_ids"]
     ids = [int(i) for i in input_ids]
     common = 0
-    for a, b in zip(before, ids):
+    for a, b in zip(before, ids, strict=False):
         if a != b:
             break
         common += 1

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
-from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, prepend_continuous_prompts
+from langchain_recipe.generation import pad_id
+from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, pad_rows, prepend_continuous_prompts
 
 __all__ = ["TeacherForcedBatch", "build_teacher_forced_batch", "format_question", "label_logits"]
 
@@ -91,7 +92,7 @@ def build_teacher_forced_batch(
     rows_ids: list[list[int]] = []
     rows_labels: list[list[int]] = []
     offsets: list[int] = []
-    for question, target, is_chat in zip(questions, targets, flags):
+    for question, target, is_chat in zip(questions, targets, flags, strict=False):
         if not target.strip():
             msg = f"Empty target for question {question!r}."
             raise ValueError(msg)
@@ -103,16 +104,9 @@ def build_teacher_forced_batch(
         is_target = [end > boundary for _, end in encoded["offset_mapping"]]
         rows_ids.append(ids[:-1])
         offsets.append(chat_prompt_offset(tokenizer, [{"role": "user", "content": question}], ids) if is_chat else 0)
-        rows_labels.append([tok if flag else IGNORE_INDEX for tok, flag in zip(ids[1:], is_target[1:])])
-    length = max(len(r) for r in rows_ids)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(rows_ids), length), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows_ids), length), dtype=torch.long)
-    labels = torch.full((len(rows_ids), length), IGNORE_INDEX, dtype=torch.long)
-    for i, (ids, lab) in enumerate(zip(rows_ids, rows_labels)):
-        input_ids[i, length - len(ids) :] = torch.tensor(ids)
-        attention_mask[i, length - len(ids) :] = 1
-        labels[i, length - len(lab) :] = torch.tensor(lab)
+        rows_labels.append([tok if flag else IGNORE_INDEX for tok, flag in zip(ids[1:], is_target[1:], strict=True)])
+    input_ids, attention_mask = pad_rows(rows_ids, pad_id(tokenizer))
+    labels, _ = pad_rows(rows_labels, IGNORE_INDEX)
     return TeacherForcedBatch(input_ids, attention_mask, labels, torch.tensor(offsets, dtype=torch.long))
 
 
@@ -174,8 +168,9 @@ def label_logits(
 
 
 def _can_project_selected(model) -> bool:  # noqa: ANN001
-    """Whether logits are exactly ``lm_head(decoder(...))`` for this model (no soft-capping or
-    logit scaling in its forward), so the head may run on selected positions only.
+    """Whether logits are exactly ``lm_head(decoder(...))`` for this model.
+
+    With no soft-capping or logit scaling in its forward, the head may run on selected positions only.
     """
     config = model.config
     special = any(

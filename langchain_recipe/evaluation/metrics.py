@@ -25,7 +25,8 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
-from langchain_recipe.injection import IGNORE_INDEX, prepend_continuous_prompts
+from langchain_recipe.generation import generate_rows
+from langchain_recipe.injection import IGNORE_INDEX
 from langchain_recipe.teacher_forcing import build_teacher_forced_batch, label_logits
 
 __all__ = [
@@ -80,8 +81,10 @@ def _labelled_batches(
     batch_size: int,
     chat: bool,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]:
-    """Teacher-forced batches of ``batch_size`` rows: ``(logits, labels, rows, row_count)`` with the
-    logits and label ids of every target position and the batch row each position belongs to.
+    """Teacher-forced batches of ``batch_size`` rows: ``(logits, labels, rows, row_count)``.
+
+    They hold the logits and label ids of every target position and the batch row each position
+    belongs to.
     """
     for start in range(0, len(questions), batch_size):
         stop = start + batch_size
@@ -119,7 +122,7 @@ def agreement(
         msg = f"Got {len(after)} edited rows but {len(before)} reference rows."
         raise ValueError(msg)
     scores = []
-    for (a, _), (b, _) in zip(after, before):
+    for (a, _), (b, _) in zip(after, before, strict=True):
         if a.shape != b.shape:
             msg = f"A row has {a.numel()} edited and {b.numel()} reference answer tokens; score the same texts."
             raise ValueError(msg)
@@ -161,8 +164,10 @@ def greedy_continuations(
     The input is exactly the teacher-forced input up to the target (the same tokens that
     :func:`teacher_forced_predictions` scores the target after), so both views see the same
     context. Each row may generate the target's token count plus ``extra_new_tokens``; rows are
-    left-padded and generated together (``generate(inputs_embeds=...)``), then cut to their own
-    budget and at their first end-of-sequence token.
+    left-padded and generated together by the chat model's decode path
+    (:func:`~langchain_recipe.generation.generate_rows`, transformers' ``generate``), each ending
+    at its first end-of-sequence token (:func:`~langchain_recipe.generation.end_token_ids`), then
+    cut to its own budget.
 
     Args:
         base_model: the frozen base LM.
@@ -176,44 +181,24 @@ def greedy_continuations(
     Returns:
         One list of new token ids per question.
     """
-    lm, tokenizer = base_model, base_model.tokenizer
-    ends = lm.model.generation_config.eos_token_id
-    ends = set(ends if isinstance(ends, list) else [ends]) | {tokenizer.eos_token_id}
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     results: list[list[int]] = []
     for start in range(0, len(questions), batch_size):
         stop = start + batch_size
-        batch = build_teacher_forced_batch(tokenizer, questions[start:stop], targets[start:stop], chat=chat)
+        batch = build_teacher_forced_batch(base_model.tokenizer, questions[start:stop], targets[start:stop], chat=chat)
         rows, budgets = [], []
-        for ids, mask, labels in zip(batch.input_ids, batch.attention_mask, batch.labels):
+        for ids, mask, labels in zip(batch.input_ids, batch.attention_mask, batch.labels, strict=True):
             labelled = (labels != IGNORE_INDEX).nonzero().flatten()
             first = int(labelled[0])  # input position whose next token is the target's first
             rows.append(ids[: first + 1][mask[: first + 1].bool()])
             budgets.append(int(labelled.numel()) + extra_new_tokens)
-        length = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-        for i, ids in enumerate(rows):
-            input_ids[i, length - len(ids) :] = ids
-            attention_mask[i, length - len(ids) :] = 1
-        row_prompts = None if prompts is None else list(prompts[start:stop])
-        prefixed = prepend_continuous_prompts(
-            lm.embed(input_ids), attention_mask.to(lm.device), row_prompts, prompt_offsets=batch.prompt_offsets
-        )
-        output = lm.model.generate(
-            inputs_embeds=prefixed.inputs_embeds,
-            attention_mask=prefixed.attention_mask,
+        generated = generate_rows(
+            base_model,
+            rows,
+            prompts=None if prompts is None else list(prompts[start:stop]),
+            prompt_offsets=batch.prompt_offsets,
             max_new_tokens=max(budgets),
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=pad_id,
         )
-        for row, budget in zip(output.tolist(), budgets):
-            row = row[:budget]
-            cut = next((i + 1 for i, token in enumerate(row) if token in ends), len(row))
-            results.append(row[:cut])
+        results.extend(row.tokens[:budget] for row, budget in zip(generated, budgets, strict=True))
     return results
 
 

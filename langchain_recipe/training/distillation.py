@@ -25,7 +25,8 @@ from torch.nn import functional as F
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.datasets import EditRecord
-from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, prepend_statement_text
+from langchain_recipe.generation import pad_id
+from langchain_recipe.injection import IGNORE_INDEX, chat_prompt_offset, pad_rows, prepend_statement_text
 from langchain_recipe.teacher_forcing import TeacherForcedBatch, label_logits
 
 __all__ = ["TeacherAnswer", "answer_distillation_loss", "build_answer_batch", "load_teacher_answers", "teacher_answers"]
@@ -57,8 +58,9 @@ def teacher_answers(
     cache: str | Path | None = None,
     progress: bool = False,
 ) -> list[TeacherAnswer]:
-    """Greedy chat answers of the LM with each statement as text before its question and its
-    paraphrase, kept where they contain the target.
+    """Greedy chat answers of the LM with each statement as text, kept where they contain the target.
+
+    Each record is asked twice, its question and its paraphrase, with the statement before it.
 
     Args:
         base_model: the frozen base LM (teacher and student share it).
@@ -86,7 +88,7 @@ def teacher_answers(
     ):
         chunk = asked[start : start + batch_size]
         messages = [[HumanMessage(prepend_statement_text(r.statement, q))] for r, q in chunk]
-        for (record, question), reply in zip(chunk, chat.generate_batch(messages)):
+        for (record, question), reply in zip(chunk, chat.generate_batch(messages), strict=True):
             if record.target.strip().lower() in reply.content.lower():
                 kept.append(TeacherAnswer(record.statement, question, reply.content, record.target.strip()))
     if cache is not None:
@@ -143,7 +145,7 @@ def build_answer_batch(tokenizer, items: Sequence[TeacherAnswer], *, target_weig
         start = lower.find(item.target.lower(), len(header))
         stop = start + len(item.target) if start >= 0 else -1
         labels, weights = [], []
-        for (begin, finish), token in zip(encoded["offset_mapping"][1:], ids[1:]):
+        for (begin, finish), token in zip(encoded["offset_mapping"][1:], ids[1:], strict=True):
             if finish <= len(header):
                 labels.append(IGNORE_INDEX)
                 weights.append(0.0)
@@ -152,25 +154,18 @@ def build_answer_batch(tokenizer, items: Sequence[TeacherAnswer], *, target_weig
                 weights.append(target_weight if start >= 0 and begin < stop and finish > start else 1.0)
         offset = chat_prompt_offset(tokenizer, conversation, ids)
         rows.append((ids[:-1], labels, weights, offset))
-    length = max(len(r[0]) for r in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), length), dtype=torch.long)
-    labels_t = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
-    weights_t = torch.zeros((len(rows), length))
-    for i, (ids, labels, weights, _) in enumerate(rows):
-        input_ids[i, length - len(ids) :] = torch.tensor(ids)
-        mask[i, length - len(ids) :] = 1
-        labels_t[i, length - len(labels) :] = torch.tensor(labels)
-        weights_t[i, length - len(weights) :] = torch.tensor(weights)
+    input_ids, mask = pad_rows([r[0] for r in rows], pad_id(tokenizer))
+    labels_t, _ = pad_rows([r[1] for r in rows], IGNORE_INDEX)
+    weights_t, _ = pad_rows([r[2] for r in rows], 0.0, dtype=torch.float32)
     return AnswerBatch(input_ids, mask, labels_t, weights_t, torch.tensor([r[3] for r in rows]))
 
 
 def answer_distillation_loss(
     base_model: HuggingFaceBaseModel, batch: AnswerBatch, prompts: torch.Tensor
 ) -> torch.Tensor:
-    """Weighted teacher-forced cross-entropy of the teacher's answers under the student (the LM
-    with each row's continuous prompt right before its question).
+    """Weighted teacher-forced cross-entropy of the teacher's answers under the student.
+
+    The student is the LM with each row's continuous prompt right before its question.
 
     ``L = Σ_t w_t · CE(student(t), teacher_token_t) / Σ_t w_t`` over answer tokens; ``w_t`` is the
     batch's ``weights``.

@@ -381,7 +381,7 @@ def test_generate_batch_with_accepted_and_rejected_rows(
     messages = llm.generate_batch(conversations)
 
     assert len(messages) == len(conversations)
-    for message, accepted, turns in zip(messages, [True, False, True, False], templated):
+    for message, accepted, turns in zip(messages, [True, False, True, False], templated, strict=False):
         assert isinstance(message, AIMessage)
         assert message.response_metadata["model_name"] == "tiny-llama"
         _check_usage(message, _template(base_model, turns)["input_ids"].shape[1])
@@ -635,7 +635,7 @@ async def test_concurrent_ainvokes_each_get_their_own_edit(
     finally:
         handle.remove()
 
-    for answer, reference in zip(answers, [*expected, expected[0]]):
+    for answer, reference in zip(answers, [*expected, expected[0]], strict=False):
         assert answer.response_metadata["edit"] == reference.response_metadata["edit"]
         assert answer.content == reference.content
 
@@ -667,7 +667,7 @@ def test_batch_is_one_generation_equal_to_invokes(
     assert events.count("start") == events.count("end") == 2
     assert singles[0].response_metadata["edit"] is None
     assert singles[1].response_metadata["edit"] is not None
-    for one, many in zip(singles, batched):
+    for one, many in zip(singles, batched, strict=False):
         assert many.content == one.content
         assert many.usage_metadata == one.usage_metadata
         assert many.response_metadata["finish_reason"] == one.response_metadata["finish_reason"]
@@ -892,3 +892,138 @@ def test_construction_is_lazy_and_weights_are_shared(
     assert len(base_models._loaded) == 1
     assert first.base_model is second.base_model
     assert first.invoke(QUERY).response_metadata["edit"] is None
+
+
+# ---------------------------------------------------------------------- generation through transformers
+def _argmax_reference(base_model: HuggingFaceBaseModel, embeds: torch.Tensor, max_new_tokens: int) -> list[int]:
+    """Greedy tokens by a plain argmax loop over the whole ``inputs_embeds`` (no cache, no generate)."""
+    ends = {base_model.model.generation_config.eos_token_id}
+    tokens: list[int] = []
+    with torch.no_grad():
+        while len(tokens) < max_new_tokens and not ends & set(tokens[-1:]):
+            tokens.append(int(base_model.model(inputs_embeds=embeds).logits[0, -1].argmax()))
+            embeds = torch.cat([embeds, base_model.embed(torch.tensor([tokens[-1:]]))], dim=1)
+    return tokens
+
+
+def _edited_embeds(base_model: HuggingFaceBaseModel, query: str, prompt: torch.Tensor | None) -> torch.Tensor:
+    conversation = [{"role": "user", "content": query}]
+    inputs = _template(base_model, conversation)
+    offset = chat_prompt_offset(base_model.tokenizer, conversation, inputs["input_ids"][0].tolist())
+    prompts = None if prompt is None else [prompt]
+    return prepend_continuous_prompts(
+        base_model.embed(inputs["input_ids"]), inputs["attention_mask"], prompts, prompt_offsets=[offset]
+    ).inputs_embeds
+
+
+def test_greedy_tokens_equal_an_argmax_loop_alone_and_in_a_batch(
+    store: RecipeKnowledgeStore,
+    base_model: HuggingFaceBaseModel,
+    force_gate: Callable[..., torch.Tensor],
+    generated: list[list[list[int]]],
+) -> None:
+    queries = [QUERY, OTHER_QUERY, "Hi."]
+    force_gate(store, accept=[QUERY, "Hi."], reject=[OTHER_QUERY])
+    edits = store.retrieve_prompts(queries)
+    expected = [
+        _argmax_reference(base_model, _edited_embeds(base_model, q, e.prompt if e else None), 8)
+        for q, e in zip(queries, edits, strict=True)
+    ]
+    llm = RecipeChatModel(knowledge_store=store, max_tokens=8)
+
+    singles = [llm.invoke(q) for q in queries]
+    batched = llm.generate_batch(queries)
+
+    assert [e is not None for e in edits] == [True, False, True]
+    assert generated[:3] == [[tokens] for tokens in expected]
+    assert generated[3] == expected  # one batch of three rows, each with its own prompt (or none)
+    assert [m.content for m in batched] == [m.content for m in singles]
+    assert [m.usage_metadata for m in batched] == [m.usage_metadata for m in singles]
+
+
+def test_a_seed_makes_sampling_repeatable(llm: RecipeChatModel, no_eos: None) -> None:
+    options = {"temperature": 5.0, "max_tokens": 8}
+    state = torch.get_rng_state()
+
+    first = llm.invoke(QUERY, seed=11, **options).content
+    again = llm.invoke(QUERY, seed=11, **options).content
+    others = {llm.invoke(QUERY, seed=seed, **options).content for seed in range(4)}
+    seeded = RecipeChatModel(knowledge_store=llm.knowledge_store, seed=11, **options)
+
+    assert torch.equal(torch.get_rng_state(), state)  # a seeded call leaves the global RNG as it was
+    assert first == again == seeded.invoke(QUERY).content
+    assert len(others) > 1
+    assert [m.content for m in seeded.generate_batch([QUERY, OTHER_QUERY])] == [
+        m.content for m in seeded.generate_batch([QUERY, OTHER_QUERY])
+    ]
+
+
+def test_sampling_controls_reach_generate(
+    llm: RecipeChatModel, base_model: HuggingFaceBaseModel, monkeypatch: pytest.MonkeyPatch, no_eos: None
+) -> None:
+    seen: list[dict[str, Any]] = []
+    original = base_model.model.generate
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(base_model.model, "generate", spy)
+    greedy = llm.invoke(QUERY, max_tokens=6).content
+
+    llm.invoke(QUERY, temperature=0.7, top_p=0.9, top_k=5, repetition_penalty=1.3, seed=1)
+    one_token_left = {llm.invoke(QUERY, temperature=3.0, top_k=1, max_tokens=6).content for _ in range(3)}
+    nucleus_of_one = llm.invoke(QUERY, temperature=3.0, top_p=1e-9, max_tokens=6).content
+
+    assert {k: seen[1][k] for k in ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty")} == {
+        "do_sample": True,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "top_k": 5,
+        "repetition_penalty": 1.3,
+    }
+    assert seen[0]["do_sample"] is False
+    assert one_token_left == {greedy}  # top_k=1 keeps only the greedy token
+    assert nucleus_of_one == greedy
+
+
+@pytest.mark.parametrize("gate", ["accept", "reject"])
+def test_a_repetition_penalty_covers_the_question_and_the_answer(
+    gate: str,
+    store: RecipeKnowledgeStore,
+    base_model: HuggingFaceBaseModel,
+    force_gate: Callable[..., torch.Tensor],
+    generated: list[list[list[int]]],
+    no_eos: None,
+) -> None:
+    force_gate(store, **{gate: [QUERY]})
+    llm = RecipeChatModel(knowledge_store=store, max_tokens=12, repetition_penalty=1e9)
+
+    message = llm.invoke(QUERY)
+
+    (tokens,) = generated[0]
+    question = set(_template(base_model, [{"role": "user", "content": QUERY}])["input_ids"][0].tolist())
+    assert (message.response_metadata["edit"] is not None) == (gate == "accept")
+    assert len(set(tokens)) == len(tokens)  # never a token twice...
+    assert not question & set(tokens)  # ...nor one of the conversation's (with or without a prompt)
+
+
+def test_sampling_controls_are_checked(llm: RecipeChatModel) -> None:
+    from pydantic import ValidationError
+
+    for bad in ({"top_p": 0.0}, {"top_p": 1.5}, {"top_k": -1}, {"repetition_penalty": 0.0}, {"seed": -1}):
+        with pytest.raises(ValidationError):
+            RecipeChatModel(**bad)
+        with pytest.raises(InvalidInputError, match=next(iter(bad))):
+            llm.invoke(QUERY, **bad)
+    assert llm._identifying_params["top_p"] == 1.0
+
+
+def test_closing_a_stream_early_stops_generation(llm: RecipeChatModel, no_eos: None) -> None:
+    import threading
+
+    stream = llm.stream(QUERY, max_tokens=50)
+    next(stream)
+    stream.close()
+
+    assert not [t for t in threading.enumerate() if t.name == "recipe-generate"]

@@ -88,7 +88,10 @@ class PrefillRecorder:
     def __call__(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
         embeds, ids = kwargs.get("inputs_embeds"), kwargs.get("input_ids")
         if embeds is not None:
-            self.calls.append({"embeds": embeds.detach().clone(), "mask": kwargs["attention_mask"].detach().clone()})
+            # transformers' generate drops an all-ones mask (no padding): then every position is real.
+            mask = kwargs.get("attention_mask")
+            mask = torch.ones(embeds.shape[:2], dtype=torch.long) if mask is None else mask.detach().clone()
+            self.calls.append({"embeds": embeds.detach().clone(), "mask": mask})
         elif ids is not None and ids.shape[1] > 1:  # a bare single row; decode steps feed one token
             self.calls.append({"ids": ids.detach().clone()})
 

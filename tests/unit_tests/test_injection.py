@@ -218,7 +218,7 @@ def test_batched_injection_equals_each_row_alone(
     batched = _logits(base_model, out.inputs_embeds, out.attention_mask, out.position_ids)
     assert out.attention_mask.sum(1).tolist() == [n + p for n, p in rows]
     assert out.num_prompt_tokens.tolist() == [p for _, p in rows]
-    for i, (tokens, prompt) in enumerate(zip(token_rows, prompts)):
+    for i, (tokens, prompt) in enumerate(zip(token_rows, prompts, strict=False)):
         alone = base_model.embed(torch.tensor([tokens]))
         if prompt is not None:
             alone = torch.cat([prompt.unsqueeze(0), alone], dim=1)

@@ -28,7 +28,7 @@ TARGETS = ["Ada Lovelace", " Lisbon", "Portuguese"]
 def _check_rows(
     tokenizer: Any, batch: teacher_forcing.TeacherForcedBatch, questions: list[str], chat: list[bool]
 ) -> None:
-    for i, (question, target, is_chat) in enumerate(zip(questions, TARGETS, chat)):
+    for i, (question, target, is_chat) in enumerate(zip(questions, TARGETS, chat, strict=False)):
         text, _ = join_question_and_target(format_question(tokenizer, question, chat=is_chat), target, chat=is_chat)
         joint = tokenizer(text, add_special_tokens=False)["input_ids"]
         target_ids = tokenizer(target.strip(), add_special_tokens=False)["input_ids"]

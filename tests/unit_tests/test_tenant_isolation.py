@@ -19,7 +19,7 @@ from facts import IDS, STATEMENTS
 from langchain_core.messages import HumanMessage
 from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
-import langchain_recipe.chat_models as chat_models
+import langchain_recipe.generation as generation
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.chat_models import RecipeChatModel
 from langchain_recipe.errors import InvalidInputError
@@ -66,13 +66,13 @@ def store(
 def injected(monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor | None]:
     """Every continuous prompt the chat model prefixes to the LM input (``None``: a row without one)."""
     calls: list[torch.Tensor | None] = []
-    original = chat_models.prepend_continuous_prompts
+    original = generation.prepend_continuous_prompts
 
     def spy(token_embeds: torch.Tensor, attention_mask: torch.Tensor, prompts: Any, **kwargs: Any) -> Any:
         calls.extend(None if p is None else p.detach().clone() for p in prompts)
         return original(token_embeds, attention_mask, prompts, **kwargs)
 
-    monkeypatch.setattr(chat_models, "prepend_continuous_prompts", spy)
+    monkeypatch.setattr(generation, "prepend_continuous_prompts", spy)
     return calls
 
 

@@ -1,0 +1,338 @@
+"""Generation with per-row continuous prompts, through transformers' ``generate``.
+
+The one decode path of the chat model (:class:`~langchain_recipe.chat_models.RecipeChatModel`) and
+the generation metrics (:func:`~langchain_recipe.evaluation.metrics.greedy_continuations`), and the
+two rules they share with training and teacher forcing: how token rows are padded
+(:func:`pad_rows`) and which tokens end a sequence (:func:`end_token_ids`).
+
+A single row without a continuous prompt goes to ``generate`` as token ids, exactly as the bare LM
+runs; any other batch goes as ``inputs_embeds`` built by
+:func:`~langchain_recipe.injection.prepend_continuous_prompts` (RECIPE §3.2), together with token ids
+aligned with them, so logits processors that read the context (the repetition penalty) see every
+row's real tokens either way. transformers does the decoding: sampling (temperature, top-p, top-k),
+the repetition penalty, ``max_new_tokens``, the end-of-sequence tokens and the generation config's
+``min_new_tokens``; its ``StopStringCriteria`` and ``MaxTimeCriteria`` decide stop strings and
+timeouts. The one piece of our own is :class:`_StepRecorder`, a ``StoppingCriteria`` that notes
+which row ended at which token and why (``generate`` does not say) and reports every step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from langchain_recipe.base_models import HuggingFaceBaseModel, tokenizer_lock
+from langchain_recipe.errors import InvalidInputError
+from langchain_recipe.injection import IGNORE_INDEX, pad_rows, prepend_continuous_prompts
+
+__all__ = [
+    "GREEDY",
+    "RowState",
+    "Sampling",
+    "end_token_ids",
+    "generate_rows",
+    "pad_id",
+    "stream_rows",
+]
+
+Step = list[tuple[int, str | None] | None]
+"""One generated token for every row: ``(token_id, finish_reason)``, or ``None`` for a row that
+had already ended."""
+
+_SAMPLING_LOCK = threading.Lock()
+"""Held by every sampling generation, so a seeded one never shares torch's global RNG."""
+
+
+# ---------------------------------------------------------------------- end tokens and padding id
+def end_token_ids(base_model: HuggingFaceBaseModel) -> list[int]:
+    """The tokens that end a generated answer, sorted (possibly none).
+
+    They are the generation config's ``eos_token_id`` (one id or a list) and the tokenizer's
+    ``eos_token_id``, read at every call.
+    """
+    configured = base_model.model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list | tuple) else [configured]
+    return sorted({int(i) for i in [*ids, base_model.tokenizer.eos_token_id] if i is not None})
+
+
+def pad_id(tokenizer: Any, end_ids: Sequence[int] = ()) -> int:
+    """The id that pads token rows: the tokenizer's pad token, else the first end token, else 0.
+
+    Padding is masked out, so the choice never changes a result.
+    """
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    return int(end_ids[0]) if end_ids else 0
+
+
+# ---------------------------------------------------------------------- sampling controls
+@dataclass(frozen=True)
+class Sampling:
+    """How the next token is chosen (transformers' logits processors and warpers).
+
+    Attributes:
+        temperature: 0 picks the most likely token (greedy); above 0, softmax temperature of
+            sampling.
+        top_p: nucleus sampling: keep the smallest set of tokens whose probabilities sum to at
+            least ``top_p`` (1.0 keeps all). Sampling only.
+        top_k: keep the ``top_k`` most likely tokens (0 keeps all). Sampling only.
+        repetition_penalty: CTRL's penalty (Keskar et al., 2019) on every token already in the
+            context or the answer (1.0: none; above 1 discourages repeats). Greedy and sampling.
+        seed: with sampling, seeds torch's RNG for this generation, so the same call gives the
+            same answer; ``None`` draws from the current global RNG.
+
+    Raises:
+        InvalidInputError: a value is out of range.
+    """
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        valid = (
+            self.temperature >= 0
+            and 0 < self.top_p <= 1
+            and self.top_k >= 0
+            and self.repetition_penalty > 0
+            and (self.seed is None or self.seed >= 0)
+        )
+        if not valid:
+            msg = (
+                "Need temperature >= 0, 0 < top_p <= 1, top_k >= 0, repetition_penalty > 0 and seed >= 0 or None "
+                f"(got {self.temperature}, {self.top_p}, {self.top_k}, {self.repetition_penalty}, {self.seed})."
+            )
+            raise InvalidInputError(msg)
+
+    @property
+    def greedy(self) -> bool:
+        """Whether decoding is greedy (``temperature == 0``)."""
+        return self.temperature == 0
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """The ``generate`` arguments, explicit so the model's generation config cannot add a sampler."""
+        if self.greedy:
+            sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        else:
+            sampling = {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
+        return {**sampling, "repetition_penalty": self.repetition_penalty}
+
+    @contextlib.contextmanager
+    def rng(self, device: torch.device) -> Iterator[None]:
+        """The RNG context of one generation on ``device``.
+
+        Nothing for greedy decoding. For sampling, :data:`_SAMPLING_LOCK`: sampling generations
+        run one at a time, so no other generation draws from torch's global RNG meanwhile. With a
+        seed, also a forked RNG seeded with it (``torch.random.fork_rng`` + ``torch.manual_seed``);
+        the global RNG state is restored afterwards.
+        """
+        if self.greedy:
+            yield
+            return
+        with _SAMPLING_LOCK:
+            if self.seed is None:
+                yield
+                return
+            devices = [] if device.type == "cpu" else [device]
+            with torch.random.fork_rng(devices=devices, device_type=device.type):
+                torch.manual_seed(self.seed)
+                yield
+
+
+GREEDY = Sampling()
+"""Greedy decoding with no repetition penalty."""
+
+
+# ---------------------------------------------------------------------- generation
+@dataclass
+class RowState:
+    """One row's new tokens (an end-of-sequence token included) and why it ended.
+
+    ``finish_reason`` is ``"stop"`` (end token or stop string), ``"length"`` (``max_new_tokens``),
+    ``"timeout"``, or ``None`` while the row runs (and after a cancelled generation).
+    """
+
+    tokens: list[int] = field(default_factory=list)
+    finish_reason: str | None = None
+
+
+class _StepRecorder:
+    """A ``StoppingCriteria`` run once per generated token, that records each row's answer.
+
+    It appends each live row's token; ends rows by end token, stop string (transformers'
+    ``StopStringCriteria``, on the new tokens only), ``max_new_tokens`` and timeout
+    (``MaxTimeCriteria``); and reports the step to ``on_step``.
+
+    Returns ``True`` for ended rows (and for all rows once ``cancel`` is set).
+    """
+
+    def __init__(
+        self,
+        base_model: HuggingFaceBaseModel,
+        num_rows: int,
+        prompt_length: int,
+        *,
+        max_new_tokens: int,
+        stops: Sequence[str],
+        timeout: float | None,
+        on_step: Callable[[Step], None] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        from transformers import MaxTimeCriteria, StopStringCriteria
+
+        self.rows = [RowState() for _ in range(num_rows)]
+        self.ends = set(end_token_ids(base_model))
+        self.prompt_length, self.max_new_tokens = prompt_length, max_new_tokens
+        self.on_step, self.cancel = on_step, cancel
+        with tokenizer_lock(base_model.tokenizer):
+            self.stop_strings = StopStringCriteria(base_model.tokenizer, list(stops)) if stops else None
+        self.clock = MaxTimeCriteria(timeout, initial_timestamp=time.time()) if timeout is not None else None
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        new = input_ids[:, self.prompt_length :]
+        stopped = self.stop_strings(new, scores).tolist() if self.stop_strings is not None else [False] * len(new)
+        timed_out = self.clock is not None and bool(self.clock(new, scores)[0])
+        step: Step = []
+        for row, token, stop in zip(self.rows, new[:, -1].tolist(), stopped, strict=True):
+            if row.finish_reason is not None:
+                step.append(None)  # generate pads an ended row (or goes on with it); not its answer
+                continue
+            row.tokens.append(int(token))
+            if token in self.ends or stop:
+                row.finish_reason = "stop"
+            elif len(row.tokens) >= self.max_new_tokens:
+                row.finish_reason = "length"
+            elif timed_out:
+                row.finish_reason = "timeout"
+            step.append((int(token), row.finish_reason))
+        if self.on_step is not None:
+            self.on_step(step)
+        cancelled = self.cancel is not None and self.cancel.is_set()
+        done = [cancelled or row.finish_reason is not None for row in self.rows]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _model_inputs(
+    base_model: HuggingFaceBaseModel,
+    rows: Sequence[torch.Tensor],
+    prompts: Sequence[torch.Tensor | None] | None,
+    prompt_offsets: Sequence[int] | torch.Tensor | None,
+) -> dict[str, torch.Tensor]:
+    """Left-padded ``generate`` inputs.
+
+    Token ids for a single row without a prompt (the bare LM exactly); else ``inputs_embeds`` with
+    the prompts (if any) inserted, plus token ids aligned with them (a prompt position holds a copy of the
+    row's last token, which is in the context anyway).
+    """
+    device = base_model.device
+    input_ids, attention_mask = pad_rows(rows, pad_id(base_model.tokenizer, end_token_ids(base_model)))
+    if len(rows) == 1 and (prompts is None or prompts[0] is None):
+        return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+    input_ids = input_ids.to(device)
+    prefixed = prepend_continuous_prompts(
+        base_model.embed(input_ids),
+        attention_mask.to(device),
+        prompts,
+        labels=input_ids,
+        prompt_offsets=prompt_offsets,
+    )
+    aligned = torch.where(prefixed.labels == IGNORE_INDEX, input_ids[:, -1:], prefixed.labels)
+    return {"input_ids": aligned, "inputs_embeds": prefixed.inputs_embeds, "attention_mask": prefixed.attention_mask}
+
+
+def generate_rows(
+    base_model: HuggingFaceBaseModel,
+    rows: Sequence[torch.Tensor],
+    *,
+    prompts: Sequence[torch.Tensor | None] | None = None,
+    prompt_offsets: Sequence[int] | torch.Tensor | None = None,
+    max_new_tokens: int,
+    sampling: Sampling = GREEDY,
+    stops: Sequence[str] = (),
+    timeout: float | None = None,
+    on_step: Callable[[Step], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> list[RowState]:
+    """Generate after every row in one left-padded ``generate`` call.
+
+    Args:
+        base_model: the frozen base LM.
+        rows: each row's token ids, 1-D tensors of length `seq_len_i` (no padding).
+        prompts: per row a continuous prompt `(num_prompt_tokens, hidden_size)` or ``None``.
+        prompt_offsets: per row, the real tokens before its prompt (see
+            :func:`~langchain_recipe.injection.prepend_continuous_prompts`); ``None``: a prefix.
+        max_new_tokens: the most new tokens per row (exact: a row that reaches it ends).
+        sampling: how tokens are chosen (:class:`Sampling`).
+        stops: stop strings; a row ends once its new text contains one (matched on tokens by
+            transformers' ``StopStringCriteria``; the text is not cut here).
+        timeout: seconds from the call after which every row ends (``"timeout"``).
+        on_step: called after every generated token with the :data:`Step` (on this thread).
+        cancel: once set, generation ends at the next token (rows keep ``finish_reason=None``).
+
+    Returns:
+        One :class:`RowState` per row.
+
+    Raises:
+        InvalidInputError: a prompt is malformed (see ``prepend_continuous_prompts``).
+    """
+    inputs = _model_inputs(base_model, rows, prompts, prompt_offsets)
+    recorder = _StepRecorder(
+        base_model,
+        len(rows),
+        inputs["input_ids"].shape[1],
+        max_new_tokens=max_new_tokens,
+        stops=stops,
+        timeout=timeout,
+        on_step=on_step,
+        cancel=cancel,
+    )
+    end_ids = sorted(recorder.ends)
+    with sampling.rng(base_model.device), torch.no_grad():
+        base_model.model.generate(
+            **inputs,
+            **sampling.generate_kwargs(),
+            max_new_tokens=max_new_tokens,
+            eos_token_id=end_ids or None,
+            pad_token_id=pad_id(base_model.tokenizer, end_ids),
+            stopping_criteria=[recorder],
+        )
+    return recorder.rows
+
+
+def stream_rows(base_model: HuggingFaceBaseModel, rows: Sequence[torch.Tensor], **kwargs: Any) -> Iterator[Step]:
+    """:func:`generate_rows` on a worker thread, yielding each :data:`Step` as it is generated.
+
+    Takes the arguments of :func:`generate_rows` but ``on_step`` and ``cancel``. An error in
+    generation is raised here; closing the iterator early ends the generation at its next token
+    and waits for the worker thread.
+    """
+    steps: queue.Queue[Any] = queue.Queue()
+    cancel = threading.Event()
+    finished = object()
+
+    def work() -> None:
+        try:
+            generate_rows(base_model, rows, on_step=steps.put, cancel=cancel, **kwargs)
+            steps.put(finished)
+        except BaseException as error:  # handed to the consumer, which raises it
+            steps.put(error)
+
+    worker = threading.Thread(target=work, name="recipe-generate", daemon=True)
+    worker.start()
+    try:
+        while (item := steps.get()) is not finished:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        cancel.set()
+        worker.join()
