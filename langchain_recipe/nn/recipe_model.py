@@ -22,6 +22,7 @@ from torch import nn
 from langchain_recipe.base_models import fingerprints_match, tokenizer_lock
 from langchain_recipe.config import PromptEncoderType, RecipeConfig
 from langchain_recipe.errors import BaseModelMismatchError, CheckpointError, InvalidInputError
+from langchain_recipe.injection import pad_rows
 from langchain_recipe.nn.knowledge_encoder import RepresentationHead, format_retrieval_text, pool_hidden_states
 from langchain_recipe.nn.knowledge_sentinel import KnowledgeSentinel
 from langchain_recipe.nn.prompt_encoder import MLPPromptEncoder, StatementAttentionPromptEncoder
@@ -192,12 +193,7 @@ class RecipeModel(nn.Module):
                 or [tokenizer.pad_token_id]
                 for s in statements
             ]
-        length = max(len(i) for i in ids)
-        input_ids = torch.full((len(ids), length), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), length), dtype=torch.long)
-        for row, row_ids in enumerate(ids):
-            input_ids[row, : len(row_ids)] = torch.tensor(row_ids)
-            mask[row, : len(row_ids)] = 1
+        input_ids, mask = pad_rows(ids, tokenizer.pad_token_id, side="right")
         with torch.no_grad():
             embeds = base_model.embed(input_ids)
         return embeds.to(self.device, torch.float32), mask.to(self.device)
