@@ -36,6 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's langchain_recipe
 
+from langchain_recipe.benchmarks.measure import run_json_row
+
 KNOWLEDGE_DIM = 1024  # the shipped RecipeModel's knowledge_dim
 PROMPT_TOKENS = 3
 HIDDEN = 576  # SmolLM2-135M
@@ -360,7 +362,7 @@ def main() -> None:
             queries = args.queries if n <= 10_000 else max(20, args.queries // 4)
             if extra:
                 queries = 20
-            run = subprocess.run(
+            row = run_json_row(
                 [
                     *command,
                     "scale",
@@ -368,19 +370,11 @@ def main() -> None:
                     backend,
                     "--edits",
                     str(n),
-                    "--queries",
-                    str(queries),
-                    "--repeats",
-                    str(args.repeats),
+                    *("--queries", str(queries)),
+                    *("--repeats", str(args.repeats)),
                     *extra,
                 ],
-                capture_output=True,
-                text=True,
-            )
-            row = (
-                json.loads(run.stdout)
-                if run.returncode == 0
-                else {"backend": backend, "edits": n, "error": run.stderr.strip().splitlines()[-1:]}
+                {"backend": backend, "edits": n},
             )
             results["scale"].append(row)
             print(json.dumps(row), flush=True)

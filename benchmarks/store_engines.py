@@ -23,13 +23,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's langchain_recipe
+
+from langchain_recipe.benchmarks.measure import run_json_row
 
 
 def _rss_bytes() -> int:
@@ -175,7 +176,7 @@ def main() -> None:
     runs.append((max(int(s) for s in args.sizes.split(",")), "edge", ["--optimize"]))
     for n, engine, extra in runs:
         queries = args.queries if engine == "edge" or n <= 1000 else max(20, args.queries // 3)
-        run = subprocess.run(
+        row = run_json_row(
             [
                 sys.executable,
                 __file__,
@@ -186,19 +187,11 @@ def main() -> None:
                 str(n),
                 "--queries",
                 str(queries),
-                "--repeats",
-                str(args.repeats),
-                "--batch",
-                str(args.batch),
+                *("--repeats", str(args.repeats), "--batch", str(args.batch)),
                 *extra,
             ],
-            capture_output=True,
-            text=True,
-        )
-        row = (
-            json.loads(run.stdout)
-            if run.returncode == 0
-            else {"engine": engine, "edits": n, "error": run.stderr.strip().splitlines()[-3:]}
+            {"engine": engine, "edits": n},
+            error_lines=3,
         )
         rows.append(row)
         print(json.dumps(row), flush=True)

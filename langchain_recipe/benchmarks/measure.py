@@ -9,9 +9,11 @@ Nothing here asserts a speed: the suite reports numbers and ratios, the reader j
 from __future__ import annotations
 
 import functools
+import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +27,7 @@ __all__ = [
     "paired_ratio",
     "peak_rss_bytes",
     "percentile",
+    "run_json_row",
     "timed",
 ]
 
@@ -188,3 +191,23 @@ def peak_rss_bytes() -> int:
         return peak
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return maxrss if sys.platform == "darwin" else maxrss * 1024
+
+
+def run_json_row(command: Sequence[str], labels: dict[str, Any], *, error_lines: int = 1) -> dict[str, Any]:
+    """Run one measurement in a fresh subprocess and read the JSON object it prints.
+
+    A fresh process per measurement keeps one store's memory apart from the next one's.
+
+    Args:
+        command: the command line; it must print one JSON object on stdout.
+        labels: what the row measures (e.g. ``{"engine": "edge", "edits": 1000}``), kept on a
+            failed run's row.
+        error_lines: how many of stderr's last lines a failed run's row keeps.
+
+    Returns:
+        The printed object, or ``{**labels, "error": [last stderr lines]}`` if the command failed.
+    """
+    run = subprocess.run(list(command), capture_output=True, text=True, check=False)
+    if run.returncode == 0:
+        return json.loads(run.stdout)
+    return {**labels, "error": run.stderr.strip().splitlines()[-error_lines:]}
