@@ -328,8 +328,38 @@ class RecipeChatModel(BaseChatModel):
 
     Response metadata:
         ``model_name``, ``finish_reason`` (``"stop"``, ``"length"`` or ``"timeout"``), ``edit``
-        (``{"edit_id", "statement", "score", "sentinel_score"}`` with plain floats, or ``None``)
-        and ``injection`` (the injection used, ``None`` when no edit was applied).
+        (``{"edit_id", "statement", "score", "sentinel_score"}`` with plain floats, or ``None``),
+        ``injection`` (the injection used, ``None`` when no edit was applied) and
+        ``continuous_prompt_positions`` (input positions the applied continuous prompt took, 0
+        without one).
+
+    Usage metadata:
+        ``input_tokens`` counts the tokens of the chat-templated conversation (with the injected
+        statement under ``injection="text"``), as :meth:`get_num_tokens_from_messages` and
+        ``trim_messages(..., token_counter=llm)`` do; the continuous prompt's positions are not
+        tokens and are reported in ``response_metadata["continuous_prompt_positions"]``.
+
+    Answer text:
+        The answer is cut before the first stop sequence (found in the decoded text, also when it
+        starts or ends inside a token) and stripped of whitespace at both ends, also the whitespace
+        before a stop: ``stop=["Pari"]`` on "The capital is Paris" gives "The capital is" (LangChain
+        keeps the text before the stop; this model strips it). A partial UTF-8 character left by
+        ``max_tokens`` or a timeout is dropped. ``invoke``, ``stream`` and ``batch`` agree.
+
+    Limits:
+        Prompt tokens + continuous prompt positions + ``max_tokens`` must fit the LM's position
+        limit (``config.max_position_embeddings``, else the tokenizer's ``model_max_length``);
+        otherwise the call raises ``InvalidInputError`` naming the four numbers, before generating.
+        ``temperature`` is 0 or from 0.001 to 100; ``repetition_penalty`` at least 0.001.
+
+    LangChain features:
+        ``batch(..., config={"max_concurrency": n})`` generates at most ``n`` rows at once.
+        LangChain's LLM cache is never used (answers depend on the store, the tenant and the
+        edits): a global ``set_llm_cache`` is ignored and ``cache=True`` raises. ``bind_tools`` and
+        ``with_structured_output`` raise ``NotImplementedError`` saying what to use instead.
+        ``copy.deepcopy(llm)`` and ``llm.model_copy(deep=True)`` copy the settings and share the
+        store and the LM; ``pickle`` works only for a model that holds neither (else a clear
+        ``TypeError``). A cancelled ``ainvoke`` or ``astream`` stops generating at the next token.
 
     The model weights load lazily on the first call and are shared by instances that name the
     same model, device and dtype (and with the knowledge store, whose base LM is used).
