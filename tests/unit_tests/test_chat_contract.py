@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import test_chat_models
 import torch
-from facts import IDS, QUERY, STATEMENTS
+from facts import QUERY, STATEMENTS
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
@@ -29,21 +30,12 @@ OTHER_QUERY = "In which city is the Zephyr Tower located?"
 POSITION_LIMIT = 256  # the tiny LM's config.max_position_embeddings (conftest.py)
 
 
-@pytest.fixture
-def store(knowledge_store: RecipeKnowledgeStore) -> RecipeKnowledgeStore:
-    knowledge_store.add_knowledge(STATEMENTS, ids=IDS)
-    return knowledge_store
-
-
-@pytest.fixture
-def llm(store: RecipeKnowledgeStore) -> RecipeChatModel:
-    return RecipeChatModel(knowledge_store=store, max_tokens=5)
-
-
-@pytest.fixture
-def no_eos(base_model: HuggingFaceBaseModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Generation never stops early: no end-of-sequence token."""
-    monkeypatch.setattr(base_model.model.generation_config, "eos_token_id", None)
+# The chat model tests' fixtures and helper: the four facts stored (``store``), a chat model over
+# them with 5 new tokens (``llm``), no end-of-sequence token (``no_eos``), chunks joined (``_joined``).
+store = test_chat_models.store
+llm = test_chat_models.llm
+no_eos = test_chat_models.no_eos
+_joined = test_chat_models._joined
 
 
 @pytest.fixture
@@ -63,13 +55,6 @@ def generations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def _template_length(base_model: HuggingFaceBaseModel, messages: list[dict[str, str]]) -> int:
     ids = base_model.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
     return len(ids)
-
-
-def _joined(chunks: list[Any]) -> Any:
-    full = chunks[0]
-    for chunk in chunks[1:]:
-        full = full + chunk
-    return full
 
 
 # ---------------------------------------------------------------------- 1. context overflow
