@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
@@ -29,7 +31,13 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from langchain_recipe._validation import check_unicode
 from langchain_recipe.base_models import DEFAULT_BASE_MODEL, HuggingFaceBaseModel, load_base_model, tokenizer_lock
 from langchain_recipe.errors import InvalidInputError
-from langchain_recipe.generation import Sampling, stream_rows
+from langchain_recipe.generation import (
+    Sampling,
+    check_repetition_penalty,
+    check_temperature,
+    position_limit,
+    stream_rows,
+)
 from langchain_recipe.injection import chat_prompt_offset, prepend_statement_text
 from langchain_recipe.knowledge_store import RetrievedEdit
 
@@ -45,6 +53,25 @@ _INJECTIONS = ("continuous_prompt", "text")
 _SAMPLING_OPTIONS = ("temperature", "top_p", "top_k", "repetition_penalty", "seed")
 _CALL_OPTIONS = ("max_tokens", *_SAMPLING_OPTIONS, "stop", "timeout", "injection")
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+_NO_CACHE = (
+    "RecipeChatModel does not use LangChain's LLM cache: its answers depend on the knowledge store, its "
+    "tenant and the edits stored at the time of the call, which a cache key cannot see, so a cached answer "
+    "could be another tenant's or an outdated fact. Leave `cache` unset (cache=False, the default: a global "
+    "set_llm_cache(...) is ignored by this model)."
+)
+_NO_TOOL_CALLING = (
+    "RecipeChatModel does not support tool calling (bind_tools): its small local LM does not emit tool "
+    "calls reliably, so none would be parsed. To let an agent keep the facts current, give the tools of "
+    "langchain_recipe.RecipeToolkit(store=store).get_tools() to a tool-calling chat model, and answer "
+    "questions with RecipeChatModel (docs/agent_tools.md)."
+)
+_NO_STRUCTURED_OUTPUT = (
+    "RecipeChatModel does not support structured output (with_structured_output): it has no tool calling "
+    "or JSON mode. Ask for the format in the prompt and parse the text with an output parser, e.g. "
+    "`llm | PydanticOutputParser(pydantic_object=Schema)` (langchain_core.output_parsers), or use a "
+    "tool-calling chat model for structured output."
+)
 
 
 def _text(message: BaseMessage) -> str:
@@ -189,6 +216,32 @@ class _Row:
     def done(self) -> bool:
         return self.finish_reason is not None
 
+    @property
+    def prompted(self) -> bool:
+        """Whether the row's continuous prompt goes into its input embeddings."""
+        return self.edit is not None and self.injection == "continuous_prompt"
+
+    @property
+    def prompt_positions(self) -> int:
+        """Input positions the continuous prompt takes (0 without one)."""
+        return int(self.edit.prompt.shape[0]) if self.prompted else 0
+
+
+def _answer_text(text: str, stops: Sequence[str]) -> str:
+    """The answer a decoded ``text`` gives.
+
+    It is cut before the first stop sequence, loses a trailing partial UTF-8 character (U+FFFD, left
+    by ``max_tokens`` or a timeout in the middle of a character) and is stripped of whitespace at
+    both ends, also before a stop sequence (``stop=["Pari"]`` on "... is Paris" gives "... is").
+    """
+    return _cut_at_stop(text, stops)[0].rstrip("\ufffd").strip()
+
+
+def _max_concurrency(configs: Sequence[RunnableConfig]) -> int | None:
+    """The smallest ``max_concurrency`` the configs set, or ``None``."""
+    limits = [c["max_concurrency"] for c in configs if c.get("max_concurrency")]
+    return min(limits) if limits else None
+
 
 def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     found = [text.index(s) for s in stops if s and s in text]
@@ -198,10 +251,10 @@ def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 def _held_back(text: str, stops: Sequence[str]) -> str:
     """``text`` less what may still change.
 
-    That is a partial UTF-8 character, the start of a stop sequence, and trailing whitespace (the
-    final answer is stripped).
+    That is everything from a complete stop sequence on, a partial UTF-8 character, the start of a
+    stop sequence, and trailing whitespace (the final answer is stripped).
     """
-    text = text.rstrip("\ufffd")
+    text = _cut_at_stop(text, stops)[0].rstrip("\ufffd")
     for stop in stops:
         for size in range(min(len(stop) - 1, len(text)), 0, -1):
             if text.endswith(stop[:size]):
@@ -275,8 +328,38 @@ class RecipeChatModel(BaseChatModel):
 
     Response metadata:
         ``model_name``, ``finish_reason`` (``"stop"``, ``"length"`` or ``"timeout"``), ``edit``
-        (``{"edit_id", "statement", "score", "sentinel_score"}`` with plain floats, or ``None``)
-        and ``injection`` (the injection used, ``None`` when no edit was applied).
+        (``{"edit_id", "statement", "score", "sentinel_score"}`` with plain floats, or ``None``),
+        ``injection`` (the injection used, ``None`` when no edit was applied) and
+        ``continuous_prompt_positions`` (input positions the applied continuous prompt took, 0
+        without one).
+
+    Usage metadata:
+        ``input_tokens`` counts the tokens of the chat-templated conversation (with the injected
+        statement under ``injection="text"``), as :meth:`get_num_tokens_from_messages` and
+        ``trim_messages(..., token_counter=llm)`` do; the continuous prompt's positions are not
+        tokens and are reported in ``response_metadata["continuous_prompt_positions"]``.
+
+    Answer text:
+        The answer is cut before the first stop sequence (found in the decoded text, also when it
+        starts or ends inside a token) and stripped of whitespace at both ends, also the whitespace
+        before a stop: ``stop=["Pari"]`` on "The capital is Paris" gives "The capital is" (LangChain
+        keeps the text before the stop; this model strips it). A partial UTF-8 character left by
+        ``max_tokens`` or a timeout is dropped. ``invoke``, ``stream`` and ``batch`` agree.
+
+    Limits:
+        Prompt tokens + continuous prompt positions + ``max_tokens`` must fit the LM's position
+        limit (``config.max_position_embeddings``, else the tokenizer's ``model_max_length``);
+        otherwise the call raises ``InvalidInputError`` naming the four numbers, before generating.
+        ``temperature`` is 0 or from 0.001 to 100; ``repetition_penalty`` at least 0.001.
+
+    LangChain features:
+        ``batch(..., config={"max_concurrency": n})`` generates at most ``n`` rows at once.
+        LangChain's LLM cache is never used (answers depend on the store, the tenant and the
+        edits): a global ``set_llm_cache`` is ignored and ``cache=True`` raises. ``bind_tools`` and
+        ``with_structured_output`` raise ``NotImplementedError`` saying what to use instead.
+        ``copy.deepcopy(llm)`` and ``llm.model_copy(deep=True)`` copy the settings and share the
+        store and the LM; ``pickle`` works only for a model that holds neither (else a clear
+        ``TypeError``). A cancelled ``ainvoke`` or ``astream`` stops generating at the next token.
 
     The model weights load lazily on the first call and are shared by instances that name the
     same model, device and dtype (and with the knowledge store, whose base LM is used).
@@ -298,7 +381,8 @@ class RecipeChatModel(BaseChatModel):
     max_tokens: int = Field(default=64, ge=1)
     """Maximum number of new tokens (independent of the continuous prompt's length)."""
     temperature: float = Field(default=0.0, ge=0.0)
-    """0 (default) for greedy decoding; otherwise the softmax temperature of sampling."""
+    """0 (default) for greedy decoding; otherwise the softmax temperature of sampling, from 0.001 to
+    100 (smaller values overflow the logits; see :func:`~langchain_recipe.generation.check_temperature`)."""
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     """Nucleus sampling: sample among the most likely tokens whose probabilities sum to ``top_p``;
     1.0 (default) keeps every token. Ignored when ``temperature`` is 0."""
@@ -307,7 +391,7 @@ class RecipeChatModel(BaseChatModel):
     ``temperature`` is 0."""
     repetition_penalty: float = Field(default=1.0, gt=0.0)
     """Penalty on tokens already in the conversation or the answer (CTRL, Keskar et al., 2019):
-    1.0 (default) is none, above 1 discourages repeats. Applies to greedy decoding too."""
+    1.0 (default) is none, above 1 discourages repeats, at least 0.001. Applies to greedy decoding too."""
     seed: int | None = Field(default=None, ge=0)
     """Seed of a sampling generation: the same seed, input and settings give the same answer.
     ``None`` (default) draws from torch's global RNG. See "Sampling" in the class docstring."""
@@ -324,7 +408,29 @@ class RecipeChatModel(BaseChatModel):
     """Function from the messages to the retrieval query; ``None`` is :func:`retrieval_query`
     (the last human message). :func:`system_and_last_human_query` also reads the system prompt."""
 
+    cache: BaseCache | bool | None = Field(default=False, exclude=True)
+    """Always ``False``: LangChain's LLM cache is not used, even when a global one is set. Answers
+    depend on the store, the tenant and the stored edits, which a cache key cannot see; asking for
+    a cache (``True`` or a ``BaseCache``) raises."""
+
     _base_model: HuggingFaceBaseModel | None = PrivateAttr(default=None)
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _refuse_cache(cls, cache: Any) -> bool:
+        if cache is not None and cache is not False:
+            raise ValueError(_NO_CACHE)
+        return False
+
+    @field_validator("temperature")
+    @classmethod
+    def _check_temperature(cls, value: float) -> float:
+        return check_temperature(value)
+
+    @field_validator("repetition_penalty")
+    @classmethod
+    def _check_repetition_penalty(cls, value: float) -> float:
+        return check_repetition_penalty(value)
 
     @field_validator("knowledge_store")
     @classmethod
@@ -396,6 +502,93 @@ class RecipeChatModel(BaseChatModel):
                 name = None if self.model_name == DEFAULT_BASE_MODEL else self.model_name
                 self._base_model = load_base_model(name, gguf_file=self.gguf_file, device=self.device, dtype=self.dtype)
         return self._base_model
+
+    # ------------------------------------------------------------------ the LangChain contract
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the LM's own tokenizer, without special tokens (offline).
+
+        ``custom_get_token_ids``, when set, is used instead. Loads the LM on first use.
+        """
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        tokenizer = self.base_model.tokenizer
+        with tokenizer_lock(tokenizer):
+            return list(tokenizer.encode(text, add_special_tokens=False))
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Sequence[Any] | None = None) -> int:
+        """Tokens of the chat-templated conversation with its generation prompt: ``usage_metadata["input_tokens"]``.
+
+        What ``trim_messages(..., token_counter=llm)`` counts. The count leaves out the continuous
+        prompt's positions (``response_metadata["continuous_prompt_positions"]``, the store's
+        ``num_prompt_tokens`` when an edit is applied) and, with ``injection="text"``, the injected
+        statement. The count includes the generation prompt, so ``trim_messages``, which counts
+        the system message and the other messages apart, keeps a few tokens under its budget. A
+        sub-conversation the chat template rejects (e.g. one that starts with an AI message under a
+        strict template) is counted as the sum of its messages' tokens.
+
+        Args:
+            messages: the conversation; an empty list counts 0.
+            tools: ignored: RecipeChatModel sends no tool schemas to the LM.
+        """
+        if not messages:
+            return 0
+        try:
+            return int(_templated(self.base_model, _conversation(messages))[0].shape[1])
+        except InvalidInputError:
+            return sum(len(self.get_token_ids(_text(message))) for message in messages)
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any) -> Runnable:
+        """Not supported.
+
+        Raises:
+            NotImplementedError: always, saying what to use instead (the tools of ``RecipeToolkit``
+                on a tool-calling chat model).
+        """
+        raise NotImplementedError(_NO_TOOL_CALLING)
+
+    def with_structured_output(self, schema: Any, *, include_raw: bool = False, **kwargs: Any) -> Runnable:
+        """Not supported.
+
+        Raises:
+            NotImplementedError: always, saying what to use instead (an output parser on the text).
+        """
+        raise NotImplementedError(_NO_STRUCTURED_OUTPUT)
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        """Reached only when LangChain would consult an LLM cache (``cache`` set after construction).
+
+        Raises:
+            InvalidInputError: always; a cached answer could be another tenant's or an outdated fact.
+        """
+        raise InvalidInputError(_NO_CACHE)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> RecipeChatModel:
+        """A deep copy of the settings that shares the knowledge store, the loaded LM and the rate limiter.
+
+        ``copy.deepcopy(llm)`` and ``llm.model_copy(deep=True)`` both come here: the store holds an
+        open Qdrant client and locks, and the LM its weights, which are shared, never copied.
+        """
+        memo = {} if memo is None else memo
+        for shared in (self.knowledge_store, self._base_model, self.rate_limiter):
+            if shared is not None:
+                memo.setdefault(id(shared), shared)
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle state: only for a chat model that holds no knowledge store and no loaded LM (its settings).
+
+        Raises:
+            TypeError: the model holds a knowledge store or a loaded LM; the message says what to use instead.
+        """
+        if self.knowledge_store is not None or self._base_model is not None:
+            msg = (
+                "A RecipeChatModel with a knowledge store or a loaded LM cannot be pickled (it holds an open "
+                "Qdrant client, locks and the LM's weights). In this process, copy it with copy.deepcopy(llm) or "
+                "llm.model_copy(deep=True), which share the store and the LM; in another process, create a "
+                "RecipeChatModel there over a RecipeKnowledgeStore opened there."
+            )
+            raise TypeError(msg)
+        return super().__getstate__()
 
     # ------------------------------------------------------------------ preparing rows
     def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -470,7 +663,14 @@ class RecipeChatModel(BaseChatModel):
 
     # ------------------------------------------------------------------ generation
     def _decode_steps(
-        self, rows: list[_Row], *, max_tokens: int, sampling: Sampling, stops: list[str], timeout: float | None
+        self,
+        rows: list[_Row],
+        *,
+        max_tokens: int,
+        sampling: Sampling,
+        stops: list[str],
+        timeout: float | None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[None]:
         """Generate for all ``rows`` at once with transformers' ``generate``, yielding after every token.
 
@@ -480,13 +680,14 @@ class RecipeChatModel(BaseChatModel):
         prompt (if any) is inserted at its offset; a single row without one runs the bare LM on its
         token ids, so its logits are exactly the unedited model's
         (:func:`~langchain_recipe.generation.generate_rows`). Generation runs on a worker thread
-        (:func:`~langchain_recipe.generation.stream_rows`); closing this iterator early stops it.
+        (:func:`~langchain_recipe.generation.stream_rows`); closing this iterator early, or setting
+        ``cancel``, stops it at the next token.
         """
-        prompted = [row.edit is not None and row.injection == "continuous_prompt" for row in rows]
         steps = stream_rows(
             self.base_model,
             [row.input_ids[0] for row in rows],
-            prompts=[row.edit.prompt if use else None for row, use in zip(rows, prompted, strict=True)],
+            cancel=cancel,
+            prompts=[row.edit.prompt if row.prompted else None for row in rows],
             prompt_offsets=[row.prompt_offset for row in rows],
             max_new_tokens=max_tokens,
             sampling=sampling,
@@ -502,8 +703,26 @@ class RecipeChatModel(BaseChatModel):
                 yield
 
     def _final_text(self, row: _Row, stops: list[str]) -> str:
-        text = self.base_model.tokenizer.decode(row.tokens, skip_special_tokens=True)
-        return _cut_at_stop(text, stops)[0].strip()
+        return _answer_text(self.base_model.tokenizer.decode(row.tokens, skip_special_tokens=True), stops)
+
+    def _position_error(self, row: _Row, max_tokens: int) -> InvalidInputError | None:
+        """The error for a row beyond the LM's position limit, else ``None``.
+
+        A row needs its prompt tokens + its continuous prompt positions + ``max_tokens`` positions,
+        at most :func:`~langchain_recipe.generation.position_limit` (no check where that is unknown).
+        """
+        known = position_limit(self.base_model)
+        tokens, positions = int(row.input_ids.shape[1]), row.prompt_positions
+        if known is None or tokens + positions + max_tokens <= known[0]:
+            return None
+        limit, source = known
+        msg = (
+            f"This conversation needs {tokens} prompt tokens + {positions} continuous prompt positions + "
+            f"max_tokens={max_tokens} = {tokens + positions + max_tokens} positions, beyond the {limit} positions "
+            f"{self.base_model.name!r} reads ({source}). Lower max_tokens, or shorten the conversation, e.g. with "
+            "langchain_core.messages.trim_messages(messages, max_tokens=..., token_counter=llm)."
+        )
+        return InvalidInputError(msg)
 
     def _metadata(self, row: _Row, seconds: float) -> dict[str, Any]:
         edit = None
@@ -519,6 +738,7 @@ class RecipeChatModel(BaseChatModel):
             "finish_reason": row.finish_reason,
             "edit": edit,
             "injection": row.injection if row.edit is not None else None,
+            "continuous_prompt_positions": row.prompt_positions,
             "generation_seconds": round(seconds, 4),
         }
 
@@ -531,22 +751,54 @@ class RecipeChatModel(BaseChatModel):
         }
 
     def _answer(
-        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None = None, **kwargs: Any
+        self,
+        conversations: Sequence[Sequence[BaseMessage]],
+        stop: list[str] | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        **kwargs: Any,
     ) -> list[AIMessage]:
-        """Answer conversations in one batched generation (one continuous prompt per row)."""
+        """Answer conversations in one batched generation (one continuous prompt per row).
+
+        Raises:
+            InvalidInputError: a conversation or option is malformed, or a row exceeds the LM's
+                position limit (before anything is generated).
+        """
+        return self._answer_rows(conversations, stop, kwargs, cancel=cancel, fail_fast=True)  # type: ignore[return-value]
+
+    def _answer_rows(
+        self,
+        conversations: Sequence[Sequence[BaseMessage]],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        cancel: threading.Event | None = None,
+        fail_fast: bool = False,
+    ) -> list[AIMessage | InvalidInputError]:
+        """Per conversation its answer, or the error of a row beyond the LM's position limit.
+
+        Such a row is left out of the one batched generation; with ``fail_fast`` its error is
+        raised before anything is generated.
+        """
         options = self._options(stop, kwargs)
         rows = self._rows(conversations, options.pop("injection"))
+        errors = [self._position_error(row, options["max_tokens"]) for row in rows]
+        if fail_fast and (first := next((e for e in errors if e is not None), None)):
+            raise first
+        live = [row for row, error in zip(rows, errors, strict=True) if error is None]
         started = time.perf_counter()
-        for _ in self._decode_steps(rows, **options):
-            pass
+        if live:
+            for _ in self._decode_steps(live, cancel=cancel, **options):
+                pass
         seconds = time.perf_counter() - started
         return [
-            AIMessage(
+            error
+            or AIMessage(
                 content=self._final_text(row, options["stops"]),
                 response_metadata=self._metadata(row, seconds),
                 usage_metadata=self._usage(row),
             )
-            for row in rows
+            for row, error in zip(rows, errors, strict=True)
         ]
 
     # ------------------------------------------------------------------ LangChain hooks
@@ -577,6 +829,8 @@ class RecipeChatModel(BaseChatModel):
         options = self._options(stop, kwargs)
         stops = options["stops"]
         (row,) = self._rows([messages], options.pop("injection"))
+        if error := self._position_error(row, options["max_tokens"]):
+            raise error
         tokenizer = self.base_model.tokenizer
         started = time.perf_counter()
         emitted = ""
@@ -614,8 +868,17 @@ class RecipeChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        """:meth:`_generate` in an executor thread: the event loop stays free during generation."""
-        return await run_in_executor(None, self._generate, messages, stop, None, **kwargs)
+        """:meth:`_generate` in an executor thread: the event loop stays free during generation.
+
+        A cancelled call (``asyncio.CancelledError``) stops the generation at its next token.
+        """
+        cancel = threading.Event()
+        try:
+            (message,) = await run_in_executor(None, self._answer, [messages], stop, cancel=cancel, **kwargs)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _astream(
         self,
@@ -635,7 +898,10 @@ class RecipeChatModel(BaseChatModel):
 
     # ------------------------------------------------------------------ batches
     def _can_batch(self, inputs: Sequence[Any], **kwargs: Any) -> bool:
-        """Whether ``batch`` may run one batched generation (else LangChain's per-input path)."""
+        """Whether ``batch`` may run batched generations (else LangChain's per-input path).
+
+        A cache set after construction goes to LangChain's path too, which refuses it (:data:`_NO_CACHE`).
+        """
         cache_in_use = self.cache is not False and (isinstance(self.cache, BaseCache) or get_llm_cache() is not None)
         return (
             len(inputs) > 1
@@ -663,35 +929,60 @@ class RecipeChatModel(BaseChatModel):
 
         Each row has its own continuous prompt (or none where the gate rejects); greedy answers
         equal one ``invoke`` per input. Each input gets its own callback run, like ``invoke``.
+        With ``config={"max_concurrency": n}``, the inputs go in consecutive groups of at most
+        ``n`` rows, each one retrieval and one generation.
 
         Falls back to LangChain's default (one ``invoke`` per input, in threads) for a single
-        input, with an LLM cache, a rate limiter, ``output_version="v1"`` or streaming.
+        input, with a rate limiter, ``output_version="v1"`` or streaming.
 
         Raises:
-            InvalidInputError: an input is malformed and ``return_exceptions`` is false.
+            InvalidInputError: an input is malformed, or beyond the LM's position limit, and
+                ``return_exceptions`` is false (with it, that input's result is the error).
         """
         if not inputs:
             return []
         if not self._can_batch(inputs, **kwargs):
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
         stop = kwargs.pop("stop", None)
+        configs = get_config_list(config, len(inputs))
         conversations = [self._convert_input(item).to_messages() for item in inputs]
-        run_managers = self._start_runs(conversations, get_config_list(config, len(inputs)), stop, kwargs)
+        run_managers = self._start_runs(conversations, configs, stop, kwargs)
         results = self._check_templates(conversations, run_managers, return_exceptions=return_exceptions)
         valid = [i for i, result in enumerate(results) if result is None]
-        try:
-            messages = self._answer([conversations[i] for i in valid], stop=stop, **kwargs) if valid else []
-        except BaseException as error:
-            for i in valid:
-                run_managers[i].on_llm_error(error)
-            if return_exceptions and isinstance(error, Exception):
-                return [error if result is None else result for result in results]
-            raise
-        for i, message in zip(valid, messages, strict=True):
-            message.id = f"{LC_ID_PREFIX}-{run_managers[i].run_id}-0"
-            run_managers[i].on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
-            results[i] = message
+        size = _max_concurrency(configs) or max(len(valid), 1)
+        for start in range(0, len(valid), size):
+            group = valid[start : start + size]
+            try:
+                answers = self._answer_rows([conversations[i] for i in group], stop, kwargs)
+            except BaseException as error:
+                if not (return_exceptions and isinstance(error, Exception)):
+                    self._end_open_runs(run_managers, results, error)
+                    raise
+                answers = [error] * len(group)
+            for i, answer in zip(group, answers, strict=True):
+                results[i] = self._end_run(run_managers[i], answer)
+            failed = next((a for a in answers if isinstance(a, BaseException)), None)
+            if failed is not None and not return_exceptions:
+                self._end_open_runs(run_managers, results, failed)
+                raise failed
         return results
+
+    @staticmethod
+    def _end_run(run_manager: CallbackManagerForLLMRun, answer: AIMessage | BaseException) -> Any:
+        """End one input's callback run with its answer or error; returns the batch's result for it."""
+        if isinstance(answer, BaseException):
+            run_manager.on_llm_error(answer)
+            return answer
+        answer.id = f"{LC_ID_PREFIX}-{run_manager.run_id}-0"
+        run_manager.on_llm_end(LLMResult(generations=[[ChatGeneration(message=answer)]]))
+        return answer
+
+    @staticmethod
+    def _end_open_runs(run_managers: list[CallbackManagerForLLMRun], results: list[Any], error: BaseException) -> None:
+        """End with ``error`` every run that has no result yet (before a batch raises)."""
+        for run_manager, result in zip(run_managers, results, strict=True):
+            if result is None:
+                run_manager.on_llm_error(error)
 
     def _start_runs(
         self,

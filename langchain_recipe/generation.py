@@ -11,14 +11,16 @@ runs; any other batch goes as ``inputs_embeds`` built by
 aligned with them, so logits processors that read the context (the repetition penalty) see every
 row's real tokens either way. transformers does the decoding: sampling (temperature, top-p, top-k),
 the repetition penalty, ``max_new_tokens``, the end-of-sequence tokens and the generation config's
-``min_new_tokens``; its ``StopStringCriteria`` and ``MaxTimeCriteria`` decide stop strings and
-timeouts. The one piece of our own is :class:`_StepRecorder`, a ``StoppingCriteria`` that notes
-which row ended at which token and why (``generate`` does not say) and reports every step.
+``min_new_tokens``; its ``MaxTimeCriteria`` decides timeouts. The one piece of our own is
+:class:`_StepRecorder`, a ``StoppingCriteria`` that notes which row ended at which token and why
+(``generate`` does not say), ends a row once its decoded text holds a stop string, and reports
+every step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import threading
 import time
@@ -28,7 +30,7 @@ from typing import Any
 
 import torch
 
-from langchain_recipe.base_models import HuggingFaceBaseModel, tokenizer_lock
+from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.injection import IGNORE_INDEX, pad_rows, prepend_continuous_prompts
 
@@ -39,6 +41,7 @@ __all__ = [
     "end_token_ids",
     "generate_rows",
     "pad_id",
+    "position_limit",
     "stream_rows",
 ]
 
@@ -48,6 +51,14 @@ had already ended."""
 
 _SAMPLING_LOCK = threading.Lock()
 """Held by every sampling generation, so a seeded one never shares torch's global RNG."""
+
+MIN_TEMPERATURE = 1e-3
+"""The smallest sampling temperature: below it, logits divided by it can overflow float32 and
+sampling fails on ``inf``/``nan`` probabilities (``temperature=0`` is greedy)."""
+MAX_TEMPERATURE = 100.0
+"""The largest temperature (finite, so ``-inf`` logits divided by it never give ``nan``)."""
+MIN_REPETITION_PENALTY = 1e-3
+"""The smallest repetition penalty: positive logits are divided by it, and below it they can overflow."""
 
 
 # ---------------------------------------------------------------------- end tokens and padding id
@@ -72,7 +83,55 @@ def pad_id(tokenizer: Any, end_ids: Sequence[int] = ()) -> int:
     return int(end_ids[0]) if end_ids else 0
 
 
+def position_limit(base_model: HuggingFaceBaseModel) -> tuple[int, str] | None:
+    """The most positions the LM reads, and where the number comes from; ``None`` when unknown.
+
+    The model config's ``max_position_embeddings`` (of its text config for a multimodal model),
+    else the tokenizer's ``model_max_length`` unless that is transformers' "no limit" placeholder.
+    """
+    config = base_model.model.config
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    limit = getattr(text_config, "max_position_embeddings", None)
+    if isinstance(limit, int) and limit > 0:
+        return limit, "config.max_position_embeddings"
+    limit = getattr(base_model.tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 10**9:
+        return limit, "tokenizer.model_max_length"
+    return None
+
+
 # ---------------------------------------------------------------------- sampling controls
+def check_temperature(value: float) -> float:
+    """``value`` if it is a temperature that works: 0 (greedy) or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``].
+
+    Raises:
+        InvalidInputError: any other value (a tiny one overflows float32 logits; NaN and infinity fail too).
+    """
+    if value == 0 or (math.isfinite(value) and MIN_TEMPERATURE <= value <= MAX_TEMPERATURE):
+        return value
+    msg = (
+        f"temperature must be 0 (greedy) or between {MIN_TEMPERATURE} and {MAX_TEMPERATURE}, not {value!r}: "
+        "below that the logits divided by it overflow and sampling fails. Use temperature=0 for the most "
+        "likely tokens."
+    )
+    raise InvalidInputError(msg)
+
+
+def check_repetition_penalty(value: float) -> float:
+    """``value`` if it is a finite repetition penalty of at least ``MIN_REPETITION_PENALTY``.
+
+    Raises:
+        InvalidInputError: any other value (positive logits are divided by it and would overflow).
+    """
+    if math.isfinite(value) and value >= MIN_REPETITION_PENALTY:
+        return value
+    msg = (
+        f"repetition_penalty must be finite and at least {MIN_REPETITION_PENALTY}, not {value!r}: the logits "
+        "are divided by it and overflow below that. Use 1.0 for no penalty."
+    )
+    raise InvalidInputError(msg)
+
+
 @dataclass(frozen=True)
 class Sampling:
     """How the next token is chosen (transformers' logits processors and warpers).
@@ -89,7 +148,9 @@ class Sampling:
             same answer; ``None`` draws from the current global RNG.
 
     Raises:
-        InvalidInputError: a value is out of range.
+        InvalidInputError: a value is out of range (the message names it): ``temperature`` not 0
+            or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``], ``repetition_penalty`` not finite or
+            below ``MIN_REPETITION_PENALTY``, ``top_p`` outside (0, 1], ``top_k`` or ``seed`` negative.
     """
 
     temperature: float = 0.0
@@ -99,6 +160,8 @@ class Sampling:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        check_temperature(self.temperature)
+        check_repetition_penalty(self.repetition_penalty)
         valid = (
             self.temperature >= 0
             and 0 < self.top_p <= 1
@@ -168,9 +231,10 @@ class RowState:
 class _StepRecorder:
     """A ``StoppingCriteria`` run once per generated token, that records each row's answer.
 
-    It appends each live row's token; ends rows by end token, stop string (transformers'
-    ``StopStringCriteria``, on the new tokens only), ``max_new_tokens`` and timeout
-    (``MaxTimeCriteria``); and reports the step to ``on_step``.
+    It appends each live row's token; ends rows by end token, stop string, ``max_new_tokens`` and
+    timeout (``MaxTimeCriteria``); and reports the step to ``on_step``. A stop string is looked for
+    in the row's decoded new text, the text the caller sees and cuts, so one that starts or ends
+    inside a token (or inside a WordPiece ``##`` piece) is found as soon as it is complete.
 
     Returns ``True`` for ended rows (and for all rows once ``cancel`` is set).
     """
@@ -187,27 +251,25 @@ class _StepRecorder:
         on_step: Callable[[Step], None] | None,
         cancel: threading.Event | None,
     ) -> None:
-        from transformers import MaxTimeCriteria, StopStringCriteria
+        from transformers import MaxTimeCriteria
 
         self.rows = [RowState() for _ in range(num_rows)]
         self.ends = set(end_token_ids(base_model))
         self.prompt_length, self.max_new_tokens = prompt_length, max_new_tokens
         self.on_step, self.cancel = on_step, cancel
-        with tokenizer_lock(base_model.tokenizer):
-            self.stop_strings = StopStringCriteria(base_model.tokenizer, list(stops)) if stops else None
+        self.tokenizer, self.stops = base_model.tokenizer, [stop for stop in stops if stop]
         self.clock = MaxTimeCriteria(timeout, initial_timestamp=time.time()) if timeout is not None else None
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         new = input_ids[:, self.prompt_length :]
-        stopped = self.stop_strings(new, scores).tolist() if self.stop_strings is not None else [False] * len(new)
         timed_out = self.clock is not None and bool(self.clock(new, scores)[0])
         step: Step = []
-        for row, token, stop in zip(self.rows, new[:, -1].tolist(), stopped, strict=True):
+        for row, token in zip(self.rows, new[:, -1].tolist(), strict=True):
             if row.finish_reason is not None:
                 step.append(None)  # generate pads an ended row (or goes on with it); not its answer
                 continue
             row.tokens.append(int(token))
-            if token in self.ends or stop:
+            if token in self.ends or self._stopped(row.tokens):
                 row.finish_reason = "stop"
             elif len(row.tokens) >= self.max_new_tokens:
                 row.finish_reason = "length"
@@ -219,6 +281,13 @@ class _StepRecorder:
         cancelled = self.cancel is not None and self.cancel.is_set()
         done = [cancelled or row.finish_reason is not None for row in self.rows]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    def _stopped(self, tokens: list[int]) -> bool:
+        """Whether the decoded text of ``tokens`` holds a stop string."""
+        if not self.stops:
+            return False
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        return any(stop in text for stop in self.stops)
 
 
 def _model_inputs(
@@ -272,8 +341,8 @@ def generate_rows(
             :func:`~langchain_recipe.injection.prepend_continuous_prompts`); ``None``: a prefix.
         max_new_tokens: the most new tokens per row (exact: a row that reaches it ends).
         sampling: how tokens are chosen (:class:`Sampling`).
-        stops: stop strings; a row ends once its new text contains one (matched on tokens by
-            transformers' ``StopStringCriteria``; the text is not cut here).
+        stops: stop strings; a row ends once the decoded text of its new tokens contains one
+            (wherever token boundaries fall; the text is not cut here).
         timeout: seconds from the call after which every row ends (``"timeout"``).
         on_step: called after every generated token with the :data:`Step` (on this thread).
         cancel: once set, generation ends at the next token (rows keep ``finish_reason=None``).
@@ -308,15 +377,22 @@ def generate_rows(
     return recorder.rows
 
 
-def stream_rows(base_model: HuggingFaceBaseModel, rows: Sequence[torch.Tensor], **kwargs: Any) -> Iterator[Step]:
+def stream_rows(
+    base_model: HuggingFaceBaseModel,
+    rows: Sequence[torch.Tensor],
+    *,
+    cancel: threading.Event | None = None,
+    **kwargs: Any,
+) -> Iterator[Step]:
     """:func:`generate_rows` on a worker thread, yielding each :data:`Step` as it is generated.
 
-    Takes the arguments of :func:`generate_rows` but ``on_step`` and ``cancel``. An error in
-    generation is raised here; closing the iterator early ends the generation at its next token
-    and waits for the worker thread.
+    Takes the arguments of :func:`generate_rows` but ``on_step``. An error in generation is
+    raised here. Setting ``cancel`` (from any thread, e.g. when an asyncio task is cancelled) ends
+    the generation at its next token; closing the iterator early sets it and waits for the worker
+    thread.
     """
     steps: queue.Queue[Any] = queue.Queue()
-    cancel = threading.Event()
+    cancel = cancel if cancel is not None else threading.Event()
     finished = object()
 
     def work() -> None:

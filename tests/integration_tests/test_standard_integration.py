@@ -27,9 +27,18 @@ class TestRecipeChatModelIntegration(ChatModelIntegrationTests):
         # embedding space), so `invoke(model=...)` cannot switch models; it raises instead.
         return False
 
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
+
     # Skipped by the suite's own flags, with our reasons:
     # - tool calling, tool choice, structured output and JSON mode (`has_tool_calling` is False):
-    #   RecipeChatModel does not implement `bind_tools`; a 135M local LM does not emit tool calls.
+    #   RecipeChatModel's `bind_tools` raises NotImplementedError saying what to use instead; a
+    #   135M local LM does not emit tool calls.
     #   Agents use a tool-calling planner next to it (docs/agent_tools.md).
     # - image, audio, video, PDF and Anthropic-format inputs (`supports_*_inputs` are False): the
     #   LM reads text only.

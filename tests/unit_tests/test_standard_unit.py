@@ -23,9 +23,18 @@ class TestRecipeChatModelStandard(ChatModelUnitTests):
         # A folder that does not exist: constructing must not touch it (lazy loading).
         return {"model_name": "/nonexistent/model-folder"}
 
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
+
     # RecipeChatModel has no tool calling or structured output (a 135M local LM that does not
-    # emit tool calls): `has_tool_calling` and `has_structured_output` are False by inspection,
-    # so the tool and structured-output tests return early. It is not serialisable by LangChain
+    # emit tool calls): its `bind_tools` and `with_structured_output` raise NotImplementedError with
+    # a message that says what to use instead, so the two flags below say False and the tool and
+    # structured-output tests return early. It is not serialisable by LangChain
     # (it holds a knowledge store), so `test_serdes` skips. `test_init_from_env` skips because it
     # reads no environment variables: there is no API key or endpoint, the model runs in-process.
 
