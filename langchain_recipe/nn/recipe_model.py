@@ -108,13 +108,21 @@ class RecipeModel(
             self.encoder.eval()
 
     @classmethod
-    def for_base_model(cls, base_model: HuggingFaceBaseModel, **config_fields: Any) -> RecipeModel:
+    def for_base_model(
+        cls,
+        base_model: HuggingFaceBaseModel,
+        *,
+        encoder: nn.Module | None = None,
+        encoder_tokenizer: Any = None,
+        **config_fields: Any,
+    ) -> RecipeModel:
         """A fresh (untrained) RecipeModel bound to ``base_model``.
 
         Its config records the LM's hidden size, name and embedding fingerprint, and scales
         ``prompt_output_scale`` by the factor the LM's embedding module multiplies token embeddings
         by (``sqrt(hidden_size)`` for Gemma 3, 1 for Llama or SmolLM2), so the prompts start in the
-        embedding space the LM reads. ``config_fields`` override any :class:`RecipeConfig` field.
+        embedding space the LM reads. ``config_fields`` override any :class:`RecipeConfig` field;
+        ``encoder`` and ``encoder_tokenizer`` are as in the constructor.
 
         Raises:
             pydantic.ValidationError: a field is invalid, e.g. ``prompt_encoder_heads`` does not
@@ -127,7 +135,7 @@ class RecipeModel(
             "base_model_fingerprint": base_model.fingerprint,
             "prompt_output_scale": default_scale * base_model.embedding_scale,
         }
-        return cls(RecipeConfig(**{**bound, **config_fields}))
+        return cls(RecipeConfig(**{**bound, **config_fields}), encoder=encoder, encoder_tokenizer=encoder_tokenizer)
 
     # ------------------------------------------------------------------ modes and parameters
     def train(self, mode: bool = True) -> RecipeModel:
