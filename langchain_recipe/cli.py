@@ -171,7 +171,7 @@ def train(
         extra["stop_at_step"] = stop_at_step
     config = TrainingConfig(max_minutes=max_minutes, max_steps=max_steps, seed=seed, **extra)
     torch.manual_seed(config.seed)
-    lm = _load_lm(base_model, gguf_file, device, config.lm_dtype, device_map)
+    lm = _load_lm(base_model, gguf_file, _process_device(device), config.lm_dtype, device_map)
     model = _initial_model(lm, init_from, model_config_json)
     _refuse_mismatch(model, lm)
     train_data = {name: load_edits(name, "train", skip_invalid=True) for name in config.datasets}
@@ -195,6 +195,15 @@ def train(
     console.print(f"Checkpoint: {checkpoint} (step {trainer.step})")
     if export is not None:
         _export_best(model, output_dir, export)
+
+
+def _process_device(device: str) -> str:
+    """``cuda`` under ``accelerate launch`` means this process's own GPU (``cuda:<local rank>``)."""
+    if device != "cuda":
+        return device
+    from accelerate import PartialState
+
+    return str(PartialState().device)
 
 
 def _initial_model(
