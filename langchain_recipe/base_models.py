@@ -216,6 +216,7 @@ class HuggingFaceBaseModel:
     tokenizer: Any
     name: str
     _fingerprint: str | None = field(default=None, repr=False)
+    _embedding_scale: float | None = field(default=None, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -239,8 +240,28 @@ class HuggingFaceBaseModel:
             self._fingerprint = fingerprint_model(self.model)
         return self._fingerprint
 
+    @property
+    def embedding_scale(self) -> float:
+        """The factor the LM's embedding module multiplies its weight rows by (computed once).
+
+        1 for most LMs; ``sqrt(hidden_size)`` for Gemma 3, whose embedding module scales inside
+        its forward. :meth:`embed` includes it, as the LM's own forward does.
+        """
+        if self._embedding_scale is None:
+            ids = torch.arange(min(16, self.model.get_input_embeddings().weight.shape[0]), device=self.device)
+            with torch.no_grad():
+                scaled = self.embed(ids).float().norm()
+                raw = self.model.get_input_embeddings().weight[ids].float().norm()
+            self._embedding_scale = float(scaled / raw) if raw > 0 else 1.0
+        return self._embedding_scale
+
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Input embeddings of token ids, shape `(batch_size, seq_len, hidden_size)`."""
+        """Input embeddings of token ids, shape `(batch_size, seq_len, hidden_size)`.
+
+        What the LM's own forward feeds its first layer, scale included (Gemma 3's embedding
+        module multiplies by ``sqrt(hidden_size)``), so vectors built from them, such as
+        continuous prompts, can be passed back as ``inputs_embeds``.
+        """
         return self.model.get_input_embeddings()(input_ids.to(self.device))
 
 

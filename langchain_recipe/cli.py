@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,6 +47,76 @@ def _setup(verbose: bool) -> None:
     hf_logging.disable_progress_bar()
 
 
+_BaseModel = Annotated[
+    str | None,
+    typer.Option(
+        "--base-model",
+        help="Base LM: a Hugging Face model id or a local folder (default: the bundled SmolLM2-135M-Instruct).",
+    ),
+]
+_GgufFile = Annotated[
+    str | None, typer.Option(help="GGUF file inside the --base-model folder (de-quantised once, then cached).")
+]
+_Device = Annotated[str, typer.Option(help="Torch device of the base LM: cpu, cuda, cuda:1, mps.")]
+_Dtype = Annotated[str, typer.Option(help="Base LM dtype: auto, float32, bfloat16.")]
+_DeviceMap = Annotated[
+    str | None,
+    typer.Option(
+        help="transformers device_map of the base LM, e.g. auto to spread it over every GPU (with --device cuda)."
+    ),
+]
+_MixedPrecision = Annotated[
+    str, typer.Option(help="Mixed precision of training on a GPU (accelerate): no, fp16 or bf16.")
+]
+_Checkpoint = Annotated[Path | None, typer.Option(help="RecipeModel folder (default: the shipped checkpoint).")]
+
+
+def _lm_options(
+    base_model: str | None, gguf_file: str | None, device: str, dtype: str, device_map: str | None
+) -> dict[str, Any]:
+    """The arguments of `load_base_model` that the base-LM options (--base-model ... --device-map) name."""
+    options: dict[str, Any] = {"name_or_path": base_model, "gguf_file": gguf_file, "device": device, "dtype": dtype}
+    return options | ({"device_map": device_map} if device_map else {})
+
+
+def _load_lm(
+    base_model: str | None, gguf_file: str | None, device: str, dtype: str, device_map: str | None
+) -> HuggingFaceBaseModel:
+    """The base LM that ``--base-model``, ``--gguf-file``, ``--device``, ``--dtype`` and ``--device-map`` name."""
+    from langchain_recipe.base_models import load_base_model
+
+    return load_base_model(**_lm_options(base_model, gguf_file, device, dtype, device_map))
+
+
+def _open_models(
+    base_model: str | None,
+    gguf_file: str | None,
+    device: str,
+    dtype: str,
+    device_map: str | None,
+    checkpoint: Path | None,
+) -> tuple[HuggingFaceBaseModel, RecipeModel]:
+    """The base LM and the RecipeModel (``checkpoint`` or the shipped one) on its device; exits if they do not fit."""
+    from langchain_recipe.base_models import default_recipe_model_path
+    from langchain_recipe.nn import RecipeModel
+
+    lm = _load_lm(base_model, gguf_file, device, dtype, device_map)
+    recipe_model = RecipeModel.from_pretrained(checkpoint or default_recipe_model_path(), device=lm.device)
+    _refuse_mismatch(recipe_model, lm)
+    return lm, recipe_model
+
+
+def _refuse_mismatch(recipe_model: RecipeModel, base_model: HuggingFaceBaseModel) -> None:
+    """Exit with code 2 and both LMs' names when ``recipe_model`` was trained for another base LM."""
+    from langchain_recipe.errors import BaseModelMismatchError
+
+    try:
+        recipe_model.check_base_model(base_model)
+    except BaseModelMismatchError as error:
+        console.print(str(error), style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from error
+
+
 _InitFrom = Annotated[
     Path | None,
     typer.Option(help="Start from this RecipeModel folder (e.g. the shipped checkpoint) instead of a fresh model."),
@@ -80,28 +150,34 @@ def train(
         int, typer.Option(help="Training edits per dataset whose teacher answers are generated.")
     ] = 400,
     verbose: Annotated[bool, typer.Option(help="Log progress.")] = True,
+    base_model: _BaseModel = None,
+    gguf_file: _GgufFile = None,
+    device: _Device = "cpu",
+    dtype: _Dtype = "auto",
+    device_map: _DeviceMap = None,
+    mixed_precision: _MixedPrecision = "no",
 ) -> None:
     """Train a RecipeModel for the bundled SmolLM2 on ZsRE + CounterFact train (resumes if interrupted)."""
     _setup(verbose)
     import torch
 
-    from langchain_recipe.base_models import load_base_model
     from langchain_recipe.config import TrainingConfig
     from langchain_recipe.datasets import load_edits
     from langchain_recipe.evaluation import evaluate_edits
     from langchain_recipe.training import RecipeTrainer
 
-    extra = json.loads(config_json) if config_json else {}
+    extra = {"lm_dtype": dtype, "mixed_precision": mixed_precision} | (json.loads(config_json) if config_json else {})
     if stop_at_step is not None:
         extra["stop_at_step"] = stop_at_step
     config = TrainingConfig(max_minutes=max_minutes, max_steps=max_steps, seed=seed, **extra)
     torch.manual_seed(config.seed)
-    base_model = load_base_model(dtype=config.lm_dtype)
-    model = _initial_model(base_model, init_from, model_config_json)
+    lm = _load_lm(base_model, gguf_file, _process_device(device), config.lm_dtype, device_map)
+    model = _initial_model(lm, init_from, model_config_json)
+    _refuse_mismatch(model, lm)
     train_data = {name: load_edits(name, "train", skip_invalid=True) for name in config.datasets}
     answers = None
     if config.answer_distillation_weight > 0:
-        answers = _teacher_answers(base_model, config, train_data, teacher_answers, teacher_records, verbose)
+        answers = _teacher_answers(lm, config, train_data, teacher_answers, teacher_records, verbose)
     # Model selection uses the *last* dev edits, disjoint from the first 100 ZsRE dev edits that the
     # demo reports on.
     # The natural facts' dev split is the hand-written evaluation set: never used for selection.
@@ -109,37 +185,36 @@ def train(
 
     def evaluate(current: RecipeModel) -> dict:
         return {
-            f"{name}/{method}": evaluate_edits(current, base_model, records, method=method).as_dict()
+            f"{name}/{method}": evaluate_edits(current, lm, records, method=method).as_dict()
             for name, records in dev.items()
             for method in ("recipe", "oracle")
         }
 
-    trainer = RecipeTrainer(
-        model, base_model, config, train_data, output_dir, eval_fn=evaluate, teacher_answers=answers
-    )
+    trainer = RecipeTrainer(model, lm, config, train_data, output_dir, eval_fn=evaluate, teacher_answers=answers)
     checkpoint = trainer.train(progress=True)
     console.print(f"Checkpoint: {checkpoint} (step {trainer.step})")
     if export is not None:
         _export_best(model, output_dir, export)
 
 
+def _process_device(device: str) -> str:
+    """``cuda`` under ``accelerate launch`` means this process's own GPU (``cuda:<local rank>``)."""
+    if device != "cuda":
+        return device
+    from accelerate import PartialState
+
+    return str(PartialState().device)
+
+
 def _initial_model(
     base_model: HuggingFaceBaseModel, init_from: Path | None, model_config_json: str | None
 ) -> RecipeModel:
     """The RecipeModel training starts from: ``init_from`` if given, else a fresh one for ``base_model``."""
-    from langchain_recipe.config import RecipeConfig
     from langchain_recipe.nn import RecipeModel
 
     if init_from is not None:
         return RecipeModel.from_pretrained(init_from, device=base_model.device)
-    return RecipeModel(
-        RecipeConfig(
-            lm_hidden_size=base_model.hidden_size,
-            base_model_name=base_model.name,
-            base_model_fingerprint=base_model.fingerprint,
-            **(json.loads(model_config_json) if model_config_json else {}),
-        )
-    )
+    return RecipeModel.for_base_model(base_model, **(json.loads(model_config_json) if model_config_json else {}))
 
 
 def _teacher_answers(
@@ -268,6 +343,20 @@ def _add_missing_facts(
         )
 
 
+def _demo_facts(source: Path, facts: int) -> tuple[list[EditRecord], list[str]]:
+    """The demo's facts, ``facts`` of them evenly spread over ``source`` (0: all), and their ids."""
+    from langchain_recipe.datasets import detect_format, iter_edits
+
+    every = list(iter_edits(source, detect_format(source)))
+    if facts < 0:
+        msg = f"--facts must be 0 (all) or a positive number, not {facts}."
+        raise typer.BadParameter(msg)
+    # An even spread covers every kind of fact in a file ordered by kind (the natural facts are).
+    chosen = range(len(every)) if not facts or facts >= len(every) else [i * len(every) // facts for i in range(facts)]
+    records = [every[i] for i in chosen]
+    return records, [f"{source.stem}-{i}" for i in chosen]  # the line in the file: stable across --facts
+
+
 @app.command()
 def demo(
     store_path: Annotated[Path, typer.Option(help="Folder of the embedded on-disk Qdrant store.")] = Path(
@@ -285,30 +374,32 @@ def demo(
     show: Annotated[int, typer.Option(help="How many facts to print a block for.")] = 12,
     max_tokens: Annotated[int, typer.Option(help="New tokens per answer.")] = 32,
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,
+    base_model: _BaseModel = None,
+    gguf_file: _GgufFile = None,
+    device: _Device = "cpu",
+    dtype: _Dtype = "auto",
+    device_map: _DeviceMap = None,
+    checkpoint: _Checkpoint = None,
 ) -> None:
     """Teach the bundled SmolLM2 new facts through RECIPE, one at a time, and show what its answers say."""
     _setup(verbose)
     import time
 
-    from langchain_recipe.datasets import NATURAL_FACTS, detect_format, iter_edits
+    from langchain_recipe.datasets import NATURAL_FACTS
     from langchain_recipe.evaluation.chat_answers import ask_chat_questions
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
     source = edits_file or NATURAL_FACTS
-    every = list(iter_edits(source, detect_format(source)))
-    if facts < 0:
-        msg = f"--facts must be 0 (all) or a positive number, not {facts}."
-        raise typer.BadParameter(msg)
-    # An even spread covers every kind of fact in a file ordered by kind (the natural facts are).
-    chosen = range(len(every)) if not facts or facts >= len(every) else [i * len(every) // facts for i in range(facts)]
-    records = [every[i] for i in chosen]
-    ids = [f"{source.stem}-{i}" for i in chosen]  # the line in the file: stable across --facts
+    records, ids = _demo_facts(source, facts)
     console.rule("langchain-recipe demo: new facts for a local LM")
     started = time.perf_counter()
-    with console.status("Loading SmolLM2-135M-Instruct, the RecipeModel and the store..."):
+    with console.status(f"Loading {base_model or 'SmolLM2-135M-Instruct'}, the RecipeModel and the store..."):
+        lm, recipe_model = _open_models(base_model, gguf_file, device, dtype, device_map, checkpoint)
         # The demo's store holds demo data only: after an upgrade of the shipped RecipeModel it is
         # rebuilt from its statements instead of refusing to open (FingerprintMismatchError).
-        store = RecipeKnowledgeStore(path=store_path, collection_name=f"demo_{source.stem}", on_mismatch="reencode")
+        store = RecipeKnowledgeStore(
+            recipe_model, lm, path=store_path, collection_name=f"demo_{source.stem}", on_mismatch="reencode"
+        )
     console.print(
         f"Loaded in {time.perf_counter() - started:.1f} s. Store: {store_path.resolve()} ({len(store)} edits stored)"
     )
@@ -367,6 +458,12 @@ def bench(
     edge_hnsw: _EdgeHnsw = False,
     threads: _BenchThreads = None,
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,
+    base_model: _BaseModel = None,
+    gguf_file: _GgufFile = None,
+    device: _Device = "cpu",
+    dtype: _Dtype = "auto",
+    device_map: _DeviceMap = None,
+    checkpoint: _Checkpoint = None,
 ) -> None:
     """Measure answer latency (bare / RECIPE / text-RAG), editing and retrieval speed, and memory, side by side."""
     if threads is not None:
@@ -390,6 +487,8 @@ def bench(
         "max_new_tokens": max_new_tokens,
         "threads": threads,
         "edge_hnsw": edge_hnsw or None,
+        "base_model": _lm_options(base_model, gguf_file, device, dtype, device_map),
+        "checkpoint": checkpoint,
     }
     unknown = set(overrides["backends"] or []) - {"path", "edge"}
     if unknown:
@@ -592,9 +691,7 @@ def eval_(
     paper_mode: _PaperMode = False,
     seed: Annotated[int, typer.Option(help="Shuffles the edits.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first LIMIT edits after shuffling.")] = None,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="RecipeModel folder (default: the shipped checkpoint).")
-    ] = None,
+    checkpoint: _Checkpoint = None,
     fixed_threshold: _FixedThreshold = None,
     exact_match: Annotated[bool, typer.Option(help="Also score greedy generation (exact match).")] = True,
     general_ability: _GeneralAbility = True,
@@ -603,8 +700,12 @@ def eval_(
     max_tokens: Annotated[int, typer.Option(help="New tokens per chat answer (--chat).")] = 32,
     teacher_forced: _TeacherForced = True,
     batch_size: Annotated[int, typer.Option(help="Rows per LM forward pass.")] = 16,
-    dtype: Annotated[str, typer.Option(help="Base LM dtype: auto, float32, bfloat16.")] = "auto",
+    dtype: _Dtype = "auto",
     verbose: Annotated[bool, typer.Option(help="Log details.")] = False,
+    base_model: _BaseModel = None,
+    gguf_file: _GgufFile = None,
+    device: _Device = "cpu",
+    device_map: _DeviceMap = None,
 ) -> None:
     """Evaluate lifelong editing (reliability, generality, locality) against baselines, after 1..N edits."""
     _setup(verbose)
@@ -612,26 +713,23 @@ def eval_(
     import sys
     import time
 
-    from langchain_recipe.base_models import default_recipe_model_path, load_base_model
     from langchain_recipe.evaluation.lifelong import select_edits
-    from langchain_recipe.nn import RecipeModel
 
     started = time.perf_counter()
     options = {"edit_counts": edits, "methods": methods, "paper_mode": paper_mode, "seed": seed, "limit": limit}
     options |= {"batch_size": batch_size, "exact_match": exact_match, "general_ability": general_ability}
     config, name, records = _evaluation_inputs(dataset, fixed_threshold=fixed_threshold, chat=chat_template, **options)
     with console.status("Loading the base LM and the RecipeModel..."):
-        base_model = load_base_model(dtype=dtype)
-        recipe_model = RecipeModel.from_pretrained(checkpoint or default_recipe_model_path(), device=base_model.device)
+        lm, recipe_model = _open_models(base_model, gguf_file, device, dtype, device_map, checkpoint)
     if not teacher_forced and not chat:
         console.print("[red]--no-teacher-forced leaves nothing to measure; add --chat.[/]")
         raise typer.Exit(2)
     command = "recipe " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if teacher_forced:
-        _teacher_forced(recipe_model, base_model, records, name, config, output, command, started)
+        _teacher_forced(recipe_model, lm, records, name, config, output, command, started)
     if chat:
         chosen = select_edits(records, seed=seed, limit=limit)
-        _chat_answers(recipe_model, base_model, chosen, name, max_tokens, batch_size, output, command)
+        _chat_answers(recipe_model, lm, chosen, name, max_tokens, batch_size, output, command)
 
 
 def _evaluation_inputs(

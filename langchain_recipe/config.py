@@ -168,6 +168,9 @@ class TrainingConfig(BaseModel):
     lm_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     """Precision of the frozen base LM during training: ``auto`` is bf16 on CUDA, fp32 on CPU
     (bf16 is only faster on CPUs with native bf16 instructions)."""
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    """Mixed precision of the trained modules' step (accelerate's autocast, and a gradient scaler for
+    ``fp16``); ``no`` keeps float32, as on a CPU. Independent of ``lm_dtype``."""
     seed: int = 0
     """Random seed for data order and initialisation."""
     eval_every: int = Field(100, gt=0)

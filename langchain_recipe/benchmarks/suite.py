@@ -78,6 +78,9 @@ class SuiteSettings:
             busy processes, 1 thread avoids waiting at every operator for a descheduled helper
             thread.
         work_dir: where on-disk stores are made (a temporary folder when ``None``).
+        base_model: arguments of :func:`~langchain_recipe.base_models.load_base_model` (empty: the
+            bundled SmolLM2 on the CPU).
+        checkpoint: the RecipeModel folder for that base LM (``None``: the shipped checkpoint).
     """
 
     sizes: list[int] = field(default_factory=lambda: [0, 1_000, 10_000, 100_000])
@@ -98,6 +101,8 @@ class SuiteSettings:
     seed: int = 0
     threads: int | None = None
     work_dir: str | None = None
+    base_model: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | Path | None = None
 
     @classmethod
     def quick(cls) -> SuiteSettings:
@@ -350,15 +355,19 @@ class _Suite:
 
     # -------------------------------------------------------------- setup
     def load(self) -> None:
+        from langchain_recipe.base_models import load_base_model
         from langchain_recipe.chat_models import RecipeChatModel
         from langchain_recipe.datasets import DEMO_EDITS, iter_edits
         from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
         started = time.perf_counter()
-        self.store = RecipeKnowledgeStore(location=":memory:", collection_name="bench_latency")
+        lm = load_base_model(**self.settings.base_model)
+        self.store = RecipeKnowledgeStore(
+            self.settings.checkpoint, lm, location=":memory:", collection_name="bench_latency"
+        )
         self.results["memory"]["rss_after_load_bytes"] = current_rss_bytes()
         self.records = list(iter_edits(DEMO_EDITS, "zsre"))
-        self.bare = RecipeChatModel(max_tokens=self.settings.max_new_tokens)
+        self.bare = RecipeChatModel.from_base_model(lm, max_tokens=self.settings.max_new_tokens)
         self.edited = RecipeChatModel(knowledge_store=self.store, max_tokens=self.settings.max_new_tokens)
         self.lm = self.store.base_model
         self.results["load_seconds"] = time.perf_counter() - started

@@ -3,7 +3,8 @@
 Bundles the knowledge/query encoder with its two heads, the knowledge sentinel and the prompt
 encoder (Chen et al., EMNLP 2024, §3). Saved as ``recipe_config.json`` + ``model.safetensors``;
 never pickled. Only trained weights are saved: with a frozen encoder the encoder is re-loaded
-from its name.
+from its name. Shared through the Hugging Face Hub with huggingface_hub's ``ModelHubMixin``
+(``RecipeModel.from_pretrained("org/name")``, ``push_to_hub``), in the same two files.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from huggingface_hub import ModelHubMixin, snapshot_download
 from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -38,7 +40,13 @@ WEIGHTS_NAME = "model.safetensors"
 _FORMAT_VERSION = 1
 
 
-class RecipeModel(nn.Module):
+class RecipeModel(
+    nn.Module,
+    ModelHubMixin,
+    library_name="langchain-recipe",
+    tags=["knowledge-editing", "recipe", "langchain"],
+    paper_url="https://arxiv.org/abs/2405.03279",
+):
     """Knowledge/query encoder, heads, knowledge sentinel and prompt encoder.
 
     Args:
@@ -54,6 +62,7 @@ class RecipeModel(nn.Module):
 
     def __init__(self, config: RecipeConfig, encoder: nn.Module | None = None, encoder_tokenizer: Any = None) -> None:
         super().__init__()
+        self._hub_mixin_config = None  # recipe_config.json is the config: no config.json beside it
         self.config = config
         if encoder is None or encoder_tokenizer is None:
             from transformers import AutoModel, AutoTokenizer
@@ -97,6 +106,36 @@ class RecipeModel(nn.Module):
             )
         if not config.train_encoder:
             self.encoder.eval()
+
+    @classmethod
+    def for_base_model(
+        cls,
+        base_model: HuggingFaceBaseModel,
+        *,
+        encoder: nn.Module | None = None,
+        encoder_tokenizer: Any = None,
+        **config_fields: Any,
+    ) -> RecipeModel:
+        """A fresh (untrained) RecipeModel bound to ``base_model``.
+
+        Its config records the LM's hidden size, name and embedding fingerprint, and scales
+        ``prompt_output_scale`` by the factor the LM's embedding module multiplies token embeddings
+        by (``sqrt(hidden_size)`` for Gemma 3, 1 for Llama or SmolLM2), so the prompts start in the
+        embedding space the LM reads. ``config_fields`` override any :class:`RecipeConfig` field;
+        ``encoder`` and ``encoder_tokenizer`` are as in the constructor.
+
+        Raises:
+            pydantic.ValidationError: a field is invalid, e.g. ``prompt_encoder_heads`` does not
+                divide the LM's hidden size.
+        """
+        default_scale = RecipeConfig.model_fields["prompt_output_scale"].default
+        bound = {
+            "lm_hidden_size": base_model.hidden_size,
+            "base_model_name": base_model.name,
+            "base_model_fingerprint": base_model.fingerprint,
+            "prompt_output_scale": default_scale * base_model.embedding_scale,
+        }
+        return cls(RecipeConfig(**{**bound, **config_fields}), encoder=encoder, encoder_tokenizer=encoder_tokenizer)
 
     # ------------------------------------------------------------------ modes and parameters
     def train(self, mode: bool = True) -> RecipeModel:
@@ -226,9 +265,10 @@ class RecipeModel(nn.Module):
         """
         if base_model.hidden_size != self.config.lm_hidden_size:
             msg = (
-                f"This RecipeModel makes prompts of size {self.config.lm_hidden_size} but the base "
-                f"LM {base_model.name!r} has hidden size {base_model.hidden_size}; use a RecipeModel "
-                "trained for this base LM."
+                f"This RecipeModel was trained for the base LM {self.config.base_model_name or '(unnamed)'!r} and "
+                f"makes prompts of size {self.config.lm_hidden_size}, but the base LM {base_model.name!r} has hidden "
+                f"size {base_model.hidden_size}; use a RecipeModel trained for this base LM (`recipe train "
+                "--base-model`)."
             )
             raise BaseModelMismatchError(msg)
         expected = self.config.base_model_fingerprint
@@ -363,42 +403,126 @@ class RecipeModel(nn.Module):
         return keys[inverse], prompts[inverse], query_keys[inverse]
 
     # ------------------------------------------------------------------ persistence
-    def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None) -> None:
+    def save_pretrained(
+        self, save_directory: str | Path, *, dtype: torch.dtype | None = None, **hub_kwargs: Any
+    ) -> str | None:
         """Write ``recipe_config.json`` and ``model.safetensors`` (trained weights only).
 
         Args:
-            directory: created if missing.
+            save_directory: created if missing.
             dtype: store floating-point weights in this dtype (e.g. ``torch.float16`` to halve
                 the file); ``None`` keeps float32.
+            **hub_kwargs: arguments of ``ModelHubMixin.save_pretrained`` (``push_to_hub=True``,
+                ``repo_id``, ``model_card_kwargs``...); with any of them a ``README.md`` model card
+                is written too, and the folder is pushed if asked.
+
+        Returns:
+            The commit URL when pushed to the Hub, else ``None``.
         """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        if not hub_kwargs:
+            self._save_pretrained(Path(save_directory), dtype=dtype)
+            return None
+        self._save_dtype = dtype
+        try:
+            return super().save_pretrained(save_directory, **hub_kwargs)
+        finally:
+            self._save_dtype = None
+
+    _save_dtype: torch.dtype | None = None
+
+    def _save_pretrained(self, save_directory: Path, *, dtype: torch.dtype | None = None) -> None:
+        """The checkpoint's two files (``ModelHubMixin``'s hook; ``push_to_hub`` writes through it)."""
+        dtype = dtype or self._save_dtype
+        save_directory.mkdir(parents=True, exist_ok=True)
         state = {
             k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().contiguous().cpu()
             for k, v in self.trained_state_dict().items()
         }
         save_file(
-            state, directory / WEIGHTS_NAME, metadata={"format": "pt", "recipe_format_version": str(_FORMAT_VERSION)}
+            state,
+            save_directory / WEIGHTS_NAME,
+            metadata={"format": "pt", "recipe_format_version": str(_FORMAT_VERSION)},
         )
         payload = {"recipe_format_version": _FORMAT_VERSION, **self.config.model_dump(mode="json")}
-        (directory / CONFIG_NAME).write_text(json.dumps(payload, indent=2) + "\n")
+        (save_directory / CONFIG_NAME).write_text(json.dumps(payload, indent=2) + "\n")
 
     @classmethod
     def from_pretrained(
         cls,
-        directory: str | Path,
+        pretrained_model_name_or_path: str | Path,
         *,
         encoder: nn.Module | None = None,
         encoder_tokenizer: Any = None,
         device: str | torch.device = "cpu",
+        **hub_kwargs: Any,
     ) -> RecipeModel:
         """Load a model written by :meth:`save_pretrained` (weights become float32).
+
+        Args:
+            pretrained_model_name_or_path: a local folder (a ``Path``, or a string naming an
+                existing folder or one that is not a Hub id), or a Hub repository id such as
+                ``"org/name"`` (its two files are downloaded into the Hugging Face cache).
+            encoder: an already loaded knowledge/query encoder (else loaded from the config's name).
+            encoder_tokenizer: its tokenizer.
+            device: torch device of the loaded modules.
+            **hub_kwargs: ``revision``, ``cache_dir``, ``force_download``, ``local_files_only``,
+                ``token`` for a Hub id.
 
         Raises:
             CheckpointError: a file is missing or corrupted, the format version is newer than this
                 library, or the weights do not fit the config.
         """
-        directory = Path(directory)
+        model_kwargs = {"encoder": encoder, "encoder_tokenizer": encoder_tokenizer, "device": device}
+        source = pretrained_model_name_or_path
+        if isinstance(source, Path) or Path(source).exists() or not _is_hub_id(source):
+            return cls._from_folder(Path(source), **model_kwargs)
+        options = {"revision": None, "cache_dir": None, "force_download": False, "local_files_only": False}
+        return cls._from_pretrained(model_id=source, **{**options, "token": None, **hub_kwargs}, **model_kwargs)
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        **model_kwargs: Any,
+    ) -> RecipeModel:
+        """``ModelHubMixin``'s hook: download the checkpoint's two files from the Hub, then load them.
+
+        Raises:
+            CheckpointError: ``model_id`` is no local folder and cannot be downloaded (offline, no
+                such repository, no access), or the downloaded files are not a valid checkpoint.
+        """
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+        try:
+            folder = snapshot_download(
+                repo_id=model_id,
+                allow_patterns=[CONFIG_NAME, WEIGHTS_NAME],
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                local_files_only=local_files_only,
+                token=token,
+            )
+        except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
+            msg = (
+                f"{model_id} is not a local folder (its {CONFIG_NAME} is missing) and cannot be downloaded from the "
+                f"Hugging Face Hub ({type(error).__name__}: {error}). Check the path or the repository id, the "
+                "network (HF_HUB_OFFLINE) and your token."
+            )
+            raise CheckpointError(msg) from error
+        return cls._from_folder(Path(folder), **model_kwargs)
+
+    @classmethod
+    def _from_folder(
+        cls, directory: Path, *, encoder: nn.Module | None, encoder_tokenizer: Any, device: str | torch.device
+    ) -> RecipeModel:
+        """Load the two files of a local checkpoint folder (see :meth:`from_pretrained`)."""
         config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
         for path in (config_path, weights_path):
             if not path.is_file():
@@ -420,6 +544,19 @@ class RecipeModel(nn.Module):
             msg = f"{weights_path} does not fit its config: {error}"
             raise CheckpointError(msg) from error
         return model.to(device)
+
+
+def _is_hub_id(name: str) -> bool:
+    """Whether ``name`` reads as a Hub repository id ``"org/name"`` rather than a local path."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if "/" not in name or name.startswith((".", "/", "~")) or "\\" in name:
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _token_counts(tokenizer: Any, texts: Sequence[str], limit: int, *, special: bool) -> dict[int, int]:

@@ -7,6 +7,10 @@ unedited LM and the LM with that (unrelated) prompt prefixed to the locality que
 
 Checkpoints (``<output_dir>/checkpoint/``) hold the model (safetensors + JSON), the optimizer
 state (safetensors + JSON, no pickle) and ``trainer_state.json``; training resumes from them.
+
+Device placement, mixed precision (``TrainingConfig.mixed_precision``) and data-parallel training
+on several GPUs (``accelerate launch``) go through :class:`accelerate.Accelerator`; on one CPU a step
+is the plain PyTorch step (same loss, same update).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
@@ -99,6 +105,39 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+class _StepLosses(torch.nn.Module):
+    """The module accelerate prepares: it holds the RecipeModel, and its forward is one batch's loss terms.
+
+    Data-parallel training (DDP) synchronises gradients of the parameters used in a wrapped forward; the
+    RecipeModel has none of its own (its encoders are separate methods), so the step's losses are it.
+    """
+
+    def __init__(
+        self, model: RecipeModel, compute_losses: Callable[[list[EditRecord]], dict[str, torch.Tensor]]
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self._compute_losses = compute_losses
+
+    def forward(self, batch: list[EditRecord]) -> dict[str, torch.Tensor]:
+        """The unweighted loss terms of :meth:`RecipeTrainer.compute_losses`, scalars."""
+        return self._compute_losses(batch)
+
+
+def _check_lm_device(base_model: HuggingFaceBaseModel, accelerator: Accelerator) -> None:
+    """Refuse a base LM on another kind of device than the one accelerate trains on.
+
+    Raises:
+        ValueError: e.g. the LM is on the CPU while training runs on CUDA.
+    """
+    if base_model.device.type != accelerator.device.type:
+        msg = (
+            f"The base LM {base_model.name!r} is on {base_model.device} but training runs on {accelerator.device}; "
+            f"load it there (load_base_model(..., device={str(accelerator.device)!r}), or `recipe train --device`)."
+        )
+        raise ValueError(msg)
+
+
 class RecipeTrainer:
     """Trains the small RECIPE modules of a :class:`RecipeModel` against a frozen base LM.
 
@@ -114,10 +153,14 @@ class RecipeTrainer:
         teacher_answers: chat answers of the LM with the statement as text
             (:func:`~langchain_recipe.training.distillation.teacher_answers`), used when
             ``config.answer_distillation_weight > 0``.
+        accelerator: the :class:`accelerate.Accelerator` to train with (``None``: a new one with
+            ``config.mixed_precision``). It moves the RecipeModel to its device; the base LM must
+            already be on a device of that kind. Under ``accelerate launch`` each process draws its
+            own batches (seed + process index) and the main process writes checkpoints.
 
     Raises:
-        ValueError: a dataset has fewer than 2 edits, or the distillation weight is set without
-            teacher answers.
+        ValueError: a dataset has fewer than 2 edits, the distillation weight is set without
+            teacher answers, or the base LM is on another kind of device than the accelerator's.
     """
 
     def __init__(
@@ -129,6 +172,7 @@ class RecipeTrainer:
         output_dir: str | Path,
         eval_fn: Callable[[RecipeModel], dict[str, Any]] | None = None,
         teacher_answers: list[TeacherAnswer] | None = None,
+        accelerator: Accelerator | None = None,
     ) -> None:
         empty = [name for name, records in train_data.items() if len(records) < 2]
         if not train_data or empty:
@@ -150,10 +194,14 @@ class RecipeTrainer:
         self.step = 0
         self.last_accuracies: dict[str, float] = {}
         self.evaluations_without_improvement = 0
-        self.rng = random.Random(config.seed)
+        self.accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision)
+        _check_lm_device(base_model, self.accelerator)
+        self.rng = random.Random(config.seed + self.accelerator.process_index)
         # Detached knowledge representations of earlier batches, newest first (config.negative_queue_size).
         self._negative_queue = torch.empty(0, model.config.knowledge_dim)
-        self.optimizer = torch.optim.Adam(self._parameter_groups())
+        self._step_losses, self.optimizer = self.accelerator.prepare(
+            _StepLosses(model, self.compute_losses), torch.optim.Adam(self._parameter_groups())
+        )
         self._base_lrs = [group["lr"] for group in self.optimizer.param_groups]
 
     # ------------------------------------------------------------------ set-up
@@ -296,17 +344,17 @@ class RecipeTrainer:
         return total
 
     def train_step(self, batch: list[EditRecord] | None = None) -> StepResult:
-        """One optimizer step (warm-up/cosine learning rate, gradient clipping)."""
+        """One optimizer step (warm-up/cosine learning rate, gradient clipping), through the accelerator."""
         started = time.perf_counter()
         self.model.train()
         factor = self.learning_rate_factor(self.step)
         for group, base_lr in zip(self.optimizer.param_groups, self._base_lrs, strict=True):
             group["lr"] = base_lr * factor
-        terms = self.compute_losses(batch if batch is not None else self.sample_batch())
+        terms = self._step_losses(batch if batch is not None else self.sample_batch())
         total = self.weighted_total(terms)
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.config.max_grad_norm)
+        self.accelerator.backward(total)
+        self.accelerator.clip_grad_norm_(self.trainable_parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.step += 1
         return StepResult(
@@ -318,8 +366,11 @@ class RecipeTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> Path:
-        """Write model, optimizer and trainer state to ``<output_dir>/checkpoint`` atomically."""
+        """Write model, optimizer and trainer state to ``<output_dir>/checkpoint`` atomically (main process)."""
         target = self.output_dir / CHECKPOINT_DIR
+        if not self.accelerator.is_main_process:
+            self.accelerator.wait_for_everyone()
+            return target
         partial = self.output_dir / (CHECKPOINT_DIR + ".partial")
         partial.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(partial)
@@ -340,6 +391,7 @@ class RecipeTrainer:
             old.rmdir()
         else:
             partial.rename(target)
+        self.accelerator.wait_for_everyone()
         return target
 
     def load_checkpoint(self, directory: str | Path | None = None) -> bool:
@@ -356,6 +408,8 @@ class RecipeTrainer:
         self.step = int(state["step"])
         self.evaluations_without_improvement = int(state.get("evaluations_without_improvement", 0))
         self.rng.setstate((3, tuple(state["rng"]), None))
+        if self.accelerator.process_index:  # the saved state is the main process's: draw other batches
+            self.rng.seed(f"{self.config.seed}-{self.accelerator.process_index}-{self.step}")
         logger.info("Resumed from %s at step %d.", directory, self.step)
         return True
 
@@ -375,7 +429,7 @@ class RecipeTrainer:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.load_checkpoint()
         deadline = time.monotonic() + cfg.max_minutes * 60
-        log = (self.output_dir / "log.jsonl").open("a")
+        log = (self.output_dir / "log.jsonl" if self.accelerator.is_main_process else Path(os.devnull)).open("a")
         if self.step == 0 and self.eval_fn is not None:  # the initial model is a candidate too
             self._evaluate_and_checkpoint(log)
         averages: dict[str, float] = {}
@@ -425,9 +479,11 @@ class RecipeTrainer:
             score = selection_score(metrics)
             state_path = self.output_dir / BEST_DIR / TRAINER_STATE
             best = json.loads(state_path.read_text())["score"] if state_path.is_file() else float("-inf")
+            self.accelerator.wait_for_everyone()  # every process has read the best score before it changes
             if score > best:
-                self.model.save_pretrained(self.output_dir / BEST_DIR)
-                state_path.write_text(json.dumps({"step": self.step, "score": score, "eval": metrics}))
+                if self.accelerator.is_main_process:
+                    self.model.save_pretrained(self.output_dir / BEST_DIR)
+                    state_path.write_text(json.dumps({"step": self.step, "score": score, "eval": metrics}))
                 self.evaluations_without_improvement = 0
             else:
                 self.evaluations_without_improvement += 1
