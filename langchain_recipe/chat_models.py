@@ -378,6 +378,13 @@ class RecipeChatModel(BaseChatModel):
     """Torch device of the base LM."""
     dtype: str = "auto"
     """Weight dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bfloat16``, ``float32``, ``float16``."""
+    device_map: str | dict[str, Any] | None = None
+    """accelerate's placement of the base LM's layers (``"auto"``, or a module → device dict), passed
+    to ``from_pretrained``; ``None`` puts the whole LM on ``device``. Used when there is no knowledge
+    store."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Other ``AutoModelForCausalLM.from_pretrained`` arguments (``quantization_config``, ``revision``,
+    ...), as ``HuggingFacePipeline.from_model_id`` takes them. Used when there is no knowledge store."""
     max_tokens: int = Field(default=64, ge=1)
     """Maximum number of new tokens (independent of the continuous prompt's length)."""
     temperature: float = Field(default=0.0, ge=0.0)
@@ -482,12 +489,20 @@ class RecipeChatModel(BaseChatModel):
 
     @classmethod
     def from_base_model(cls, base_model: HuggingFaceBaseModel, **kwargs: Any) -> RecipeChatModel:
-        """A chat model with no knowledge store over an already loaded base LM (the bare LM).
+        """A chat model over an already loaded base LM (the bare LM unless ``knowledge_store`` is given).
 
         Args:
             base_model: the loaded base LM.
-            **kwargs: other fields (``max_tokens``, ``temperature``, ...).
+            **kwargs: other fields (``max_tokens``, ``temperature``, ...). With a
+                ``knowledge_store``, its continuous prompts must fit ``base_model``.
+
+        Raises:
+            BaseModelMismatchError: the knowledge store's RecipeModel was trained for another base LM.
         """
+        store = kwargs.get("knowledge_store")
+        recipe_model = getattr(store, "recipe_model", None)
+        if recipe_model is not None and store.base_model is not base_model:
+            recipe_model.check_base_model(base_model)
         chat = cls(model_name=base_model.name, **kwargs)
         chat._base_model = base_model
         return chat
@@ -500,7 +515,15 @@ class RecipeChatModel(BaseChatModel):
                 self._base_model = self.knowledge_store.base_model
             else:
                 name = None if self.model_name == DEFAULT_BASE_MODEL else self.model_name
-                self._base_model = load_base_model(name, gguf_file=self.gguf_file, device=self.device, dtype=self.dtype)
+                placement = {} if self.device_map is None else {"device_map": self.device_map}
+                self._base_model = load_base_model(
+                    name,
+                    gguf_file=self.gguf_file,
+                    device=self.device,
+                    dtype=self.dtype,
+                    **placement,
+                    **self.model_kwargs,
+                )
         return self._base_model
 
     # ------------------------------------------------------------------ the LangChain contract
