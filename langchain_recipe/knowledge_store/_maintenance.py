@@ -80,9 +80,9 @@ them only inside strings, where the escape means the same character."""
 
 
 def jsonl_line(record: dict[str, Any]) -> str:
-    """One JSON Lines record: UTF-8 text with no line break but its final ``\\n``.
+    """One JSON Lines record: UTF-8 text with no line break but its final newline.
 
-    ``\\r`` and the other control characters are escaped by ``json.dumps``; U+2028, U+2029 and
+    Carriage returns and the other control characters are escaped by ``json.dumps``; U+2028, U+2029 and
     U+0085 are escaped here, so that a reader that splits on every Unicode line break
     (``str.splitlines``, earlier versions of this library) still sees one record per line.
     """
