@@ -264,7 +264,7 @@ def _check_json_call(name: str, answer: str, store: RecipeKnowledgeStore) -> Non
         assert answer.startswith("Stored facts closest to") and answer.count("\n- ") == 2
 
 
-@pytest.mark.parametrize("form", ["tool call", "string", "tool call async"])
+@pytest.mark.parametrize("form", ["tool call", "string", "tool call async", "under one key"])
 @pytest.mark.parametrize("name", JSON_CALLS)
 async def test_tools_take_their_arguments_as_one_json_string(
     name: str, form: str, tools: dict[str, Any], filled: RecipeKnowledgeStore
@@ -273,7 +273,8 @@ async def test_tools_take_their_arguments_as_one_json_string(
     if form == "string":
         answer = tools[name].invoke(arguments)
     else:
-        call = {"type": "tool_call", "id": "call-1", "name": name, "args": arguments}
+        args = {"__arg1": arguments} if form == "under one key" else arguments
+        call = {"type": "tool_call", "id": "call-1", "name": name, "args": args}
         message = await tools[name].ainvoke(call) if form.endswith("async") else tools[name].invoke(call)
         assert isinstance(message, ToolMessage)
         assert message.tool_call_id == "call-1"
