@@ -7,6 +7,13 @@ short plain-text answer it can read. Mistakes the planner can fix (an unknown id
 already taken) come back as text starting with ``Error:`` instead of an exception, so the agent
 loop goes on (``handle_tool_error=True``).
 
+Local models often send a tool's arguments as one JSON string (``'{"statement": "..."}'``) rather
+than an object: as a tool call's ``args``, as the whole input, or as the one value of an object
+whose key is no argument (``{"__arg1": "..."}``). The tools parse a JSON object given that way.
+Plain text is the first argument (LangChain's convention for string input), for the tools that
+need no other; anything else gets an ``Error: invalid input (...)`` answer that says what was
+received.
+
 The tools use only the store's public API (``add_knowledge``, ``update_knowledge``, ``delete``,
 ``get_by_ids``, ``search``, ``len()``), so any object with that API works, e.g. a tenant-bound store.
 ``add_fact`` reports the conflicts that ``add_knowledge`` returns (its ``conflicts``).
@@ -25,8 +32,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -108,14 +117,53 @@ class LookupFactsInput(BaseModel):
     k: int = Field(default=5, ge=1, le=MAX_LOOKUP_RESULTS, description="How many facts to list at most.")
 
 
+MAX_RECEIVED_CHARS = 200
+"""How much of a refused input an error answer repeats."""
+
+
+def _received(value: Any) -> str:
+    """What a tool received, as the planner wrote it (JSON where it can be), cut to a readable length."""
+    shown = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
+    return shown if len(shown) <= MAX_RECEIVED_CHARS else shown[:MAX_RECEIVED_CHARS] + "..."
+
+
 def _validation_message(error: ValidationError) -> str:
-    """A planner-readable answer for input that breaks the schema (too long, empty, ...)."""
+    """A planner-readable answer for input that breaks the schema (too long, empty, missing), with what was received."""
     problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in error.errors())
-    return f"Error: invalid input ({problems}). Fix it and call the tool again."
+    received = min(error.errors(), key=lambda e: len(e["loc"]))["input"] if error.errors() else None
+    return f"Error: invalid input ({problems}); received {_received(received)}. Fix it and call the tool again."
+
+
+class _ArgumentText(str):
+    """A tool call's ``args`` sent as one string; LangChain copies a call's ``args`` with ``.copy()``."""
+
+    __slots__ = ()
+
+    def copy(self) -> str:
+        return str(self)
+
+
+def _string_arguments_kept(value: Any) -> Any:
+    """``value``, with a tool call's string (or missing) ``args`` made something LangChain can copy.
+
+    The string then reaches :meth:`_FactTool._parse_input` as the tool's input; LangChain itself
+    would fail on it with ``AttributeError: 'str' object has no attribute 'copy'``.
+    """
+    if isinstance(value, dict) and value.get("type") == "tool_call":
+        args = value.get("args")
+        if isinstance(args, str):
+            return {**value, "args": _ArgumentText(args)}
+        if args is None:
+            return {**value, "args": {}}
+    return value
 
 
 class _FactTool(BaseTool):
-    """A tool bound to a knowledge store; store errors become ``Error: ...`` answers."""
+    """A tool bound to a knowledge store; store errors become ``Error: ...`` answers.
+
+    Its arguments may come as a JSON object, as one JSON string of that object, or (for a tool
+    whose other arguments are optional) as plain text for the first one.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -123,6 +171,55 @@ class _FactTool(BaseTool):
     """The knowledge store (a :class:`~langchain_recipe.RecipeKnowledgeStore` or an object with its API)."""
     handle_tool_error: bool = True
     handle_validation_error: Any = _validation_message
+
+    def invoke(self, input: str | dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """``BaseTool.invoke``; a tool call's ``args`` may also be one JSON string of the arguments."""
+        return super().invoke(_string_arguments_kept(input), config, **kwargs)
+
+    async def ainvoke(self, input: str | dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """``BaseTool.ainvoke``; a tool call's ``args`` may also be one JSON string of the arguments."""
+        return await super().ainvoke(_string_arguments_kept(input), config, **kwargs)
+
+    def _parse_input(self, tool_input: str | dict[str, Any], tool_call_id: str | None) -> str | dict[str, Any]:
+        if isinstance(tool_input, dict) and len(tool_input) == 1:
+            ((key, value),) = tool_input.items()
+            if key not in self.args_schema.model_fields and isinstance(value, str):
+                tool_input = value  # one string under a name that is no argument ("__arg1", "input", ...)
+        if isinstance(tool_input, str):
+            tool_input = self._arguments_of_text(tool_input)
+        return super()._parse_input(tool_input, tool_call_id)
+
+    def _arguments_of_text(self, text: str) -> dict[str, Any]:
+        """The arguments a string stands for: the JSON object it holds, or the first argument's value.
+
+        Raises:
+            ToolException: the text is a broken JSON object, JSON that is not an object, or plain
+                text for a tool that needs more than its first argument.
+        """
+        fields = self.args_schema.model_fields
+        example = json.dumps({name: f"<{name}>" for name in fields})
+        stripped = text.strip()
+        problem = None
+        if stripped.startswith(("{", "[")):
+            try:
+                value = json.loads(stripped)
+            except ValueError as error:
+                problem = f"the arguments are not valid JSON: {error}" if stripped.startswith("{") else None
+            else:
+                if isinstance(value, dict):
+                    return value
+                problem = "the arguments are not a JSON object"
+        first, *others = fields
+        missing = [name for name in others if fields[name].is_required()]
+        if problem is None and missing:
+            problem = "; ".join(f"{name}: Field required" for name in missing)
+        if problem is not None:
+            msg = (
+                f"Error: invalid input ({problem}); received {_received(text)}. Send the arguments as one JSON "
+                f"object, e.g. {example}."
+            )
+            raise ToolException(msg)
+        return {first: text}
 
     def _statement_of(self, fact_id: str) -> str | None:
         documents = self.store.get_by_ids([fact_id])

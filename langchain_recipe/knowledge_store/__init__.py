@@ -8,6 +8,7 @@ modules in :mod:`._store`; docs/qdrant.md covers deployment, tenants, backups an
 from __future__ import annotations
 
 from langchain_recipe.knowledge_store._engine import StoreEngine
+from langchain_recipe.knowledge_store._handle import StorePickleError
 from langchain_recipe.knowledge_store._schema import (
     DEFAULT_TENANT,
     KEY_VECTOR,
@@ -38,6 +39,7 @@ __all__ = [
     "RecipeKnowledgeStore",
     "RetrievedEdit",
     "StoreEngine",
+    "StorePickleError",
     "WrittenEdits",
     "decode_prompt_payload",
     "edit_point_id",

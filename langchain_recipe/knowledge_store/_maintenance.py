@@ -66,12 +66,27 @@ def export_edits(store: RecipeKnowledgeStore, destination: str | Path | io.TextI
     """Write the store's (or every tenant's) edits as JSON Lines; returns how many."""
     views = [store.for_tenant(t) for t in store.tenants()] if all_tenants else [store]
     records = [edit for view in views for edit in view.list_edits()]
-    lines = "".join(json.dumps(edit.to_json(), ensure_ascii=False) + "\n" for edit in records)
+    lines = "".join(jsonl_line(edit.to_json()) for edit in records)
     if isinstance(destination, (str, Path)):
         Path(destination).write_text(lines, encoding="utf-8")
     else:
         destination.write(lines)
     return len(records)
+
+
+_LINE_BREAKS_IN_JSON = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
+"""The line breaks ``json.dumps(ensure_ascii=False)`` leaves raw, as JSON escapes: JSON text can hold
+them only inside strings, where the escape means the same character."""
+
+
+def jsonl_line(record: dict[str, Any]) -> str:
+    """One JSON Lines record: UTF-8 text with no line break but its final newline.
+
+    Carriage returns and the other control characters are escaped by ``json.dumps``; U+2028, U+2029 and
+    U+0085 are escaped here, so that a reader that splits on every Unicode line break
+    (``str.splitlines``, earlier versions of this library) still sees one record per line.
+    """
+    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS_IN_JSON) + "\n"
 
 
 def read_jsonl(source: str | Path | io.TextIOBase, tenant: str, *, keep_tenants: bool) -> list[dict[str, Any]]:
@@ -90,7 +105,9 @@ def read_jsonl(source: str | Path | io.TextIOBase, tenant: str, *, keep_tenants:
         )
         raise InvalidInputError(msg) from None
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Records end at "\n" only (JSON Lines): str.splitlines would also split at U+2028, U+2029 and
+    # U+0085, which earlier exports hold raw inside strings. A "\r" before the "\n" is JSON whitespace.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from langchain_recipe._validation import check_text, is_utf8
+from langchain_recipe._validation import check_text, check_unicode, is_utf8
 from langchain_recipe._warnings import warn_at_caller
 from langchain_recipe.errors import InvalidInputError, QueryTruncatedWarning
 from langchain_recipe.knowledge_store._collection import SCROLL_PAGE, StoreState
@@ -34,6 +34,7 @@ from langchain_recipe.knowledge_store._schema import (
     PROMPT_FIELD,
     KnowledgeEdit,
     RetrievedEdit,
+    check_int64,
     check_provenance,
     decode_prompt_payload,
     edit_point_id,
@@ -68,11 +69,14 @@ def tenant_filter(state: StoreState, tenant: str, metadata: Any = None, **proven
     """A ``models.Filter`` for ``tenant``'s points; ``None`` when nothing needs filtering.
 
     It adds equality on metadata keys (a list value matches any of it) and provenance fields; a
-    ``models.Filter`` given as ``metadata`` is combined as is.
+    ``models.Filter`` given as ``metadata`` is combined as is. A dict's key is one metadata key,
+    whatever characters it holds (``{"user.id": "u1"}`` matches ``metadata["user.id"]``, not
+    ``metadata["user"]["id"]``: use a ``models.Filter`` on ``"metadata.user.id"`` for that).
 
     Raises:
-        InvalidInputError: ``metadata`` is neither a dict nor a ``models.Filter``, or holds a
-            value that is not a string, int, bool or a list of them.
+        InvalidInputError: ``metadata`` is neither a dict nor a ``models.Filter``, holds a value
+            that is not a string, int, bool or a list of them, an integer beyond 64 bits, or a
+            key that Qdrant cannot name in a filter (one with a double quote or a backslash).
     """
     from qdrant_client import models
 
@@ -83,10 +87,57 @@ def tenant_filter(state: StoreState, tenant: str, metadata: Any = None, **proven
         if value is not None:
             must.append(models.FieldCondition(key=name, match=models.MatchValue(value=check_provenance(name, value))))
     if isinstance(metadata, models.Filter):
+        _check_filter_integers(metadata)
         must.append(metadata)
     elif metadata is not None:
         must.extend(_metadata_conditions(metadata))
     return models.Filter(must=must) if must else None
+
+
+def metadata_key_path(key: Any) -> str:
+    """The Qdrant payload path of one metadata key: ``metadata."<key>"``.
+
+    Quoted, so that ``.``, spaces, ``:`` and ``[`` are part of the key; every engine (embedded,
+    server, edge) parses this form (docs/qdrant.md).
+
+    Raises:
+        InvalidInputError: the key is not a string, or holds a double quote or a backslash, which
+            no Qdrant engine can quote in a key path.
+    """
+    if not isinstance(key, str):
+        msg = f"filter keys are metadata keys and must be strings, got {key!r}."
+        raise InvalidInputError(msg)
+    check_unicode(key, f"The filter key {key!r}")
+    if '"' in key or "\\" in key:
+        msg = (
+            f"Qdrant cannot filter on the metadata key {key!r}: a key path cannot quote '\"' or '\\\\'. The edits "
+            "that hold it are stored and read back unchanged; to filter on it, store the value under a key "
+            "without those characters (e.g. with update_knowledge)."
+        )
+        raise InvalidInputError(msg)
+    return f'metadata."{key}"'
+
+
+def _match(key: str, value: Any) -> Any:
+    """``MatchValue`` for one value, ``MatchAny`` for a list: checked, so no engine fails on it."""
+    from qdrant_client import models
+
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in values:
+        check_int64(item, f"The filter value for {key!r}")
+    if isinstance(value, (list, tuple)):
+        if not (all(isinstance(v, str) for v in values) or all(_is_plain_int(v) for v in values)):
+            msg = f"filter value for {key!r}: a list must hold only strings or only ints, got {value!r}."
+            raise InvalidInputError(msg)
+        return models.MatchAny(any=values)
+    if isinstance(value, (str, int, bool)):
+        return models.MatchValue(value=value)
+    msg = f"filter value for {key!r} must be a string, int, bool or a list of them, got {value!r}."
+    raise InvalidInputError(msg)
+
+
+def _is_plain_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _metadata_conditions(metadata: Any) -> list[Any]:
@@ -97,18 +148,27 @@ def _metadata_conditions(metadata: Any) -> list[Any]:
             f"filter must be a dict of metadata values or a qdrant_client.models.Filter, got {type(metadata).__name__}."
         )
         raise InvalidInputError(msg)
-    conditions = []
-    for key, value in metadata.items():
-        match: Any
-        if isinstance(value, (list, tuple)):
-            match = models.MatchAny(any=list(value))
-        elif isinstance(value, (str, int, bool)):
-            match = models.MatchValue(value=value)
-        else:
-            msg = f"filter value for {key!r} must be a string, int, bool or a list of them, got {value!r}."
-            raise InvalidInputError(msg)
-        conditions.append(models.FieldCondition(key=f"metadata.{key}", match=match))
-    return conditions
+    return [
+        models.FieldCondition(key=metadata_key_path(key), match=_match(key, value)) for key, value in metadata.items()
+    ]
+
+
+def _check_filter_integers(query_filter: Any) -> None:
+    """Refuse a ``models.Filter`` that matches an integer beyond 64 bits (no engine can; some fail raw)."""
+    from qdrant_client import models
+
+    min_should = query_filter.min_should.conditions if query_filter.min_should is not None else []
+    for clause in (query_filter.must, query_filter.should, query_filter.must_not, min_should):
+        for condition in clause if isinstance(clause, list) else [clause]:
+            if isinstance(condition, models.Filter):
+                _check_filter_integers(condition)
+            elif isinstance(condition, models.NestedCondition):
+                _check_filter_integers(condition.nested.filter)
+            elif isinstance(condition, models.FieldCondition) and condition.match is not None:
+                match = condition.match
+                found = getattr(match, "value", getattr(match, "any", getattr(match, "except_", None)))
+                for value in found if isinstance(found, list) else [found]:
+                    check_int64(value, f"The filter value for {condition.key!r}")
 
 
 def _selectors(prompt_storage: str, *, with_prompt: bool, with_key: bool = False) -> tuple[Any, Any]:

@@ -287,28 +287,48 @@ def check_statements(statements: Sequence[str]) -> list[str]:
     return [check_text(statement, f"Statement {index}").strip() for index, statement in enumerate(statements)]
 
 
-def _non_string_keys(value: Any, path: str = "metadata") -> str | None:
-    """The path of the first dict key in ``value`` that is not a string, or ``None``.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+"""Qdrant's integers are signed 64-bit: a larger one comes back as a float from the edge engine and
+a server, and no filter can match it."""
 
-    JSON would turn such a key into one, so the metadata would not come back unchanged.
+
+def check_int64(value: Any, what: str) -> None:
+    """Refuse an ``int`` outside Qdrant's signed 64-bit range (``bool`` and other types pass).
+
+    Raises:
+        InvalidInputError: ``value`` is an int below -2**63 or above 2**63 - 1.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        msg = (
+            f"{what} is the integer {value}, outside the 64-bit range Qdrant stores and filters "
+            f"({INT64_MIN} to {INT64_MAX}): it would come back as a float. Store it as a string (str(value))."
+        )
+        raise InvalidInputError(msg)
+
+
+def _check_json_value(value: Any, what: str, path: str = "metadata") -> None:
+    """Refuse what JSON or Qdrant would not give back unchanged, naming its path in ``value``.
+
+    A dict key that is not a string (JSON would turn it into one), or an integer beyond 64 bits.
     """
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                return f"{path}[{key!r}]"
-            found = _non_string_keys(item, f"{path}[{key!r}]")
-            if found:
-                return found
+                msg = f"{what}: the key {path}[{key!r}] is not a string; JSON would turn it into one. Use string keys."
+                raise InvalidInputError(msg)
+            _check_json_value(item, what, f"{path}[{key!r}]")
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            found = _non_string_keys(item, f"{path}[{index}]")
-            if found:
-                return found
-    return None
+            _check_json_value(item, what, f"{path}[{index}]")
+    else:
+        check_int64(value, f"{what}: {path}")
 
 
 def check_metadata(metadata: Any, what: str = "Metadata") -> dict[str, Any]:
-    """A dict that JSON represents exactly (a copy): string keys, no NaN or infinity, valid UTF-8.
+    """A dict that JSON and Qdrant represent exactly (a copy).
+
+    String keys, no NaN or infinity, integers within 64 bits, valid UTF-8.
 
     Raises:
         InvalidInputError: ``metadata`` is not a dict or would not come back unchanged from Qdrant.
@@ -324,10 +344,7 @@ def check_metadata(metadata: Any, what: str = "Metadata") -> dict[str, Any]:
             "infinity), booleans, None, lists and dicts."
         )
         raise InvalidInputError(msg) from None
-    bad_key = _non_string_keys(metadata)
-    if bad_key:
-        msg = f"{what}: the key {bad_key} is not a string; JSON would turn it into one. Use string keys."
-        raise InvalidInputError(msg)
+    _check_json_value(metadata, what)
     return dict(metadata)
 
 

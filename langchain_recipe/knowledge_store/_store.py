@@ -6,7 +6,8 @@ Each job lives in one module; the store's methods check their arguments and dele
 * :mod:`._collection`: the state tenant views share, the collection's schema and checks;
 * :mod:`._write`: an edit's way in (checks, encoding, conflicts, points, sized upserts);
 * :mod:`._read`: filters, lookups and the one search chain with the knowledge sentinel gate;
-* :mod:`._maintenance`: JSON Lines export and import, re-encoding with new models.
+* :mod:`._maintenance`: JSON Lines export and import, re-encoding with new models;
+* :mod:`._handle`: what a copy of a store is (another handle on the same edits), and no pickle.
 
 The point layout is in :mod:`._schema`.
 """
@@ -27,6 +28,7 @@ from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.knowledge_store import _collection, _maintenance, _read, _write
 from langchain_recipe.knowledge_store._collection import StoreState
 from langchain_recipe.knowledge_store._engine import Engine, open_engine
+from langchain_recipe.knowledge_store._handle import StoreHandle
 from langchain_recipe.knowledge_store._maintenance import MaintenanceMethods
 from langchain_recipe.knowledge_store._read import SearchMethods
 from langchain_recipe.knowledge_store._schema import (
@@ -60,7 +62,7 @@ def _check_options(prompt_storage: Any, on_mismatch: Any, max_request_bytes: Any
         raise InvalidInputError(msg)
 
 
-class RecipeKnowledgeStore(SearchMethods, MaintenanceMethods, VectorStoreAdapter):
+class RecipeKnowledgeStore(StoreHandle, SearchMethods, MaintenanceMethods, VectorStoreAdapter):
     """Knowledge edits for one base LM, stored in Qdrant: embedded, on disk, or on a server.
 
     Each edit is a knowledge statement turned (by one pass of the RecipeModel, no training) into
@@ -96,7 +98,8 @@ class RecipeKnowledgeStore(SearchMethods, MaintenanceMethods, VectorStoreAdapter
 
     Key init args — edits:
         tenant: the tenant this store reads and writes (default ``"default"``); see
-            :meth:`for_tenant`.
+            :meth:`for_tenant`. ``copy.copy`` and ``copy.deepcopy`` give another handle on the
+            same edits (shared client and models); pickling raises :class:`StorePickleError`.
         on_conflict: what :meth:`add_knowledge` does when a new statement conflicts with an
             existing edit (same subject, same relation; see :meth:`add_knowledge`): ``"keep_both"``
             (default: keep both, warn with :class:`EditConflictWarning` and record

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 
 from langchain_recipe.errors import InvalidInputError
 
@@ -101,8 +101,8 @@ class VectorStoreAdapter(VectorStore):
     ) -> list[tuple[Document, float]]:
         """The ``k`` nearest edits, ungated, with ``s(q, k)`` as score.
 
-        The ``VectorStore`` contract does not threshold; use :class:`SentinelRetriever` or
-        ``gated=True`` for the gate.
+        The ``VectorStore`` contract does not threshold; use :class:`SentinelRetriever`,
+        :meth:`as_retriever` (gated by default) or ``gated=True`` for the gate.
 
         Args:
             query: the question.
@@ -117,6 +117,22 @@ class VectorStoreAdapter(VectorStore):
     def similarity_search(self, query: str, k: int = 4, filter: Any = None, **kwargs: Any) -> list[Document]:
         """:meth:`similarity_search_with_score` without the scores."""
         return [doc for doc, _ in self.similarity_search_with_score(query, k=k, filter=filter, **kwargs)]
+
+    def as_retriever(self, **kwargs: Any) -> VectorStoreRetriever:
+        """A LangChain ``VectorStoreRetriever`` over this store, gated by the knowledge sentinel by default.
+
+        It returns only the edits that pass the gate (RECIPE §3.3: ``s(q, k) > s(q, Θ)``), as the
+        chat model and :class:`~langchain_recipe.retrievers.SentinelRetriever` do, so an unrelated
+        question retrieves nothing. ``search_kwargs`` go to :meth:`similarity_search` as usual
+        (``k``, ``filter``); ``search_kwargs={"gated": False}`` gives the plain top ``k``.
+        ``SentinelRetriever`` returns the same edits with their scores in the metadata.
+
+        Args:
+            **kwargs: ``VectorStore.as_retriever``'s: ``search_type`` (``"similarity"``; the
+                others raise ``NotImplementedError``), ``search_kwargs``, ``tags``.
+        """
+        search_kwargs = {"gated": True, **(kwargs.pop("search_kwargs", None) or {})}
+        return super().as_retriever(search_kwargs=search_kwargs, **kwargs)
 
     def _select_relevance_score_fn(self) -> Any:
         msg = (
