@@ -76,7 +76,11 @@ class RecipeKnowledgeStore(StoreHandle, SearchMethods, MaintenanceMethods, Vecto
     Key init args — models:
         recipe_model: a :class:`RecipeModel`, a checkpoint folder, or ``None`` for the shipped
             checkpoint for SmolLM2-135M-Instruct.
-        base_model: the base LM (``None``: the bundled SmolLM2).
+        base_model: the base LM: a loaded :class:`HuggingFaceBaseModel`, a Hugging Face id or
+            folder to load, or ``None`` for the bundled SmolLM2.
+        model_kwargs: how to load ``base_model`` when it is not loaded yet: the arguments of
+            :func:`~langchain_recipe.base_models.load_base_model` (``gguf_file``, ``device``,
+            ``dtype``, ``device_map``, ``quantization_config``, ...).
 
     Key init args — client:
         location: ``":memory:"`` (default) for an in-process store that vanishes with the process.
@@ -134,8 +138,9 @@ class RecipeKnowledgeStore(StoreHandle, SearchMethods, MaintenanceMethods, Vecto
     def __init__(
         self,
         recipe_model: RecipeModel | str | Path | None = None,
-        base_model: HuggingFaceBaseModel | None = None,
+        base_model: HuggingFaceBaseModel | str | Path | None = None,
         *,
+        model_kwargs: dict[str, Any] | None = None,
         location: str | None = None,
         path: str | Path | None = None,
         url: str | None = None,
@@ -157,7 +162,8 @@ class RecipeKnowledgeStore(StoreHandle, SearchMethods, MaintenanceMethods, Vecto
         self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         if recipe_model is None or isinstance(recipe_model, (str, Path)):
             recipe_model = RecipeModel.from_pretrained(recipe_model or default_recipe_model_path())
-        base_model = base_model if base_model is not None else load_base_model()
+        if base_model is None or isinstance(base_model, (str, Path)):
+            base_model = load_base_model(None if base_model is None else str(base_model), **(model_kwargs or {}))
         opened = open_engine(
             location=location, path=path, url=url, api_key=self._api_key, https=https, engine=engine, client=client
         )

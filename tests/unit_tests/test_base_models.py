@@ -147,3 +147,22 @@ def test_a_hub_id_that_cannot_be_downloaded_names_the_fix(recipe_model: RecipeMo
 
     with pytest.raises(CheckpointError, match=r"org/no-such-recipe is not a local folder.*HF_HUB_OFFLINE"):
         RecipeModel.from_pretrained("org/no-such-recipe", local_files_only=True)
+
+
+def test_a_store_loads_its_base_lm_by_name_with_the_given_options(
+    monkeypatch: pytest.MonkeyPatch, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+) -> None:
+    import langchain_recipe.knowledge_store._store as store_module
+    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+
+    def fake_load(name: Any, **kwargs: Any) -> HuggingFaceBaseModel:
+        calls.append((name, kwargs))
+        return base_model
+
+    monkeypatch.setattr(store_module, "load_base_model", fake_load)
+    options = {"gguf_file": "model.gguf", "dtype": "bfloat16", "device_map": "auto"}
+    with RecipeKnowledgeStore(recipe_model, "org/some-llm", model_kwargs=options) as store:
+        assert store.base_model is base_model
+    assert calls == [("org/some-llm", options)]
