@@ -86,27 +86,20 @@ def tokenizer() -> Any:
 @pytest.fixture(scope="session")
 def base_model(tokenizer: Any) -> HuggingFaceBaseModel:
     """A tiny random LlamaForCausalLM (eval mode, frozen) wrapped as a HuggingFaceBaseModel."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from model_variants import tiny_llama
 
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    torch.manual_seed(SEED)
+    return tiny_llama(
+        tokenizer,
         hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        layers=2,
+        name="tiny-llama",
         max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.cls_token_id,
         eos_token_id=tokenizer.sep_token_id,
         tie_word_embeddings=False,
         attn_implementation="eager",
     )
-    torch.manual_seed(SEED)
-    model = LlamaForCausalLM(config)
-    model.eval()
-    model.requires_grad_(False)
-    return HuggingFaceBaseModel(model=model, tokenizer=tokenizer, name="tiny-llama")
 
 
 @pytest.fixture(scope="session")

@@ -56,3 +56,16 @@ def store_location(mode: str, request: pytest.FixtureRequest, tmp_path: Any, nam
         return {"engine": "edge", "path": tmp_path / f"{name}-edge"}
     url = request.getfixturevalue("qdrant_server_url")
     return {"url": url, "collection_name": f"t_{abs(hash((request.node.nodeid, name)))}"}
+
+
+def open_store(
+    mode: str, request: pytest.FixtureRequest, tmp_path: Any, recipe_model: Any, base_model: Any
+) -> Iterator[Any]:
+    """An empty store over the given models in ``mode``, closed after the test (for fixtures)."""
+    from langchain_recipe.knowledge_store import RecipeKnowledgeStore
+
+    store = RecipeKnowledgeStore(
+        recipe_model=recipe_model, base_model=base_model, **store_location(mode, request, tmp_path)
+    )
+    yield store
+    store.close()

@@ -28,7 +28,11 @@ def loads(monkeypatch: pytest.MonkeyPatch, base_model: HuggingFaceBaseModel) -> 
         calls.append((args, kwargs))
         return base_model
 
-    monkeypatch.setattr(base_models, "load_base_model", load)
+    from langchain_recipe import chat_models
+    from langchain_recipe.knowledge_store import _store
+
+    for module in (base_models, chat_models, _store):
+        monkeypatch.setattr(module, "load_base_model", load)
     return calls
 
 
@@ -150,19 +154,26 @@ def test_a_hub_id_that_cannot_be_downloaded_names_the_fix(recipe_model: RecipeMo
 
 
 def test_a_store_loads_its_base_lm_by_name_with_the_given_options(
-    monkeypatch: pytest.MonkeyPatch, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
+    loads: list, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel
 ) -> None:
-    import langchain_recipe.knowledge_store._store as store_module
     from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 
-    calls: list[tuple[Any, dict[str, Any]]] = []
-
-    def fake_load(name: Any, **kwargs: Any) -> HuggingFaceBaseModel:
-        calls.append((name, kwargs))
-        return base_model
-
-    monkeypatch.setattr(store_module, "load_base_model", fake_load)
     options = {"gguf_file": "model.gguf", "dtype": "bfloat16", "device_map": "auto"}
     with RecipeKnowledgeStore(recipe_model, "org/some-llm", model_kwargs=options) as store:
         assert store.base_model is base_model
-    assert calls == [("org/some-llm", options)]
+    assert loads == [(("org/some-llm",), options)]
+
+
+def test_a_chat_models_device_map_and_model_kwargs_reach_from_pretrained(
+    loads: list, base_model: HuggingFaceBaseModel
+) -> None:
+    from langchain_recipe.chat_models import RecipeChatModel
+
+    llm = RecipeChatModel(
+        model_name="org/some-llm", dtype="bfloat16", device_map="auto", model_kwargs={"revision": "v2"}
+    )
+    assert llm.base_model is base_model
+    expected = {"gguf_file": None, "device": "cpu", "dtype": "bfloat16", "device_map": "auto", "revision": "v2"}
+    assert loads == [(("org/some-llm",), expected)]
+    assert RecipeChatModel(model_name="org/other").base_model is base_model
+    assert "device_map" not in loads[1][1]

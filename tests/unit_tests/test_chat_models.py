@@ -1030,48 +1030,12 @@ def test_closing_a_stream_early_stops_generation(llm: RecipeChatModel, no_eos: N
 
 
 # ---------------------------------------------------------------------- choosing the base LM
-def test_device_map_and_model_kwargs_reach_from_pretrained(
-    monkeypatch: pytest.MonkeyPatch, base_model: HuggingFaceBaseModel
-) -> None:
-    import langchain_recipe.chat_models as chat_models
-
-    calls: list[tuple[Any, dict[str, Any]]] = []
-
-    def fake_load(name: Any, **kwargs: Any) -> HuggingFaceBaseModel:
-        calls.append((name, kwargs))
-        return base_model
-
-    monkeypatch.setattr(chat_models, "load_base_model", fake_load)
-    llm = RecipeChatModel(
-        model_name="org/some-llm", dtype="bfloat16", device_map="auto", model_kwargs={"revision": "v2"}
-    )
-    assert llm.base_model is base_model
-    assert calls == [
-        (
-            "org/some-llm",
-            {"gguf_file": None, "device": "cpu", "dtype": "bfloat16", "device_map": "auto", "revision": "v2"},
-        )
-    ]
-    calls.clear()
-    assert RecipeChatModel(model_name="org/other").base_model is base_model
-    assert "device_map" not in calls[0][1]
-
-
 def test_a_loaded_lm_that_the_stores_prompts_do_not_fit_is_refused(store: RecipeKnowledgeStore, tokenizer: Any) -> None:
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from model_variants import smaller_base_model
 
     from langchain_recipe.errors import BaseModelMismatchError
 
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    other = HuggingFaceBaseModel(model=LlamaForCausalLM(config).eval(), tokenizer=tokenizer, name="tiny-llama-16")
+    other = smaller_base_model(tokenizer)
     with pytest.raises(BaseModelMismatchError, match="tiny-llama-16"):
         RecipeChatModel.from_base_model(other, knowledge_store=store)
     same = RecipeChatModel.from_base_model(store.base_model, knowledge_store=store, max_tokens=3)

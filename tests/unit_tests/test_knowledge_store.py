@@ -19,7 +19,7 @@ from facts import store_snapshot
 from langchain_core.documents import Document
 from model_variants import other_recipe_model
 from pydantic import SecretStr
-from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
+from qdrant_modes import MODES, open_store, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import FingerprintMismatchError, InvalidInputError, StoreError
@@ -46,11 +46,7 @@ def knowledge_store(
     request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> Any:
     """An empty store over the tiny models, in each Qdrant mode (overrides conftest's)."""
-    store = RecipeKnowledgeStore(
-        recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path)
-    )
-    yield store
-    store.close()
+    yield from open_store(request.param, request, tmp_path, recipe_model, base_model)
 
 
 def _filled(store: RecipeKnowledgeStore) -> RecipeKnowledgeStore:

@@ -23,7 +23,7 @@ import pytest
 import torch
 from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
-from model_variants import other_recipe_model
+from model_variants import other_recipe_model, smaller_base_model
 from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
@@ -354,7 +354,6 @@ def test_opening_with_another_model_or_hidden_size_fails_at_open_naming_both(
     tokenizer: Any,
     tmp_path: Path,
 ) -> None:
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     path = tmp_path / "store"
     with RecipeKnowledgeStore(recipe_model, base_model, path=path) as store:
@@ -369,16 +368,7 @@ def test_opening_with_another_model_or_hidden_size_fails_at_open_naming_both(
     assert "reencode" in message
     assert "new collection_name" in message
     # Another base LM with another hidden size, and a RecipeModel for it.
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    small_lm = HuggingFaceBaseModel(model=LlamaForCausalLM(config).eval(), tokenizer=tokenizer, name="tiny-llama-16")
+    small_lm = smaller_base_model(tokenizer)
     small_recipe = make_recipe_model(lm_hidden_size=16)
     with pytest.raises(FingerprintMismatchError) as raised:
         RecipeKnowledgeStore(small_recipe, small_lm, path=path)

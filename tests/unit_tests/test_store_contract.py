@@ -21,7 +21,7 @@ from facts import IDS, QUERY, STATEMENTS, store_snapshot
 from langchain_core.messages import ToolMessage
 from langchain_core.vectorstores import VectorStoreRetriever
 from qdrant_client import models
-from qdrant_modes import MODES, qdrant_server_url, store_location  # noqa: F401  (fixture import)
+from qdrant_modes import MODES, open_store, qdrant_server_url, store_location  # noqa: F401  (fixture import)
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
 from langchain_recipe.errors import InvalidInputError, StoreError
@@ -41,11 +41,7 @@ def any_store(
     request: pytest.FixtureRequest, recipe_model: RecipeModel, base_model: HuggingFaceBaseModel, tmp_path: Path
 ) -> Any:
     """An empty store over the tiny models in each Qdrant mode."""
-    store = RecipeKnowledgeStore(
-        recipe_model=recipe_model, base_model=base_model, **store_location(request.param, request, tmp_path)
-    )
-    yield store
-    store.close()
+    yield from open_store(request.param, request, tmp_path, recipe_model, base_model)
 
 
 @pytest.fixture
