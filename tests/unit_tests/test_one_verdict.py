@@ -20,7 +20,7 @@ from qdrant_modes import MODES, docker_unavailable_reason, qdrant_server_url, st
 from langchain_recipe.knowledge_store import RecipeKnowledgeStore
 from langchain_recipe.knowledge_store._schema import KEY_VECTOR, edit_point_id
 from langchain_recipe.nn import RecipeModel
-from langchain_recipe.scoring import passes_gate
+from langchain_recipe.scoring import gate_scores, passes_gate, sentinel_scores, stored_key
 
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_recipe.errors.EditConflictWarning")
 
@@ -28,6 +28,29 @@ STATEMENT = "The chief executive of Acme Corporation is Ada Lovelace."
 OTHER = "The Zephyr Tower is located in Lisbon."
 FILTERS = [pytest.param(None, id="no-filter"), pytest.param({"group": "a"}, id="filter")]
 NUM_QUERIES = 64
+
+
+def test_gate_scores_depend_only_on_the_two_float32_vectors() -> None:
+    """The same pair scores the same bits alone, in any batch, in any order; close to the exact sum."""
+    generator = torch.Generator().manual_seed(3)
+    queries = torch.randn(9, 100, generator=generator) * 5
+    keys = stored_key(torch.randn(9, 100, generator=generator))
+    batch = gate_scores(queries, keys)
+    assert batch.dtype == torch.float64 and batch.shape == (9,)
+    alone = [float(gate_scores(queries[i], keys[i])) for i in range(9)]
+    order = torch.randperm(9, generator=generator)
+    assert batch.tolist() == alone == gate_scores(queries[order], keys[order])[order.argsort()].tolist()
+    assert gate_scores(queries.unsqueeze(1), keys.unsqueeze(0)).diagonal().tolist() == alone
+    exact = [
+        math.fsum(a * b for a, b in zip(q.tolist(), k.tolist(), strict=True))
+        for q, k in zip(queries, keys, strict=True)
+    ]
+    assert alone == pytest.approx(exact, rel=1e-14, abs=1e-14)
+    sentinel = torch.randn(100, generator=generator)
+    assert sentinel_scores(queries, sentinel).tolist() == gate_scores(queries, stored_key(sentinel)).tolist()
+    assert not passes_gate(float(gate_scores(queries[0], keys[0])), alone[0])  # a tie applies no edit
+    with pytest.raises(ValueError, match="knowledge_dim"):
+        gate_scores(queries, keys[:, :99])
 
 
 def _open(mode: str, request: pytest.FixtureRequest, tmp_path: Any, recipe_model: Any, base_model: Any) -> Any:
@@ -40,7 +63,9 @@ def _open(mode: str, request: pytest.FixtureRequest, tmp_path: Any, recipe_model
 
 def _stored_key(store: RecipeKnowledgeStore) -> torch.Tensor:
     """The float32 vector the engine holds for edit ``e0``: ``r_k / sqrt(d_r)``."""
-    (record,) = store.client.retrieve(store.collection_name, [edit_point_id("e0", store.tenant)], with_vectors=[KEY_VECTOR])
+    (record,) = store.client.retrieve(
+        store.collection_name, [edit_point_id("e0", store.tenant)], with_vectors=[KEY_VECTOR]
+    )
     return torch.tensor(record.vector[KEY_VECTOR], dtype=torch.float32)
 
 
@@ -104,19 +129,23 @@ def _all_paths(request: pytest.FixtureRequest, tmp_path: Any, recipe_model: Any,
         yield mode, _open(mode, request, tmp_path, recipe_model, base_model)
 
 
-def _shifted(reference: torch.Tensor, shift: str) -> torch.Tensor:
-    """``reference`` (float32) moved by ``shift``: ``"+3ulp"``, ``"-1e-6"``, ``"0"``; float64."""
+def _shifted(keys: torch.Tensor, stored: torch.Tensor, shift: str) -> torch.Tensor:
+    """``s(q, k*)`` moved by ``shift``, float64.
+
+    ``"±Nulp"``: from torch's float32 product, N float32 ulps away (the size of the engines'
+    disagreements); ``"0"``, ``"±1e-6"``: from the float64 product (exact to ~1e-16 here).
+    """
     if shift.endswith("ulp"):
         steps = int(shift[:-3])
-        moved = reference.clone()
-        target = torch.full_like(reference, math.copysign(math.inf, steps))
+        moved = (keys @ stored).float()
+        target = torch.full_like(moved, math.copysign(math.inf, steps))
         for _ in range(abs(steps)):
             moved = torch.nextafter(moved, target)
         return moved.double()
-    return reference.double() + float(shift)
+    return keys.double() @ stored.double() + float(shift)
 
 
-SHIFTS = ["0", "+1ulp", "-1ulp", "+3ulp", "-3ulp", "+1e-6", "-1e-6"]
+SHIFTS = ["0", "+0ulp", "+1ulp", "-1ulp", "+3ulp", "-3ulp", "+1e-6", "-1e-6"]
 
 
 def test_the_tie_rule_gives_one_verdict_across_engines(
@@ -132,9 +161,8 @@ def test_the_tie_rule_gives_one_verdict_across_engines(
         stored = _stored_key(stores["memory"])
         texts, keys = _queries(stored)
         _use_query_keys(monkeypatch, recipe_model, texts, keys)
-        reference = (keys @ stored).float()  # s(q, k*) in float32, torch's arithmetic
         for shift in SHIFTS:
-            sentinel = _shifted(reference, shift)
+            sentinel = _shifted(keys, stored, shift)
             for store in stores.values():
                 monkeypatch.setattr(store, "_sentinel_scores", lambda query_keys, s=sentinel: s[: query_keys.shape[0]])
             verdicts = {
