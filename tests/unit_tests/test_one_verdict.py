@@ -53,12 +53,22 @@ def test_gate_scores_depend_only_on_the_two_float32_vectors() -> None:
         gate_scores(queries, keys[:, :99])
 
 
-def _open(mode: str, request: pytest.FixtureRequest, tmp_path: Any, recipe_model: Any, base_model: Any) -> Any:
-    store = RecipeKnowledgeStore(
-        recipe_model=recipe_model, base_model=base_model, **store_location(mode, request, tmp_path, f"v-{mode}")
-    )
-    store.add_knowledge([STATEMENT], metadatas=[{"group": "a"}], ids=["e0"])
-    return store
+@pytest.fixture
+def open_store(request: pytest.FixtureRequest, tmp_path: Any, recipe_model: Any, base_model: Any) -> Iterator[Any]:
+    """``open_store(mode)``: a store in that mode holding edit ``e0`` (``group: a``), closed after the test."""
+    opened: list[RecipeKnowledgeStore] = []
+
+    def open_(mode: str) -> RecipeKnowledgeStore:
+        store = RecipeKnowledgeStore(
+            recipe_model=recipe_model, base_model=base_model, **store_location(mode, request, tmp_path, f"v-{mode}")
+        )
+        opened.append(store)
+        store.add_knowledge([STATEMENT], metadatas=[{"group": "a"}], ids=["e0"])
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
 
 
 def _stored_key(store: RecipeKnowledgeStore) -> torch.Tensor:
@@ -97,36 +107,20 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.mark.parametrize("filter", FILTERS)
 def test_a_query_that_ties_its_sentinel_is_rejected_on_every_path(
-    mode: str,
-    filter: Any,
-    request: pytest.FixtureRequest,
-    tmp_path: Any,
-    recipe_model: RecipeModel,
-    base_model: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    mode: str, filter: Any, open_store: Any, recipe_model: RecipeModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sentinel's key is the edit's key, so ``s(q, k*) == s(q, Θ)`` exactly: strict ``>`` rejects."""
-    store = _open(mode, request, tmp_path, recipe_model, base_model)
-    try:
-        stored = _stored_key(store)
-        dim = stored.shape[0]
-        assert math.isqrt(dim) ** 2 == dim  # sqrt(d_r) a power of two below: the sentinel's stored key is exact
-        monkeypatch.setattr(store, "_sentinel_key", stored * math.sqrt(dim))
-        texts, keys = _queries(stored)
-        _use_query_keys(monkeypatch, recipe_model, texts, keys)
-        assert _verdicts(store, texts, filter) == [False] * NUM_QUERIES
-        found = store.search_batch(texts, k=1, filter=filter, with_prompt=False)
-        assert all(hits[0].score == hits[0].sentinel_score for hits in found)
-        assert store.retrieve_prompts(texts) == [None] * NUM_QUERIES
-    finally:
-        store.close()
-
-
-def _all_paths(request: pytest.FixtureRequest, tmp_path: Any, recipe_model: Any, base_model: Any) -> Iterator[Any]:
-    """One store per engine (the server where Docker answers), each holding the same edit."""
-    modes = ["memory", "path", "edge"] + ([] if docker_unavailable_reason() else ["server"])
-    for mode in modes:
-        yield mode, _open(mode, request, tmp_path, recipe_model, base_model)
+    store = open_store(mode)
+    stored = _stored_key(store)
+    dim = stored.shape[0]
+    assert math.isqrt(dim) ** 2 == dim  # sqrt(d_r) a power of two below: the sentinel's stored key is exact
+    monkeypatch.setattr(store, "_sentinel_key", stored * math.sqrt(dim))
+    texts, keys = _queries(stored)
+    _use_query_keys(monkeypatch, recipe_model, texts, keys)
+    assert _verdicts(store, texts, filter) == [False] * NUM_QUERIES
+    found = store.search_batch(texts, k=1, filter=filter, with_prompt=False)
+    assert all(hits[0].score == hits[0].sentinel_score for hits in found)
+    assert store.retrieve_prompts(texts) == [None] * NUM_QUERIES
 
 
 def _shifted(keys: torch.Tensor, stored: torch.Tensor, shift: str) -> torch.Tensor:
@@ -149,35 +143,28 @@ SHIFTS = ["0", "+0ulp", "+1ulp", "-1ulp", "+3ulp", "-3ulp", "+1e-6", "-1e-6"]
 
 
 def test_the_tie_rule_gives_one_verdict_across_engines(
-    request: pytest.FixtureRequest,
-    tmp_path: Any,
-    recipe_model: RecipeModel,
-    base_model: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    open_store: Any, recipe_model: RecipeModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Sentinel scores on, a few ulps from and 1e-6 from ``s(q, k*)``: the same verdicts on every path."""
-    stores = dict(_all_paths(request, tmp_path, recipe_model, base_model))
-    try:
-        stored = _stored_key(stores["memory"])
-        texts, keys = _queries(stored)
-        _use_query_keys(monkeypatch, recipe_model, texts, keys)
-        for shift in SHIFTS:
-            sentinel = _shifted(keys, stored, shift)
-            for store in stores.values():
-                monkeypatch.setattr(store, "_sentinel_scores", lambda query_keys, s=sentinel: s[: query_keys.shape[0]])
-            verdicts = {
-                (mode, str(filter)): _verdicts(store, texts, filter)
-                for mode, store in stores.items()
-                for filter in (None, {"group": "a"})
-            }
-            first = next(iter(verdicts.values()))
-            differing = {path: sum(a != b for a, b in zip(v, first, strict=True)) for path, v in verdicts.items()}
-            assert all(v == first for v in verdicts.values()), (shift, differing)
-            if shift.endswith("e-6"):  # far beyond float rounding: the sign of the shift decides
-                assert first == [shift.startswith("-")] * NUM_QUERIES, shift
-    finally:
+    modes = ["memory", "path", "edge"] + ([] if docker_unavailable_reason() else ["server"])
+    stores = {mode: open_store(mode) for mode in modes}
+    stored = _stored_key(stores["memory"])
+    texts, keys = _queries(stored)
+    _use_query_keys(monkeypatch, recipe_model, texts, keys)
+    for shift in SHIFTS:
+        sentinel = _shifted(keys, stored, shift)
         for store in stores.values():
-            store.close()
+            monkeypatch.setattr(store, "_sentinel_scores", lambda query_keys, s=sentinel: s[: query_keys.shape[0]])
+        verdicts = {
+            (mode, str(filter)): _verdicts(store, texts, filter)
+            for mode, store in stores.items()
+            for filter in (None, {"group": "a"})
+        }
+        first = next(iter(verdicts.values()))
+        differing = {path: sum(a != b for a, b in zip(v, first, strict=True)) for path, v in verdicts.items()}
+        assert all(v == first for v in verdicts.values()), (shift, differing)
+        if shift.endswith("e-6"):  # far beyond float rounding: the sign of the shift decides
+            assert first == [shift.startswith("-")] * NUM_QUERIES, shift
 
 
 def test_conflict_detection_gates_with_the_same_verdict(
