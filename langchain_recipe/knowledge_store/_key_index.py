@@ -99,6 +99,14 @@ class KeyIndex:
                 self._keys[row] = self._keys[last]
                 self._tenant_codes[row] = self._tenant_codes[last]
 
+    def stored_keys(self, point_ids: Sequence[str]) -> torch.Tensor:
+        """The rows of these points, exactly the vectors Qdrant holds: shape `(len(point_ids), knowledge_dim)`.
+
+        Raises:
+            KeyError: a point id the index does not hold.
+        """
+        return self._keys[[self._rows[point_id] for point_id in point_ids]]
+
     def search(
         self,
         query_keys: torch.Tensor,

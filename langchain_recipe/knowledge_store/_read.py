@@ -5,11 +5,15 @@ the conflict check, benchmarks):
 
 1. rank: the ``k`` points with the best ``s(q, k)`` for each query representation, from the
    float32 :class:`~._key_index.KeyIndex` where the store is the collection's sole writer and no
-   user filter is given, otherwise from the engine (one batched query);
-2. gate (``gated=True``): keep a hit only if :func:`~langchain_recipe.scoring.passes_gate`
-   (``s(q, k) > s(q, Θ)``); this is the only place a read applies the gate;
-3. load: read the payloads (and stored vectors) of the hits the engine did not return with them;
-4. keep the tenant's own points.
+   user filter is given, otherwise from the engine (one batched query, stored keys included);
+2. score: each hit's ``s(q, k)`` again, by :func:`~langchain_recipe.scoring.gate_scores` from
+   its stored key, and the hits re-ordered by it; the ranking path's own score (float32 in
+   torch, numpy, Rust or a server) is dropped, so scores and verdicts are one function of the
+   stored float32 numbers, the same on every path (issue 15);
+3. gate (``gated=True``): keep a hit only if :func:`~langchain_recipe.scoring.passes_gate`
+   (``s(q, k) > s(q, Θ)``, strict: a tie applies no edit); the only place a read gates;
+4. load: read the payloads (and stored vectors) of the hits the engine did not return with them;
+5. keep the tenant's own points.
 
 :func:`retrieved_edit` is the one conversion of a point into a :class:`RetrievedEdit`.
 """
@@ -22,7 +26,7 @@ from typing import Any
 
 import torch
 
-from langchain_recipe._validation import check_text, check_unicode, is_utf8
+from langchain_recipe._validation import check_text, is_utf8
 from langchain_recipe._warnings import warn_at_caller
 from langchain_recipe.errors import InvalidInputError, QueryTruncatedWarning
 from langchain_recipe.knowledge_store._collection import SCROLL_PAGE, StoreState
@@ -34,18 +38,21 @@ from langchain_recipe.knowledge_store._schema import (
     PROMPT_FIELD,
     KnowledgeEdit,
     RetrievedEdit,
-    check_int64,
+    check_filter_integers,
     check_provenance,
     decode_prompt_payload,
     edit_point_id,
+    metadata_conditions,
 )
-from langchain_recipe.scoring import passes_gate
+from langchain_recipe.scoring import gate_scores, passes_gate
+from langchain_recipe.scoring import sentinel_scores as scores_against_sentinel
 
 __all__ = [
     "Hit",
     "SearchMethods",
     "retrieve_points",
     "retrieved_edit",
+    "score_hits",
     "scroll_edits",
     "search_points",
     "tenant_filter",
@@ -57,12 +64,14 @@ __all__ = [
 class Hit:
     """One search result: the point id, ``s(q, k)`` (dimensionless) and the point's record.
 
-    The record (``payload``, ``vector``) is ``None`` until loaded.
+    The record (``payload``, ``vector``) is ``None`` until loaded; ``key`` is the stored key
+    ``r_k / sqrt(d_r)``, shape `(knowledge_dim,)` float32, that :func:`score_hits` scores.
     """
 
     point_id: str
     score: float
     record: Any = None
+    key: torch.Tensor | None = None
 
 
 def tenant_filter(state: StoreState, tenant: str, metadata: Any = None, **provenance: str | None) -> Any:
@@ -87,88 +96,11 @@ def tenant_filter(state: StoreState, tenant: str, metadata: Any = None, **proven
         if value is not None:
             must.append(models.FieldCondition(key=name, match=models.MatchValue(value=check_provenance(name, value))))
     if isinstance(metadata, models.Filter):
-        _check_filter_integers(metadata)
+        check_filter_integers(metadata)
         must.append(metadata)
     elif metadata is not None:
-        must.extend(_metadata_conditions(metadata))
+        must.extend(metadata_conditions(metadata))
     return models.Filter(must=must) if must else None
-
-
-def metadata_key_path(key: Any) -> str:
-    """The Qdrant payload path of one metadata key: ``metadata."<key>"``.
-
-    Quoted, so that ``.``, spaces, ``:`` and ``[`` are part of the key; every engine (embedded,
-    server, edge) parses this form (docs/qdrant.md).
-
-    Raises:
-        InvalidInputError: the key is not a string, or holds a double quote or a backslash, which
-            no Qdrant engine can quote in a key path.
-    """
-    if not isinstance(key, str):
-        msg = f"filter keys are metadata keys and must be strings, got {key!r}."
-        raise InvalidInputError(msg)
-    check_unicode(key, f"The filter key {key!r}")
-    if '"' in key or "\\" in key:
-        msg = (
-            f"Qdrant cannot filter on the metadata key {key!r}: a key path cannot quote '\"' or '\\\\'. The edits "
-            "that hold it are stored and read back unchanged; to filter on it, store the value under a key "
-            "without those characters (e.g. with update_knowledge)."
-        )
-        raise InvalidInputError(msg)
-    return f'metadata."{key}"'
-
-
-def _match(key: str, value: Any) -> Any:
-    """``MatchValue`` for one value, ``MatchAny`` for a list: checked, so no engine fails on it."""
-    from qdrant_client import models
-
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    for item in values:
-        check_int64(item, f"The filter value for {key!r}")
-    if isinstance(value, (list, tuple)):
-        if not (all(isinstance(v, str) for v in values) or all(_is_plain_int(v) for v in values)):
-            msg = f"filter value for {key!r}: a list must hold only strings or only ints, got {value!r}."
-            raise InvalidInputError(msg)
-        return models.MatchAny(any=values)
-    if isinstance(value, (str, int, bool)):
-        return models.MatchValue(value=value)
-    msg = f"filter value for {key!r} must be a string, int, bool or a list of them, got {value!r}."
-    raise InvalidInputError(msg)
-
-
-def _is_plain_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _metadata_conditions(metadata: Any) -> list[Any]:
-    from qdrant_client import models
-
-    if not isinstance(metadata, dict):
-        msg = (
-            f"filter must be a dict of metadata values or a qdrant_client.models.Filter, got {type(metadata).__name__}."
-        )
-        raise InvalidInputError(msg)
-    return [
-        models.FieldCondition(key=metadata_key_path(key), match=_match(key, value)) for key, value in metadata.items()
-    ]
-
-
-def _check_filter_integers(query_filter: Any) -> None:
-    """Refuse a ``models.Filter`` that matches an integer beyond 64 bits (no engine can; some fail raw)."""
-    from qdrant_client import models
-
-    min_should = query_filter.min_should.conditions if query_filter.min_should is not None else []
-    for clause in (query_filter.must, query_filter.should, query_filter.must_not, min_should):
-        for condition in clause if isinstance(clause, list) else [clause]:
-            if isinstance(condition, models.Filter):
-                _check_filter_integers(condition)
-            elif isinstance(condition, models.NestedCondition):
-                _check_filter_integers(condition.nested.filter)
-            elif isinstance(condition, models.FieldCondition) and condition.match is not None:
-                match = condition.match
-                found = getattr(match, "value", getattr(match, "any", getattr(match, "except_", None)))
-                for value in found if isinstance(found, list) else [found]:
-                    check_int64(value, f"The filter value for {condition.key!r}")
 
 
 def _selectors(prompt_storage: str, *, with_prompt: bool, with_key: bool = False) -> tuple[Any, Any]:
@@ -277,11 +209,9 @@ def search_points(
         if use_index:
             ranked = _rank_with_key_index(state, tenant, query_keys, k, exclude)
         else:
-            ranked = _rank_with_engine(state, tenant, query_keys, k, filter, exclude, payload, vectors)
-        if gated:
-            ranked = [
-                [h for h in row if passes_gate(h.score, float(sentinel_scores[i]))] for i, row in enumerate(ranked)
-            ]
+            _, with_keys = _selectors(state.prompt_storage, with_prompt=with_prompt, with_key=True)
+            ranked = _rank_with_engine(state, tenant, query_keys, k, filter, exclude, payload, with_keys)
+        ranked = score_hits(ranked, query_keys, sentinel_scores if gated else None)
         _load_records(state, ranked, payload, vectors)
     return [[h for h in row if h.record is not None and h.record.payload.get("tenant") == tenant] for row in ranked]
 
@@ -311,7 +241,9 @@ def _rank_with_key_index(
                 break
         state.key_index = index
     found = state.key_index.search(query_keys, k, tenant=tenant, exclude=exclude)
-    return [[Hit(point_id, score) for point_id, score in row] for row in found]
+    keys = state.key_index.stored_keys([point_id for row in found for point_id, _ in row]).unbind()
+    flat = iter(keys)
+    return [[Hit(point_id, score, key=next(flat)) for point_id, score in row] for row in found]
 
 
 def _rank_with_engine(
@@ -343,7 +275,45 @@ def _rank_with_engine(
         for i in range(query_keys.shape[0])
     ]
     responses = state.engine.query_batch_points(state.collection_name, requests) if requests else []
-    return [[Hit(str(p.id), float(p.score), p) for p in response.points] for response in responses]
+    return [
+        [
+            Hit(str(p.id), float(p.score), p, torch.tensor(p.vector[KEY_VECTOR], dtype=torch.float32))
+            for p in found.points
+        ]
+        for found in responses
+    ]
+
+
+def score_hits(ranked: list[list[Hit]], query_keys: torch.Tensor, sentinel_scores: Any = None) -> list[list[Hit]]:
+    """Steps 2 and 3: every hit's ``s(q, k)`` by :func:`~langchain_recipe.scoring.gate_scores`, best first, gated.
+
+    One call for all hits, whatever path ranked them, so that a query's scores and verdict do
+    not depend on the engine; hits with equal scores keep the ranking path's order.
+
+    Args:
+        ranked: per query, the hits of the ranking path, each with its stored ``key``.
+        query_keys: r_q, shape `(num_queries, knowledge_dim)`.
+        sentinel_scores: ``s(q, Θ)``, shape `(num_queries,)`
+            (:func:`~langchain_recipe.scoring.sentinel_scores`); ``None``: not gated.
+
+    Returns:
+        Per query, the hits (``score`` replaced) in descending score, only those that pass the
+        gate when ``sentinel_scores`` is given.
+    """
+    rows = [i for i, row in enumerate(ranked) for _ in row]
+    if rows:
+        keys = torch.stack([hit.key for row in ranked for hit in row])  # type: ignore[misc]
+        scores = iter(gate_scores(query_keys[rows], keys).tolist())
+        for row in ranked:
+            for hit in row:
+                hit.score = next(scores)
+    out = []
+    for i, row in enumerate(ranked):
+        row = sorted(row, key=lambda hit: -hit.score)
+        if sentinel_scores is not None:
+            row = [hit for hit in row if passes_gate(hit.score, float(sentinel_scores[i]))]
+        out.append(row)
+    return out
 
 
 def _load_records(state: StoreState, ranked: list[list[Hit]], payload: Any, vectors: Any) -> None:
@@ -408,8 +378,12 @@ class SearchMethods:
         return query_keys, self._sentinel_scores(query_keys)
 
     def _sentinel_scores(self, query_keys: torch.Tensor) -> torch.Tensor:
-        """``s(q, Θ)`` of query representations `(num_queries, knowledge_dim)`: shape `(num_queries,)`."""
-        return self.recipe_model.similarity(query_keys, self._sentinel_key.unsqueeze(0)).squeeze(-1)
+        """``s(q, Θ)`` of query representations `(num_queries, knowledge_dim)`: shape `(num_queries,)`.
+
+        By :func:`~langchain_recipe.scoring.sentinel_scores` (float64), the arithmetic the read
+        chain scores hits with, so a tie is a tie on every engine.
+        """
+        return scores_against_sentinel(query_keys, self._sentinel_key)
 
     def search(self, query: str, k: int = 1, *, gated: bool = False, filter: Any = None) -> list[RetrievedEdit]:
         """The ``k`` edits of this tenant most similar to ``query``, best first.

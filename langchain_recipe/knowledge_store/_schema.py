@@ -12,6 +12,9 @@ One point per edit (RECIPE §3.2, "knowledge repository"):
 * payload: ``edit_id`` (the user's id), ``statement``, ``metadata`` (the user's dict, returned
   unchanged), ``tenant``, provenance (``source``, ``author``, ``created_at``, ``updated_at``,
   ISO 8601 UTC) and the ids of edits it ``conflicts_with`` or ``replaces``.
+
+The input checks (statements, metadata, ids, provenance) and the conditions that filter on a
+metadata key (:func:`metadata_key_path`, :func:`metadata_conditions`) are here too.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ __all__ = [
     "decode_prompt_payload",
     "edit_point_id",
     "encode_prompt_payload",
+    "metadata_key_path",
     "model_fingerprint",
 ]
 
@@ -369,3 +373,85 @@ def check_provenance(name: str, value: Any) -> str | None:
         msg = f"{name} must be a string or None, got {type(value).__name__}."
         raise InvalidInputError(msg)
     return value
+
+
+def metadata_key_path(key: Any) -> str:
+    """The Qdrant payload path of one metadata key: ``metadata."<key>"``.
+
+    Quoted, so that ``.``, spaces, ``:`` and ``[`` are part of the key; every engine (embedded,
+    server, edge) parses this form (docs/qdrant.md).
+
+    Raises:
+        InvalidInputError: the key is not a string, or holds a double quote or a backslash, which
+            no Qdrant engine can quote in a key path.
+    """
+    if not isinstance(key, str):
+        msg = f"filter keys are metadata keys and must be strings, got {key!r}."
+        raise InvalidInputError(msg)
+    check_unicode(key, f"The filter key {key!r}")
+    if '"' in key or "\\" in key:
+        msg = (
+            f"Qdrant cannot filter on the metadata key {key!r}: a key path cannot quote '\"' or '\\\\'. The edits "
+            "that hold it are stored and read back unchanged; to filter on it, store the value under a key "
+            "without those characters (e.g. with update_knowledge)."
+        )
+        raise InvalidInputError(msg)
+    return f'metadata."{key}"'
+
+
+def _match(key: str, value: Any) -> Any:
+    """``MatchValue`` for one value, ``MatchAny`` for a list: checked, so no engine fails on it."""
+    from qdrant_client import models
+
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in values:
+        check_int64(item, f"The filter value for {key!r}")
+    if isinstance(value, (list, tuple)):
+        if not (all(isinstance(v, str) for v in values) or all(_is_plain_int(v) for v in values)):
+            msg = f"filter value for {key!r}: a list must hold only strings or only ints, got {value!r}."
+            raise InvalidInputError(msg)
+        return models.MatchAny(any=values)
+    if isinstance(value, (str, int, bool)):
+        return models.MatchValue(value=value)
+    msg = f"filter value for {key!r} must be a string, int, bool or a list of them, got {value!r}."
+    raise InvalidInputError(msg)
+
+
+def _is_plain_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def metadata_conditions(metadata: Any) -> list[Any]:
+    """One ``models.FieldCondition`` per key of a metadata filter dict (equality; a list matches any).
+
+    Raises:
+        InvalidInputError: ``metadata`` is not a dict, or a key or value no engine can filter on.
+    """
+    from qdrant_client import models
+
+    if not isinstance(metadata, dict):
+        msg = (
+            f"filter must be a dict of metadata values or a qdrant_client.models.Filter, got {type(metadata).__name__}."
+        )
+        raise InvalidInputError(msg)
+    return [
+        models.FieldCondition(key=metadata_key_path(key), match=_match(key, value)) for key, value in metadata.items()
+    ]
+
+
+def check_filter_integers(query_filter: Any) -> None:
+    """Refuse a ``models.Filter`` that matches an integer beyond 64 bits (no engine can; some fail raw)."""
+    from qdrant_client import models
+
+    min_should = query_filter.min_should.conditions if query_filter.min_should is not None else []
+    for clause in (query_filter.must, query_filter.should, query_filter.must_not, min_should):
+        for condition in clause if isinstance(clause, list) else [clause]:
+            if isinstance(condition, models.Filter):
+                check_filter_integers(condition)
+            elif isinstance(condition, models.NestedCondition):
+                check_filter_integers(condition.nested.filter)
+            elif isinstance(condition, models.FieldCondition) and condition.match is not None:
+                match = condition.match
+                found = getattr(match, "value", getattr(match, "any", getattr(match, "except_", None)))
+                for value in found if isinstance(found, list) else [found]:
+                    check_int64(value, f"The filter value for {condition.key!r}")

@@ -29,7 +29,7 @@ from langchain_recipe.errors import (
     StoreError,
 )
 from langchain_recipe.knowledge_store._collection import StoreState, register_tenant
-from langchain_recipe.knowledge_store._conflicts import is_conflict, subject_of
+from langchain_recipe.knowledge_store._conflicts import earlier_candidates, is_conflict, subject_of
 from langchain_recipe.knowledge_store._read import search_points
 from langchain_recipe.knowledge_store._schema import (
     DEFAULT_TENANT,
@@ -45,7 +45,6 @@ from langchain_recipe.knowledge_store._schema import (
     encode_prompt_payload,
     scaled_key,
 )
-from langchain_recipe.scoring import passes_gate
 
 if TYPE_CHECKING:
     from langchain_recipe.knowledge_store._store import RecipeKnowledgeStore
@@ -364,24 +363,16 @@ def find_conflicts(
         gated=True,
         exclude=batch.point_ids,
         with_prompt=False,
-        with_key=True,
     )
     unit_keys = torch.nn.functional.normalize(keys, dim=-1)
-    within = state.recipe_model.similarity(query_keys, keys)  # (new, new)
-    # For each statement, the best earlier statements of the batch that pass the gate (one
-    # tensor operation: a Python loop over every pair took seconds for 600 statements).
-    earlier = torch.tril(passes_gate(within, sentinel_scores.unsqueeze(-1)), diagonal=-1)
-    best = within.masked_fill(~earlier, float("-inf")).topk(min(_CONFLICT_CANDIDATES, len(batch.ids)), dim=-1)
+    best_scores, best_indices = earlier_candidates(query_keys, keys, sentinel_scores, _CONFLICT_CANDIDATES)
     found: list[list[KnowledgeEdit]] = []
     for i, hits in enumerate(stored):
         candidates: list[tuple[float, KnowledgeEdit, float | None]] = []  # (s(q, k), edit, key cosine)
-        for hit in hits:
-            key = hit.record.vector.get(KEY_VECTOR) if isinstance(hit.record.vector, dict) else None
-            cosine = (
-                None if key is None else float(unit_keys[i] @ torch.nn.functional.normalize(torch.tensor(key), dim=-1))
-            )
+        for hit in hits:  # each with its stored key (Hit.key), whatever path ranked it
+            cosine = float(unit_keys[i] @ torch.nn.functional.normalize(hit.key, dim=-1))
             candidates.append((hit.score, KnowledgeEdit.from_payload(hit.record.payload), cosine))
-        for score, j in zip(best.values[i].tolist(), best.indices[i].tolist(), strict=False):
+        for score, j in zip(best_scores[i].tolist(), best_indices[i].tolist(), strict=False):
             if score != float("-inf"):
                 edit = KnowledgeEdit(batch.ids[j], batch.statements[j], batch.metadatas[j], tenant=batch.tenant)
                 candidates.append((score, edit, float(unit_keys[i] @ unit_keys[j])))
