@@ -512,7 +512,7 @@ def render_gpu_markdown(results: dict[str, Any]) -> str:
         f"# GPU check: {meta['device_name']}",
         "",
         f"Started {meta['started']}; torch {meta['torch']}, transformers {meta['transformers']}, CUDA {meta['cuda']}.",
-        f"Base LM: random Llama, {meta['lm_parameters'] / 1e9:.2f}B parameters ({settings['num_layers']} layers, "
+        f"Base LM: random Llama, {meta['lm_parameters'] / 1e6:,.1f}M parameters ({settings['num_layers']} layers, "
         f"hidden {settings['hidden_size']}, vocabulary {meta['lm_vocab_size']}), weights in {settings['dtype']}; "
         f"RecipeModel with {settings['num_prompt_tokens']} prompt vectors.",
         "",
