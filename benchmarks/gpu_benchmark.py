@@ -1,6 +1,7 @@
-"""RECIPE vs bare-LM latency and batched throughput for a 7B-shaped Llama with random weights.
+"""The GPU check (issue 18): RECIPE training steps/s and peak memory, and answer latency against the bare LM.
 
-On a CUDA machine (bf16, hidden 4096, 32 layers, batch 1/8/32)::
+Same as ``python -m langchain_recipe.benchmarks.gpu``. On a CUDA machine (Llama 3.2 1B shape,
+random weights, bf16; ``--preset 7b`` for Llama 2 7B's)::
 
     python benchmarks/gpu_benchmark.py --output benchmarks/results/gpu.json
 
@@ -8,7 +9,8 @@ CPU smoke run with a tiny config (seconds)::
 
     python benchmarks/gpu_benchmark.py --tiny --output /tmp/gpu-smoke.json
 
-See ``langchain_recipe.benchmarks.gpu`` for what is measured and ``docs/performance.md``.
+On a lent device machine, ``benchmarks/gpu_check.sh`` runs it with the wheels it needs. See
+``langchain_recipe.benchmarks.gpu`` for what is measured and ``docs/performance.md``.
 """
 
 from __future__ import annotations

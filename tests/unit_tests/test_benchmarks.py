@@ -4,6 +4,9 @@ plumbing, never a speed (speed targets are reported by ``recipe bench``, not ass
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,12 @@ import torch
 from facts import IDS, QUERY, STATEMENTS
 
 from langchain_recipe.base_models import HuggingFaceBaseModel
-from langchain_recipe.benchmarks.gpu import GpuBenchmarkSettings, run_gpu_benchmark
+from langchain_recipe.benchmarks.gpu import (
+    GpuBenchmarkSettings,
+    benchmark_tokenizer,
+    run_gpu_benchmark,
+    synthetic_records,
+)
 from langchain_recipe.benchmarks.gpu import main as gpu_main
 from langchain_recipe.benchmarks.measure import Samples, interleaved, paired_ratio, percentile
 from langchain_recipe.benchmarks.report import render_markdown, write_report
@@ -252,8 +260,9 @@ def test_text_rag_prepends_the_accepted_statement(
     assert single[0].content == expected[0].content
 
 
-# ---------------------------------------------------------------------- GPU script, tiny on CPU
+# ---------------------------------------------------------------------- GPU check, tiny on CPU
 def test_gpu_benchmark_tiny_on_cpu(tmp_path: Path) -> None:
+    """The whole script path (models, trainer steps, answers, JSON and markdown) with a tiny config."""
     output = tmp_path / "gpu.json"
     results = gpu_main(
         ["--tiny", "--output", str(output), "--repeats", "1", "--batch-sizes", "1", "2", "--new-tokens", "4"]
@@ -265,7 +274,56 @@ def test_gpu_benchmark_tiny_on_cpu(tmp_path: Path) -> None:
         assert row["new_tokens"] == {"bare": 4, "recipe": 4}
         assert row["recipe/bare"]["median"] > 0
         assert row["tokens_per_s"]["bare"] > 0
+        assert row["peak_memory_bytes"] is None  # CUDA memory only
+    training = saved["training"]
+    assert training["steps"] == GpuBenchmarkSettings.tiny().train_steps
+    assert training["steps_per_s"] > 0
+    assert training["seconds_per_step"]["n"] == training["steps"]
+    assert training["mixed_precision"] == "no"
+    assert training["lm_dtype"] == "float32"
+    assert np.isfinite([training["loss_first"], training["loss_last"]]).all()
     assert results["meta"]["lm_parameters"] > 0
+    markdown = output.with_suffix(".md").read_text()
+    assert "| RecipeTrainer.train_step | 2 |" in markdown
+    assert markdown.count("\n| 1 |") == 1
+    assert markdown.count("\n| 2 |") == 1
+
+
+def test_gpu_benchmark_bf16_training_path_on_cpu(tmp_path: Path) -> None:
+    """The GPU run's precision (bf16 LM weights, bf16 autocast in the trainer's Accelerator), tiny, on the CPU.
+
+    In a subprocess: accelerate keeps one mixed-precision setting per process, and the other tests use "no".
+    """
+    output = tmp_path / "bf16.json"
+    command = [sys.executable, "-m", "langchain_recipe.benchmarks.gpu", "--tiny", "--dtype", "bfloat16"]
+    command += ["--mixed-precision", "bf16", "--batch-sizes", "2", "--repeats", "1", "--output", str(output)]
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    training = json.loads(output.read_text())["training"]
+    assert (training["mixed_precision"], training["lm_dtype"]) == ("bf16", "bfloat16")
+    assert np.isfinite(training["loss_last"])
+
+
+def test_gpu_benchmark_presets() -> None:
+    one_b, seven_b = GpuBenchmarkSettings(), GpuBenchmarkSettings.llama_7b()
+    assert (one_b.hidden_size, one_b.num_layers, one_b.vocab_size, one_b.batch_sizes) == (2048, 16, 128256, [1, 8])
+    assert (one_b.mixed_precision, one_b.dtype, one_b.device) == ("bf16", "bfloat16", "cuda")
+    assert (seven_b.hidden_size, seven_b.num_layers, seven_b.tie_word_embeddings) == (4096, 32, False)
+    assert one_b.hidden_size % one_b.num_heads == 0
+
+
+def test_gpu_benchmark_synthetic_records_tokenize_word_by_word() -> None:
+    """About one token per word, as a subword tokenizer gives: the lengths the trainer sees are realistic."""
+    tokenizer = benchmark_tokenizer()
+    record = synthetic_records(3)[2]
+    ids = tokenizer(record.prompt, add_special_tokens=False).input_ids
+    assert tokenizer.unk_token_id not in ids
+    assert len(ids) <= len(record.prompt.split()) + 4  # digits and "?" are tokens of their own
+    assert "<|assistant|>" in tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
 
 
 def test_gpu_benchmark_refuses_cuda_without_a_gpu() -> None:
@@ -273,6 +331,16 @@ def test_gpu_benchmark_refuses_cuda_without_a_gpu() -> None:
         pytest.skip("a CUDA device is available")
     with pytest.raises(RuntimeError, match="No CUDA device"):
         run_gpu_benchmark(GpuBenchmarkSettings.tiny(device="cuda"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_check_on_cuda(tmp_path: Path) -> None:
+    """On a GPU: a 2-layer slice of the 1B shape, bf16, reports CUDA peak memory for training and answers."""
+    results = gpu_main(["--layers", "2", "--train-steps", "2", "--repeats", "1", "--output", str(tmp_path / "g.json")])
+    assert results["training"]["peak_memory_bytes"] > results["training"]["allocated_before_bytes"] > 0
+    assert all(row["peak_memory_bytes"] > 0 for row in results["batches"])
+    assert results["training"]["lm_dtype"] == "bfloat16"
 
 
 # ---------------------------------------------------------------------- report
