@@ -85,9 +85,7 @@ def _dense_favours_e1(monkeypatch: pytest.MonkeyPatch, store: RecipeKnowledgeSto
         RARE: (1e-3 * keys[1] * dim**0.5).float(),
         UNRELATED: (1e-3 * keys[3] * dim**0.5).float(),
     }
-    monkeypatch.setattr(
-        store.recipe_model, "encode_queries", lambda queries: torch.stack([table[q] for q in queries])
-    )
+    monkeypatch.setattr(store.recipe_model, "encode_queries", lambda queries: torch.stack([table[q] for q in queries]))
     return table
 
 
@@ -125,9 +123,7 @@ def test_the_gate_still_reads_the_dense_score(
     assert store.search_batch([UNRELATED], k=3, gated=True) == [[]]
 
 
-def test_the_sparse_vector_follows_update_delete_import_and_reencode(
-    mode: str, open_store: Any, tmp_path: Any
-) -> None:
+def test_the_sparse_vector_follows_update_delete_import_and_reencode(mode: str, open_store: Any, tmp_path: Any) -> None:
     store = open_store(mode, retrieval="hybrid")
     store.add_knowledge(STATEMENTS, ids=IDS)
     assert _sparse_of(store, "e0") == _expected(STATEMENTS[0])
