@@ -38,7 +38,6 @@ import json
 import logging
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ import torch
 
 from langchain_recipe.datasets import DATA_DIR, EditRecord, load_edits, read_json_lines
 from langchain_recipe.errors import InvalidInputError
+from langchain_recipe.knowledge_store._sparse import lexical_tokens
 from langchain_recipe.nn.knowledge_encoder import format_retrieval_text
 from langchain_recipe.scoring import GateDecision, retrieval_scores, sentinel_gate
 
@@ -971,14 +971,6 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- hybrid (lexical + dense)
-_WORD = re.compile(r"\w+")
-
-
-def lexical_tokens(text: str) -> list[str]:
-    """Lower-cased word tokens of a statement or question (the sparse vector's dimensions)."""
-    return _WORD.findall(format_retrieval_text(text).lower())
-
-
 class LexicalIndex:
     """BM25 scores of questions against stored statements, as Qdrant computes them.
 

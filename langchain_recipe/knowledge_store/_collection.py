@@ -24,6 +24,11 @@ from langchain_recipe.knowledge_store._schema import (
     SCHEMA_VERSION,
     model_fingerprint,
 )
+from langchain_recipe.knowledge_store._sparse import (
+    AVERAGE_LENGTH,
+    DEFAULT_HYBRID_WEIGHT,
+    sparse_vectors_config,
+)
 
 if TYPE_CHECKING:
     from langchain_recipe.knowledge_store._engine import EngineCapabilities, OpenedEngine, StoreEngine
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "StoreState",
+    "adopt_retrieval",
     "check_collection",
     "collection_metadata",
     "create_collection",
@@ -72,6 +78,23 @@ class StoreState:
         self.local_tenants: set[str] = set()
         # Sole writers only: the float32 mirror of the keys, filled at the first search.
         self.key_index: KeyIndex | None = None
+        # Hybrid retrieval (._sparse): what the caller asked for (None: the collection's own),
+        # what the collection does, its BM25 avg_len, and the fusion weight.
+        self.requested_retrieval: str | None = None
+        self.retrieval = "dense"
+        self.average_length = AVERAGE_LENGTH
+        self.hybrid_weight = DEFAULT_HYBRID_WEIGHT
+
+    def set_retrieval(self, retrieval: str | None, hybrid_weight: float) -> None:
+        """Ask for a retrieval mode (``None``: the collection's own) and set the hybrid fusion weight."""
+        self.requested_retrieval = retrieval
+        self.retrieval = retrieval or "dense"
+        self.hybrid_weight = float(hybrid_weight)
+
+    @property
+    def hybrid(self) -> bool:
+        """Whether the collection holds a sparse vector per edit and searches fuse it (``retrieval="hybrid"``)."""
+        return self.retrieval == "hybrid"
 
     @property
     def sole_writer(self) -> bool:
@@ -165,6 +188,7 @@ def check_collection(state: StoreState, on_mismatch: str) -> bool:
     if stored.get(INDEXES) == "pending":  # a crash cut the collection's creation short
         create_payload_indexes(state)
     state.prompt_storage = stored.get("prompt_storage", PAYLOAD_FP16)
+    adopt_retrieval(state, stored)
     state.local_tenants = set(stored.get("tenants") or [])
     if stored.get("reencode_in_progress"):
         if on_mismatch == "reencode":
@@ -181,6 +205,28 @@ def check_collection(state: StoreState, on_mismatch: str) -> bool:
     if differing:
         raise _mismatch(state, stored)
     return False
+
+
+def adopt_retrieval(state: StoreState, stored: dict[str, Any]) -> None:
+    """Take the retrieval mode (and BM25 ``avg_len``) a collection recorded; dense when it recorded none.
+
+    Raises:
+        StoreError: the store was opened with a ``retrieval`` other than the collection's. Nothing
+            is changed then; the message says how to migrate the edits.
+    """
+    recorded = stored.get("retrieval", "dense")
+    if state.requested_retrieval not in (None, recorded):
+        msg = (
+            f"Collection {state.collection_name!r} at {state.where} was made with retrieval={recorded!r}, but this "
+            f"store was opened with retrieval={state.requested_retrieval!r}; its edits are unchanged. Open it with "
+            f"retrieval=None (or {recorded!r}). To move its edits to retrieval={state.requested_retrieval!r}: open it "
+            "as it is, export_jsonl(file), then import_jsonl(file) into a new collection_name (or path) opened "
+            f"with retrieval={state.requested_retrieval!r}; every edit is encoded again there, its sparse vector "
+            "included."
+        )
+        raise StoreError(msg)
+    state.retrieval = recorded
+    state.average_length = float(stored.get("lexical_average_length", AVERAGE_LENGTH))
 
 
 def _check_schema_version(name: str, version: int | None) -> None:
@@ -223,6 +269,9 @@ def _mismatch(state: StoreState, stored: dict[str, Any]) -> FingerprintMismatchE
 def collection_metadata(state: StoreState) -> dict[str, Any]:
     """The metadata a collection made for the store's models records."""
     metadata = {"recipe_schema_version": SCHEMA_VERSION, "prompt_storage": state.prompt_storage, **state.describe()}
+    metadata["retrieval"] = state.retrieval
+    if state.hybrid:
+        metadata["lexical_average_length"] = state.average_length
     if state.capabilities.embedded:
         metadata["tenants"] = sorted(state.local_tenants)
     return metadata
@@ -260,6 +309,7 @@ def create_collection(state: StoreState, name: str | None = None, metadata: dict
         state.engine.create_collection(
             name or state.collection_name,
             vectors_config=vectors,
+            sparse_vectors_config=sparse_vectors_config() if state.hybrid else None,
             # The prompt payload is read only for the top hits: keep payloads on disk.
             on_disk_payload=True,
             metadata={**metadata, INDEXES: "pending"} if indexed else metadata,

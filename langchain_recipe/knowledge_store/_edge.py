@@ -35,13 +35,17 @@ from pathlib import Path
 from typing import Any
 
 from langchain_recipe.errors import InvalidInputError, StoreError, StoreLockedError
-from langchain_recipe.knowledge_store._edge_translate import edge as _edge
 from langchain_recipe.knowledge_store._edge_translate import (
+    client_vector,
     edge_filter,
+    edge_vector,
     payload_selector,
+    sparse_params_of,
+    sparse_vector_params,
     vector_params,
     vector_selector,
 )
+from langchain_recipe.knowledge_store._edge_translate import edge as _edge
 
 __all__ = ["LOCK_FILE", "EdgeClient"]
 
@@ -210,7 +214,8 @@ class EdgeClient:
             segments_count=info.segments_count,
             payload_schema={},
             config=models.CollectionConfig.model_construct(
-                params=models.CollectionParams(vectors=vectors), metadata=self._read_metadata(collection_name)
+                params=models.CollectionParams(vectors=vectors, sparse_vectors=sparse_params_of(config)),
+                metadata=self._read_metadata(collection_name),
             ),
         )
 
@@ -221,20 +226,25 @@ class EdgeClient:
         *,
         on_disk_payload: bool | None = None,
         metadata: dict[str, Any] | None = None,
+        sparse_vectors_config: dict[str, Any] | None = None,
         **unsupported: Any,
     ) -> bool:
-        """Create the collection's shard from ``models.VectorParams`` (one, or a dict by name).
+        """Create the shard from ``models.VectorParams`` (one, or by name) and ``models.SparseVectorParams`` by name.
 
         Raises:
             StoreError: the collection exists.
-            InvalidInputError: a setting the edge engine does not take (sparse vectors, shards).
+            InvalidInputError: a setting the edge engine does not take (shards, sparse modifiers but IDF).
         """
         edge = _edge()
         given = sorted(k for k, v in unsupported.items() if v is not None)
         if given:
             msg = f"The edge engine does not support these collection settings: {', '.join(given)}."
             raise InvalidInputError(msg)
-        vectors = vector_params(vectors_config)
+        config = edge.EdgeConfig(
+            vectors=vector_params(vectors_config),
+            sparse_vectors=sparse_vector_params(sparse_vectors_config),
+            on_disk_payload=on_disk_payload,
+        )
         with self._guard:
             if self.collection_exists(collection_name):
                 msg = f"Collection {collection_name!r} already exists in {self.path}."
@@ -244,9 +254,7 @@ class EdgeClient:
             target, scratch = self._shard_dir(collection_name), self._unfinished_dir(collection_name)
             try:
                 # Complete (and closed) before it takes the collection's name: see the module docstring.
-                edge.EdgeShard.create(
-                    str(scratch), edge.EdgeConfig(vectors=vectors, on_disk_payload=on_disk_payload)
-                ).close()
+                edge.EdgeShard.create(str(scratch), config).close()
                 scratch.rename(target)
                 self._shards[collection_name] = edge.EdgeShard.load(str(target))
             except BaseException:
@@ -315,7 +323,8 @@ class EdgeClient:
 
         # model_construct: the values come from Qdrant already typed; validating every prompt
         # float again would cost more than the search.
-        return models.Record.model_construct(id=_point_id(point.id), payload=point.payload, vector=point.vector)
+        vector = client_vector(point.vector)
+        return models.Record.model_construct(id=_point_id(point.id), payload=point.payload, vector=vector)
 
     # ------------------------------------------------------------------ reads
     def count(self, collection_name: str, count_filter: Any = None, exact: bool = True, **_: Any) -> Any:
@@ -373,10 +382,7 @@ class EdgeClient:
         # add excluded, for its conflict check): translate each distinct filter once.
         filters: dict[int, Any] = {}
         for request in requests:
-            vector = request.query.nearest if isinstance(request.query, models.NearestQuery) else request.query
-            if not isinstance(vector, list):
-                msg = f"The edge engine adapter runs nearest-vector queries only, got {type(request.query).__name__}."
-                raise InvalidInputError(msg)
+            vector = edge_vector(request.query)  # a dense or sparse nearest-vector query, else refused
             if id(request.filter) not in filters:
                 filters[id(request.filter)] = edge_filter(request.filter)
             translated.append(
@@ -397,7 +403,11 @@ class EdgeClient:
             QueryResponse(
                 points=[
                     models.ScoredPoint.model_construct(
-                        id=_point_id(p.id), version=p.version, score=p.score, payload=p.payload, vector=p.vector
+                        id=_point_id(p.id),
+                        version=p.version,
+                        score=p.score,
+                        payload=p.payload,
+                        vector=client_vector(p.vector),
                     )
                     for p in points
                 ]
@@ -432,11 +442,7 @@ class EdgeClient:
             structs = list(points)
         converted = []
         for point in structs:
-            vector = point.vector
-            if not isinstance(vector, (dict, list)):
-                msg = f"The edge engine takes dense vectors (a list or a dict by name), got {type(vector).__name__}."
-                raise InvalidInputError(msg)
-            converted.append(edge.Point(self._edge_id(point.id), vector, point.payload))
+            converted.append(edge.Point(self._edge_id(point.id), edge_vector(point.vector), point.payload))
         if converted:
             self._shard(collection_name).update(edge.UpdateOperation.upsert_points(converted))
 

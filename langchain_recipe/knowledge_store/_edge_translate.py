@@ -12,7 +12,17 @@ from typing import Any
 
 from langchain_recipe.errors import InvalidInputError, StoreError
 
-__all__ = ["edge", "edge_filter", "payload_selector", "vector_params", "vector_selector"]
+__all__ = [
+    "client_vector",
+    "edge",
+    "edge_filter",
+    "edge_vector",
+    "payload_selector",
+    "sparse_params_of",
+    "sparse_vector_params",
+    "vector_params",
+    "vector_selector",
+]
 
 # Qdrant's defaults for the fields that HnswConfigDiff may leave unset (m = 0 turns the graph off).
 _HNSW_DEFAULTS = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10_000}
@@ -161,3 +171,66 @@ def vector_params(vectors_config: Any) -> dict[str, Any]:
             hnsw_config=hnsw,
         )
     return vectors
+
+
+def sparse_vector_params(sparse_vectors_config: Any) -> dict[str, Any] | None:
+    """``models.SparseVectorParams`` by name as qdrant-edge-py ``EdgeSparseVectorParams`` (``None``: none).
+
+    Raises:
+        InvalidInputError: a value is not a ``models.SparseVectorParams``, or its modifier is not
+            ``None`` or ``IDF``.
+    """
+    from qdrant_client import models
+
+    if not sparse_vectors_config:
+        return None
+    qe = edge()
+    out = {}
+    for name, params in sparse_vectors_config.items():
+        if not isinstance(params, models.SparseVectorParams) or params.modifier not in (None, models.Modifier.IDF):
+            msg = f"sparse_vectors_config[{name!r}] must be a SparseVectorParams with modifier None or IDF."
+            raise InvalidInputError(msg)
+        out[name] = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if params.modifier else None)
+    return out
+
+
+def sparse_params_of(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``models.SparseVectorParams`` by name that a shard's ``edge_config.json`` records."""
+    from qdrant_client import models
+
+    recorded = config.get("sparse_vectors") or {}
+    return {
+        name: models.SparseVectorParams(modifier=models.Modifier.IDF if params.get("modifier") == "idf" else None)
+        for name, params in recorded.items()
+    } or None
+
+
+def edge_vector(vector: Any) -> Any:
+    """A point's or a query's vector for qdrant-edge-py: ``models.SparseVector`` s become ``SparseVector`` s.
+
+    Raises:
+        InvalidInputError: the vector is neither a list, a ``models.SparseVector`` nor a dict of them.
+    """
+    from qdrant_client import models
+
+    if isinstance(vector, dict):
+        return {name: edge_vector(value) for name, value in vector.items()}
+    if isinstance(vector, models.SparseVector):
+        return edge().SparseVector(list(vector.indices), [float(v) for v in vector.values])
+    if isinstance(vector, models.NearestQuery):
+        return edge_vector(vector.nearest)
+    if isinstance(vector, list):
+        return vector
+    msg = f"The edge engine takes dense or sparse vectors (or a dict of them by name), got {type(vector).__name__}."
+    raise InvalidInputError(msg)
+
+
+def client_vector(vector: Any) -> Any:
+    """A vector qdrant-edge-py returned, with its ``SparseVector`` s as ``models.SparseVector`` s."""
+    from qdrant_client import models
+
+    if isinstance(vector, dict):
+        return {name: client_vector(value) for name, value in vector.items()}
+    if vector is not None and hasattr(vector, "indices") and hasattr(vector, "values"):
+        return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+    return vector

@@ -44,6 +44,7 @@ from langchain_recipe.knowledge_store._schema import (
     edit_point_id,
     metadata_conditions,
 )
+from langchain_recipe.knowledge_store._sparse import PREFETCH, fuse_hits, sparse_candidates
 from langchain_recipe.scoring import gate_scores, passes_gate
 from langchain_recipe.scoring import sentinel_scores as scores_against_sentinel
 
@@ -183,6 +184,7 @@ def search_points(
     exclude: Sequence[str] = (),
     with_prompt: bool = True,
     with_key: bool = False,
+    queries: Sequence[str] | None = None,
 ) -> list[list[Hit]]:
     """The read chain (see the module docstring): ``tenant``'s ``k`` best points per query, best first.
 
@@ -199,19 +201,26 @@ def search_points(
         exclude: point ids never returned.
         with_prompt: read the continuous prompt with each point.
         with_key: read the stored key (``record.vector[KEY_VECTOR]``) with each point.
+        queries: the questions' texts; in a hybrid collection they rank with the sparse vector
+            too (:mod:`._sparse`). ``None``: dense ranking alone.
 
     Returns:
         One list of :class:`Hit` (records loaded) per query.
     """
     payload, vectors = _selectors(state.prompt_storage, with_prompt=with_prompt, with_key=with_key)
     use_index = state.sole_writer and filter is None
+    hybrid = state.hybrid and queries is not None
+    limit = max(k, PREFETCH) if hybrid else k
+    _, with_keys = _selectors(state.prompt_storage, with_prompt=with_prompt, with_key=True)
     with state.lock if use_index else state.reading():
         if use_index:
-            ranked = _rank_with_key_index(state, tenant, query_keys, k, exclude)
+            ranked = _rank_with_key_index(state, tenant, query_keys, limit, exclude)
         else:
-            _, with_keys = _selectors(state.prompt_storage, with_prompt=with_prompt, with_key=True)
-            ranked = _rank_with_engine(state, tenant, query_keys, k, filter, exclude, payload, with_keys)
-        ranked = score_hits(ranked, query_keys, sentinel_scores if gated else None)
+            ranked = _rank_with_engine(state, tenant, query_keys, limit, filter, exclude, payload, with_keys)
+        if hybrid:
+            query_filter = _query_filter(state, tenant, filter, exclude)
+            ranked = _fused(state, list(queries or ()), ranked, query_keys, k, query_filter, (payload, with_keys))
+        ranked = score_hits(ranked, query_keys, sentinel_scores if gated else None, keep_order=hybrid)
         _load_records(state, ranked, payload, vectors)
     return [[h for h in row if h.record is not None and h.record.payload.get("tenant") == tenant] for row in ranked]
 
@@ -259,10 +268,7 @@ def _rank_with_engine(
     """Step 1 (and 3) from the engine: one batched query, records included."""
     from qdrant_client import models
 
-    query_filter = tenant_filter(state, tenant, filter)
-    if exclude:
-        query_filter = query_filter or models.Filter()
-        query_filter.must_not = [models.HasIdCondition(has_id=list(exclude))]
+    query_filter = _query_filter(state, tenant, filter, exclude)
     requests = [
         models.QueryRequest(
             query=query_keys[i].tolist(),
@@ -284,7 +290,39 @@ def _rank_with_engine(
     ]
 
 
-def score_hits(ranked: list[list[Hit]], query_keys: torch.Tensor, sentinel_scores: Any = None) -> list[list[Hit]]:
+def _query_filter(state: StoreState, tenant: str, filter: Any, exclude: Sequence[str]) -> Any:
+    """:func:`tenant_filter` with the ``exclude`` ids left out (``None``: nothing to filter)."""
+    from qdrant_client import models
+
+    query_filter = tenant_filter(state, tenant, filter)
+    if exclude:
+        query_filter = query_filter or models.Filter()
+        query_filter.must_not = [models.HasIdCondition(has_id=list(exclude))]
+    return query_filter
+
+
+def _fused(
+    state: StoreState,
+    queries: list[str],
+    ranked: list[list[Hit]],
+    query_keys: torch.Tensor,
+    k: int,
+    query_filter: Any,
+    selectors: tuple[Any, Any],
+) -> list[list[Hit]]:
+    """Hybrid ranking: the dense candidates and the sparse top-N, each scored by ``gate_scores``, top-``k`` fused."""
+    known = [{hit.point_id for hit in row} for row in ranked]
+    limit = max(k, PREFETCH)
+    sparse, new = sparse_candidates(state, queries, known, limit, query_filter, selectors)
+    for row, records in zip(ranked, new, strict=True):
+        row.extend(Hit(str(p.id), 0.0, p, torch.tensor(p.vector[KEY_VECTOR], dtype=torch.float32)) for p in records)
+    ranked = score_hits(ranked, query_keys)
+    return [fuse_hits(row, sparse[i], state.hybrid_weight, k) for i, row in enumerate(ranked)]
+
+
+def score_hits(
+    ranked: list[list[Hit]], query_keys: torch.Tensor, sentinel_scores: Any = None, *, keep_order: bool = False
+) -> list[list[Hit]]:
     """Steps 2 and 3: every hit's ``s(q, k)`` by :func:`~langchain_recipe.scoring.gate_scores`, best first, gated.
 
     One call for all hits, whatever path ranked them, so that a query's scores and verdict do
@@ -296,9 +334,11 @@ def score_hits(ranked: list[list[Hit]], query_keys: torch.Tensor, sentinel_score
         sentinel_scores: ``s(q, Θ)``, shape `(num_queries,)`
             (:func:`~langchain_recipe.scoring.sentinel_scores`); ``None``: not gated.
 
+        keep_order: keep the given order (a hybrid ranking's fused order) instead of sorting by score.
+
     Returns:
-        Per query, the hits (``score`` replaced) in descending score, only those that pass the
-        gate when ``sentinel_scores`` is given.
+        Per query, the hits (``score`` replaced) in descending score (or their order), only
+        those that pass the gate when ``sentinel_scores`` is given.
     """
     rows = [i for i, row in enumerate(ranked) for _ in row]
     if rows:
@@ -309,7 +349,7 @@ def score_hits(ranked: list[list[Hit]], query_keys: torch.Tensor, sentinel_score
                 hit.score = next(scores)
     out = []
     for i, row in enumerate(ranked):
-        row = sorted(row, key=lambda hit: -hit.score)
+        row = list(row) if keep_order else sorted(row, key=lambda hit: -hit.score)
         if sentinel_scores is not None:
             row = [hit for hit in row if passes_gate(hit.score, float(sentinel_scores[i]))]
         out.append(row)
@@ -354,6 +394,11 @@ def retrieved_edit(hit: Hit, sentinel_score: float, prompt_storage: str, *, with
 
 class SearchMethods:
     """The knowledge store's query-side methods: encoding questions and searching (RECIPE §3.3)."""
+
+    @property
+    def retrieval(self) -> str:
+        """``"dense"`` or ``"hybrid"``: how the collection ranks edits (recorded in it, see :mod:`._sparse`)."""
+        return self._shared.retrieval
 
     @torch.no_grad()
     def encode_queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -433,6 +478,7 @@ class SearchMethods:
             gated=gated,
             filter=filter,
             with_prompt=with_prompt,
+            queries=queries,
         )
         return [
             [retrieved_edit(h, float(sentinel_scores[i]), self.prompt_storage, with_prompt=with_prompt) for h in row]

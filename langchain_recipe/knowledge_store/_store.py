@@ -39,6 +39,7 @@ from langchain_recipe.knowledge_store._schema import (
     check_tenant,
     edit_point_id,
 )
+from langchain_recipe.knowledge_store._sparse import DEFAULT_HYBRID_WEIGHT, check_retrieval
 from langchain_recipe.knowledge_store._vectorstore import VectorStoreAdapter
 from langchain_recipe.knowledge_store._write import WrittenEdits, check_policy
 from langchain_recipe.nn.recipe_model import RecipeModel
@@ -117,6 +118,11 @@ class RecipeKnowledgeStore(StoreHandle, SearchMethods, MaintenanceMethods, Vecto
             another RecipeModel or base LM, rebuild every edit from its statement with the
             given models instead of failing.
         max_request_bytes: upper bound on one upsert request's JSON body (bytes).
+        retrieval: ``"dense"`` or ``"hybrid"`` (the key fused with a BM25 sparse vector with Qdrant's
+            IDF modifier, :mod:`._sparse`); ``None`` (default): the collection's, dense for a new one.
+            Recorded in the collection; the other mode raises :class:`StoreError`.
+        hybrid_weight: ``w`` of ``s_dense + w * s_bm25 / max(s_bm25)`` (dense score units); the
+            gate still reads the dense score.
 
     Instantiate:
         .. code-block:: python
@@ -154,8 +160,11 @@ class RecipeKnowledgeStore(StoreHandle, SearchMethods, MaintenanceMethods, Vecto
         on_mismatch: Literal["raise", "reencode"] = "raise",
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         engine: Engine = "qdrant",
+        retrieval: Literal["dense", "hybrid"] | None = None,
+        hybrid_weight: float = DEFAULT_HYBRID_WEIGHT,
     ) -> None:
         self._tenant = check_tenant(tenant)
+        check_retrieval(retrieval, hybrid_weight)
         self._on_conflict = check_policy(on_conflict)
         _check_options(prompt_storage, on_mismatch, max_request_bytes)
         self.max_request_bytes = max_request_bytes
@@ -168,6 +177,7 @@ class RecipeKnowledgeStore(StoreHandle, SearchMethods, MaintenanceMethods, Vecto
             location=location, path=path, url=url, api_key=self._api_key, https=https, engine=engine, client=client
         )
         self._shared = StoreState(opened, collection_name=collection_name, prompt_storage=prompt_storage)
+        self._shared.set_retrieval(retrieval, hybrid_weight)
         self._where = opened.where
         try:
             self._shared.set_models(recipe_model, base_model)

@@ -45,6 +45,7 @@ from langchain_recipe.knowledge_store._schema import (
     encode_prompt_payload,
     scaled_key,
 )
+from langchain_recipe.knowledge_store._sparse import SPARSE_VECTOR, sparse_document
 
 if TYPE_CHECKING:
     from langchain_recipe.knowledge_store._store import RecipeKnowledgeStore
@@ -403,6 +404,8 @@ def build_point(
 ) -> Any:
     """An edit's ``models.PointStruct``: the stored key, the continuous prompt and the payload.
 
+    A hybrid collection's point also gets the statement's sparse vector (:func:`~._sparse.sparse_document`).
+
     The key is stored as r_k / sqrt(d_r), the prompt `(num_prompt_tokens, lm_hidden_size)` as the
     collection keeps it.
 
@@ -416,6 +419,8 @@ def build_point(
         vector[PROMPT_FIELD] = prompt.float().tolist()
     else:
         payload = {**payload, PROMPT_FIELD: encode_prompt_payload(prompt)}
+    if state.hybrid:
+        vector[SPARSE_VECTOR] = sparse_document(payload["statement"], state.average_length)
     return models.PointStruct(id=point_id, vector=vector, payload=payload)
 
 
