@@ -26,12 +26,13 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 from langchain_core.utils.utils import LC_ID_PREFIX
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, StrictInt, field_validator
 
 from langchain_recipe._validation import check_unicode
 from langchain_recipe.base_models import DEFAULT_BASE_MODEL, HuggingFaceBaseModel, load_base_model, tokenizer_lock
 from langchain_recipe.errors import InvalidInputError
 from langchain_recipe.generation import (
+    MAX_SEED,
     Sampling,
     check_repetition_penalty,
     check_temperature,
@@ -393,13 +394,13 @@ class RecipeChatModel(BaseChatModel):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     """Nucleus sampling: sample among the most likely tokens whose probabilities sum to ``top_p``;
     1.0 (default) keeps every token. Ignored when ``temperature`` is 0."""
-    top_k: int = Field(default=0, ge=0)
+    top_k: StrictInt = Field(default=0, ge=0)
     """Sample among the ``top_k`` most likely tokens; 0 (default) keeps every token. Ignored when
     ``temperature`` is 0."""
     repetition_penalty: float = Field(default=1.0, gt=0.0)
     """Penalty on tokens already in the conversation or the answer (CTRL, Keskar et al., 2019):
     1.0 (default) is none, above 1 discourages repeats, at least 0.001. Applies to greedy decoding too."""
-    seed: int | None = Field(default=None, ge=0)
+    seed: StrictInt | None = Field(default=None, ge=0, le=MAX_SEED)
     """Seed of a sampling generation: the same seed, input and settings give the same answer.
     ``None`` (default) draws from torch's global RNG. See "Sampling" in the class docstring."""
     stop: list[str] | None = None

@@ -132,6 +132,21 @@ def check_repetition_penalty(value: float) -> float:
     raise InvalidInputError(msg)
 
 
+MAX_SEED = 2**63 - 1
+"""The largest seed :class:`Sampling` takes (torch's generator state is a signed 64-bit integer)."""
+
+
+def _refuse(name: str, value: object, rule: str) -> None:
+    msg = f"{name} must be {rule}, not {value!r}."
+    raise InvalidInputError(msg)
+
+
+def _check_type(name: str, value: object, types: tuple[type, ...], what: str) -> None:
+    """Refuse a sampling value of the wrong type (a bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, types):
+        _refuse(name, value, what)
+
+
 @dataclass(frozen=True)
 class Sampling:
     """How the next token is chosen (transformers' logits processors and warpers).
@@ -148,9 +163,11 @@ class Sampling:
             same answer; ``None`` draws from the current global RNG.
 
     Raises:
-        InvalidInputError: a value is out of range (the message names it): ``temperature`` not 0
-            or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``], ``repetition_penalty`` not finite or
-            below ``MIN_REPETITION_PENALTY``, ``top_p`` outside (0, 1], ``top_k`` or ``seed`` negative.
+        InvalidInputError: a value of the wrong type or out of range (the message names it):
+            ``temperature`` not 0 or in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``],
+            ``repetition_penalty`` not finite or below ``MIN_REPETITION_PENALTY``, ``top_p``
+            outside (0, 1], ``top_k`` not an int of at least 0, ``seed`` not ``None`` or an int
+            in [0, ``MAX_SEED``].
     """
 
     temperature: float = 0.0
@@ -160,21 +177,19 @@ class Sampling:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            _check_type(name, getattr(self, name), (int, float), "a number")
         check_temperature(self.temperature)
         check_repetition_penalty(self.repetition_penalty)
-        valid = (
-            self.temperature >= 0
-            and 0 < self.top_p <= 1
-            and self.top_k >= 0
-            and self.repetition_penalty > 0
-            and (self.seed is None or self.seed >= 0)
-        )
-        if not valid:
-            msg = (
-                "Need temperature >= 0, 0 < top_p <= 1, top_k >= 0, repetition_penalty > 0 and seed >= 0 or None "
-                f"(got {self.temperature}, {self.top_p}, {self.top_k}, {self.repetition_penalty}, {self.seed})."
-            )
-            raise InvalidInputError(msg)
+        if not 0 < self.top_p <= 1:
+            _refuse("top_p", self.top_p, "in (0, 1] (1.0 keeps every token)")
+        _check_type("top_k", self.top_k, (int,), "an int")
+        if self.top_k < 0:
+            _refuse("top_k", self.top_k, "0 (keeps every token) or more")
+        if self.seed is not None:
+            _check_type("seed", self.seed, (int,), "an int or None")
+            if not 0 <= self.seed <= MAX_SEED:
+                _refuse("seed", self.seed, f"None or between 0 and {MAX_SEED} (what torch.manual_seed takes)")
 
     @property
     def greedy(self) -> bool:

@@ -352,6 +352,32 @@ def test_sampling_values_that_would_overflow_are_refused(llm: RecipeChatModel, b
         llm.invoke(QUERY, **bad)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"top_p": float("nan")},
+        {"top_k": -1},
+        {"top_k": 2.5},
+        {"top_k": True},
+        {"seed": -1},
+        {"seed": 1.5},
+        {"seed": "7"},
+        {"seed": 2**70},
+        {"temperature": "hot"},
+    ],
+    ids=lambda bad: f"{next(iter(bad))}={next(iter(bad.values()))!r}",
+)
+def test_a_bad_sampling_option_per_call_is_named_before_generating(llm: RecipeChatModel, bad: dict[str, Any]) -> None:
+    """Each bad per-call value gets an InvalidInputError naming it, never a raw error from torch."""
+    name = next(iter(bad))
+    with pytest.raises(InvalidInputError, match=rf"^{name} must be"):
+        llm.invoke(QUERY, **{"temperature": 0.9, **bad})  # sampling, where top_p and top_k act
+    with pytest.raises(ValidationError, match=name):
+        RecipeChatModel(**bad)
+
+
 def test_the_edges_of_the_sampling_range_work(llm: RecipeChatModel) -> None:
     for good in ({"temperature": 1e-3}, {"temperature": 100.0}, {"temperature": 1.0, "repetition_penalty": 1e-3}):
         RecipeChatModel(**good)
