@@ -111,6 +111,10 @@ def system_and_last_human_query(messages: Sequence[BaseMessage]) -> str | None:
 
 
 # ---------------------------------------------------------------------- chat templates
+_EMPTY_SYSTEM = {"role": "system", "content": ""}
+"""The turn :meth:`RecipeChatModel.get_num_tokens_from_messages` counts every other turn after."""
+
+
 def _conversation(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     if not messages:
         msg = "RecipeChatModel needs at least one message."
@@ -540,15 +544,18 @@ class RecipeChatModel(BaseChatModel):
             return list(tokenizer.encode(text, add_special_tokens=False))
 
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Sequence[Any] | None = None) -> int:
-        """Tokens of the chat-templated conversation with its generation prompt: ``usage_metadata["input_tokens"]``.
+        """Tokens of the chat-templated conversation, counted so that ``trim_messages`` adds up.
 
-        What ``trim_messages(..., token_counter=llm)`` counts. The count leaves out the continuous
-        prompt's positions (``response_metadata["continuous_prompt_positions"]``, the store's
-        ``num_prompt_tokens`` when an edit is applied) and, with ``injection="text"``, the injected
-        statement. The count includes the generation prompt, so ``trim_messages``, which counts
-        the system message and the other messages apart, keeps a few tokens under its budget. A
-        sub-conversation the chat template rejects (e.g. one that starts with an AI message under a
-        strict template) is counted as the sum of its messages' tokens.
+        A conversation with a system message counts its whole templated length with the
+        generation prompt: ``usage_metadata["input_tokens"]``. One without counts only its own
+        turns (after an empty system message), leaving out the generation prompt and any system
+        prompt the template adds by default (SmolLM2's does). ``trim_messages(...,
+        token_counter=llm, include_system=True)`` counts the system message apart from the
+        other turns, so the two parts then add up to the real count, and it keeps the system
+        message and the newest turns that fit. The count leaves out the continuous prompt's
+        positions (``response_metadata["continuous_prompt_positions"]``) and, with
+        ``injection="text"``, the injected statement. Where the tokenizer has no chat template,
+        it is the sum of the messages' tokens.
 
         Args:
             messages: the conversation; an empty list counts 0.
@@ -557,9 +564,15 @@ class RecipeChatModel(BaseChatModel):
         if not messages:
             return 0
         try:
-            return int(_templated(self.base_model, _conversation(messages))[0].shape[1])
+            conversation = _conversation(messages)
+            if any(turn["role"] == "system" for turn in conversation):
+                return self._templated_length(conversation)
+            return self._templated_length([_EMPTY_SYSTEM, *conversation]) - self._templated_length([_EMPTY_SYSTEM])
         except InvalidInputError:
             return sum(len(self.get_token_ids(_text(message))) for message in messages)
+
+    def _templated_length(self, conversation: list[dict[str, str]]) -> int:
+        return int(_templated(self.base_model, conversation)[0].shape[1])
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any) -> Runnable:
         """Not supported.

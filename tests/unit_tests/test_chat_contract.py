@@ -170,6 +170,19 @@ def test_token_counts_use_the_lms_own_tokenizer_offline(
     assert trim_messages([*history, *question], max_tokens=budget, token_counter=llm, strategy="last") == question
     assert trim_messages([*history, *question], max_tokens=budget - 1, token_counter=llm, strategy="last") == []
 
+    # With a system message: the count is additive, so trimming keeps the system message and the
+    # newest question that fit (a counter that charged each sub-conversation the template's
+    # overhead again dropped the question).
+    system = SystemMessage("Be terse.")
+    kept = [system, *question]
+    budget = llm.get_num_tokens_from_messages(kept)
+    assert budget == llm.get_num_tokens_from_messages([system]) + llm.get_num_tokens_from_messages(question)
+    assert budget == llm.invoke(kept).usage_metadata["input_tokens"]
+    trimmed = trim_messages(
+        [system, *history, *question], max_tokens=budget, token_counter=llm, strategy="last", include_system=True
+    )
+    assert trimmed == kept
+
 
 # ---------------------------------------------------------------------- 4. max_concurrency
 def test_batch_honours_max_concurrency(
