@@ -192,12 +192,16 @@ class _FactTool(BaseTool):
     def _arguments_of_text(self, text: str) -> dict[str, Any]:
         """The arguments a string stands for: the JSON object it holds, or the first argument's value.
 
+        A JSON string literal (the text in double quotes, as local models often send it) stands
+        for its text.
+
         Raises:
             ToolException: the text is a broken JSON object, JSON that is not an object, or plain
                 text for a tool that needs more than its first argument.
         """
         fields = self.args_schema.model_fields
         example = json.dumps({name: f"<{name}>" for name in fields})
+        text = _unquoted(text)
         stripped = text.strip()
         problem = None
         if stripped.startswith(("{", "[")):
@@ -224,6 +228,19 @@ class _FactTool(BaseTool):
     def _statement_of(self, fact_id: str) -> str | None:
         documents = self.store.get_by_ids([fact_id])
         return documents[0].page_content if documents else None
+
+
+def _unquoted(text: str) -> str:
+    """``text`` without the quotes of a JSON string literal (``'"The CEO is Ada."'``), else as is."""
+    stripped = text.strip()
+    if len(stripped) >= 2 and stripped[0] == stripped[-1] == '"':
+        try:
+            value = json.loads(stripped)
+        except ValueError:
+            return text
+        if isinstance(value, str):
+            return value
+    return text
 
 
 class AddFactTool(_FactTool):

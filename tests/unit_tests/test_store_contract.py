@@ -279,6 +279,22 @@ async def test_tools_take_their_arguments_as_one_json_string(
     _check_json_call(name, answer, filled)
 
 
+@pytest.mark.parametrize("form", ["string", "tool call"])
+def test_a_quoted_statement_is_stored_without_its_quotes(
+    form: str, tools: dict[str, Any], filled: RecipeKnowledgeStore
+) -> None:
+    """A local model that sends its one argument as a JSON string literal means the text inside."""
+    quoted = json.dumps(NEW)
+    if form == "string":
+        answer = tools["add_fact"].invoke(quoted)
+    else:
+        call = {"type": "tool_call", "id": "c", "name": "add_fact", "args": {"__arg1": quoted}}
+        answer = tools["add_fact"].invoke(call).content
+    assert answer.endswith(f": {NEW}"), answer
+    assert NEW in [edit.statement for edit in filled.list_edits()]
+    assert not any(edit.statement.startswith('"') for edit in filled.list_edits())
+
+
 BAD_ARGUMENTS = {
     "broken JSON": ("add_fact", '{"statement": "The Orion Bridge spans', "not valid JSON"),
     "JSON without the statement": ("update_fact", '{"fact_id": "acme"}', "statement: Field required"),
