@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
     from langchain_recipe.nn.recipe_model import RecipeModel
 
 __all__ = ["GpuBenchmarkSettings", "build_models", "main", "render_gpu_markdown", "run_gpu_benchmark"]
+
+logger = logging.getLogger(__name__)
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -605,9 +608,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     markdown = args.output.with_suffix(".md")
     markdown.write_text(render_gpu_markdown(results), encoding="utf-8")
-    print(f"Wrote {args.output} and {markdown}")
+    logger.info("Wrote %s and %s", args.output, markdown)
     return results
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     main()
