@@ -32,7 +32,7 @@ losses, evaluation and benchmarks) goes through these functions, so the rule is 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 import torch
 
@@ -46,8 +46,6 @@ __all__ = [
     "sentinel_scores",
     "stored_key",
 ]
-
-_Score = TypeVar("_Score", float, torch.Tensor)
 
 
 def retrieval_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -149,7 +147,7 @@ def _exact_float32(values: torch.Tensor) -> torch.Tensor:
     return values.detach().to("cpu", torch.float32).double()
 
 
-def passes_gate(score: _Score, sentinel_score: _Score) -> _Score:
+def passes_gate(score: float | torch.Tensor, sentinel_score: float | torch.Tensor) -> bool | torch.Tensor:
     """The knowledge sentinel gate: ``s(q, k) > s(q, Θ)``, strict (RECIPE §3.3).
 
     A tie (equal scores) applies no edit. A knowledge store passes :func:`gate_scores` and

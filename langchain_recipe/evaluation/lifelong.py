@@ -667,7 +667,7 @@ class LifelongEvaluation:
 
     def _gate(self, base: str, scores: torch.Tensor, sentinel: torch.Tensor) -> torch.Tensor:
         if base == "recipe_no_sentinel":
-            return passes_gate(scores, torch.full_like(scores, self.fixed_threshold))
+            return passes_gate(scores, self.fixed_threshold)
         return passes_gate(scores, sentinel)
 
     def _decide(
